@@ -1,0 +1,36 @@
+//! The `.msl` trace format shared by the memscope tracer (which writes it) and the
+//! memscope CLI (which reads it).
+//!
+//! A trace is a [`header`] followed by [`chunk`]s. Each chunk belongs to one stream
+//! (stream 0 holds process-wide records: modules, stacks, exit; every traced thread has a
+//! stream of its own), carries a CRC-32 of its bytes and a sequence of varint-coded
+//! [`record`]s. Chunks let a reader find a torn tail (a process killed mid-write) and
+//! analyze everything before it, and tell that apart from corruption in the middle.
+//!
+//! The encode side never allocates: records are written into a caller-given byte slice
+//! ([`Enc`]), because the tracer encodes on a thread that must not touch the traced heap
+//! more than necessary. The decode side never trusts a length: every count is checked
+//! against the bytes that are left before anything is allocated for it.
+//!
+//! Version history: 1 = first release.
+
+mod crc32;
+pub mod varint;
+
+pub mod chunk;
+pub mod error;
+pub mod header;
+pub mod reader;
+pub mod record;
+
+pub use chunk::{ChunkHeader, CHUNK_HEADER_LEN};
+pub use crc32::crc32;
+pub use error::{FormatError, FormatErrorKind};
+pub use header::{Header, Origin, FORMAT_VERSION, MAGIC};
+pub use reader::{Chunk, TraceReader};
+pub use record::{AllocKind, ExitHow, FreeKind, Record, RecordDecoder, StackId};
+pub use record::{path_text, ChunkEnc};
+pub use varint::{Dec, Enc, Full};
+
+/// The stream number of process-wide records (modules, stacks, exit, fork, end).
+pub const GLOBAL_STREAM: u32 = 0;
