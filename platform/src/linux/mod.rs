@@ -1,0 +1,7 @@
+//! Linux (glibc, x86_64) implementation.
+
+pub mod clock;
+pub mod file;
+pub mod modules;
+pub mod thread;
+pub mod unwind;

@@ -1,0 +1,45 @@
+//! The layout of one event in a thread's ring: a fixed header of six words, then the
+//! stack frames inline. Shared by the recorder (hooks) and the writer.
+//!
+//! word 0: tag (bits 0..8) | kind (8..16) | frame count (16..32)
+//! word 1: time (ns, after the allocator returned; before it for frees)
+//! words 2..6: tag-specific fields, see [`Tag`].
+
+pub const HEADER_WORDS: usize = 6;
+/// Deepest stack a ring entry carries.
+pub const MAX_FRAMES: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Tag {
+    /// a = ptr, b = size, c = alignment.
+    Alloc = 1,
+    /// a = ptr.
+    Free = 2,
+    /// a = old, b = size, c = new, d = time before the call.
+    Realloc = 3,
+    /// b = size.
+    AllocFailed = 4,
+    /// a = kernel tid, b = stream number.
+    ThreadStart = 5,
+    ThreadExit = 6,
+    /// a = ExitHow, b = code.
+    ProcessExit = 7,
+}
+
+impl Tag {
+    pub fn from_u8(v: u8) -> Option<Tag> {
+        use Tag::*;
+        [Alloc, Free, Realloc, AllocFailed, ThreadStart, ThreadExit, ProcessExit].into_iter().find(|t| *t as u8 == v)
+    }
+}
+
+#[inline(always)]
+pub fn word0(tag: Tag, kind: u8, frames: usize) -> u64 {
+    tag as u64 | (kind as u64) << 8 | (frames as u64) << 16
+}
+
+#[inline(always)]
+pub fn split_word0(w: u64) -> (u8, u8, usize) {
+    (w as u8, (w >> 8) as u8, ((w >> 16) & 0xffff) as usize)
+}

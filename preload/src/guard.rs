@@ -1,0 +1,68 @@
+//! The reentrancy guard: while it is held on a thread, every hook on that thread passes
+//! straight to the real allocator and records nothing (ARCHITECTURE invariant 1).
+//!
+//! WARNING: hold a [`Guard`] around *everything* the tracer does that may allocate:
+//! the writer thread holds one for its whole life, hooks hold one for their whole body.
+//! The flag lives in initial-exec TLS (see `native.c`), so reading it never allocates.
+
+#[repr(C)]
+pub struct Tls {
+    /// Really `*mut ThreadSlot`; C only stores it.
+    pub slot: *mut std::ffi::c_void,
+    pub guard: i32,
+    pad: i32,
+}
+
+extern "C" {
+    fn memscope_tls() -> *mut Tls;
+}
+
+/// This thread's tracer state.
+#[inline(always)]
+pub fn tls() -> &'static mut Tls {
+    // SAFETY: memscope_tls returns the address of this thread's own initial-exec TLS
+    // block, valid for the thread's whole life and touched by no other thread.
+    unsafe { &mut *memscope_tls() }
+}
+
+/// Holds the guard; releases it (if it took it) when dropped.
+pub struct Guard {
+    took: bool,
+}
+
+impl Guard {
+    /// Takes the guard; `None` if this thread already holds it (we are inside the tracer).
+    #[inline(always)]
+    pub fn enter() -> Option<Guard> {
+        let t = tls();
+        if t.guard != 0 {
+            return None;
+        }
+        t.guard = 1;
+        Some(Guard { took: true })
+    }
+
+    /// Takes the guard whether or not it is already held (for paths that must run the
+    /// tracer's own code, e.g. a fatal-signal flush).
+    pub fn force() -> Guard {
+        let t = tls();
+        let took = t.guard == 0;
+        t.guard = 1;
+        Guard { took }
+    }
+}
+
+impl Drop for Guard {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.took {
+            tls().guard = 0;
+        }
+    }
+}
+
+/// Whether the calling thread is inside the tracer.
+#[inline(always)]
+pub fn held() -> bool {
+    tls().guard != 0
+}

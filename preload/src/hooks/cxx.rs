@@ -1,0 +1,116 @@
+//! libstdc++'s `operator new`, `new[]`, `delete`, `delete[]` in every form (plain,
+//! nothrow, sized, `align_val_t`): 20 symbols. Each records its family so that
+//! mismatched releases can be found later.
+//!
+//! Fast path: the allocation comes straight from glibc. Only when that fails does the
+//! hook call libstdc++'s own operator (guard held, so its inner `malloc` is not counted),
+//! which runs the `new_handler` loop and throws `std::bad_alloc` exactly as the program
+//! expects; that is why these hooks use the `C-unwind` ABI.
+
+use std::ffi::c_void;
+
+use memscope_format::{AllocKind, FreeKind};
+
+use crate::guard::Guard;
+use crate::real::{__libc_free, __libc_malloc, __libc_memalign, next_fn};
+use crate::recorder;
+
+type NewFn = unsafe extern "C-unwind" fn(usize) -> *mut c_void;
+type NewAlignedFn = unsafe extern "C-unwind" fn(usize, usize) -> *mut c_void;
+type NewNothrowFn = unsafe extern "C-unwind" fn(usize, *const c_void) -> *mut c_void;
+type NewAlignedNothrowFn = unsafe extern "C-unwind" fn(usize, usize, *const c_void) -> *mut c_void;
+
+next_fn!(real_new, c"_Znwm", NewFn);
+next_fn!(real_new_array, c"_Znam", NewFn);
+next_fn!(real_new_nothrow, c"_ZnwmRKSt9nothrow_t", NewNothrowFn);
+next_fn!(real_new_array_nothrow, c"_ZnamRKSt9nothrow_t", NewNothrowFn);
+next_fn!(real_new_aligned, c"_ZnwmSt11align_val_t", NewAlignedFn);
+next_fn!(real_new_array_aligned, c"_ZnamSt11align_val_t", NewAlignedFn);
+next_fn!(real_new_aligned_nothrow, c"_ZnwmSt11align_val_tRKSt9nothrow_t", NewAlignedNothrowFn);
+next_fn!(real_new_array_aligned_nothrow, c"_ZnamSt11align_val_tRKSt9nothrow_t", NewAlignedNothrowFn);
+
+/// One `operator new` variant: fast path through glibc, slow path through libstdc++.
+#[inline(always)]
+fn new_impl(size: usize, align: usize, kind: AllocKind, slow: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    let fast = || {
+        // SAFETY: plain glibc allocation calls.
+        unsafe {
+            if align == 0 {
+                __libc_malloc(size.max(1))
+            } else {
+                __libc_memalign(align, size.max(1))
+            }
+        }
+    };
+    let Some(g) = Guard::enter() else {
+        let p = fast();
+        return if p.is_null() { slow() } else { p };
+    };
+    let mut p = fast();
+    if p.is_null() {
+        // May throw std::bad_alloc through this frame; the guard is released on unwind.
+        p = slow();
+    }
+    recorder::alloc(p, size, align, kind);
+    drop(g);
+    p
+}
+
+#[inline(always)]
+fn delete_impl(p: *mut c_void, kind: FreeKind) {
+    if let Some(_g) = Guard::enter() {
+        recorder::free(p, kind);
+    }
+    // SAFETY: releasing the caller's block through glibc, which allocated it.
+    unsafe { __libc_free(p) }
+}
+
+fn call_or_null<F>(f: Option<F>, call: impl FnOnce(F) -> *mut c_void) -> *mut c_void {
+    f.map_or(std::ptr::null_mut(), call)
+}
+
+macro_rules! new_hooks {
+    ($($sym:ident($size:ident: usize $(, $arg:ident: $ty:ty)*) => align $align:expr, $kind:ident, $slow:ident($($sarg:expr),*);)*) => {$(
+        #[cfg_attr(not(test), no_mangle)]
+        pub unsafe extern "C-unwind" fn $sym($size: usize $(, $arg: $ty)*) -> *mut c_void {
+            // SAFETY: the slow path calls libstdc++'s operator with the caller's arguments.
+            new_impl($size, $align, AllocKind::$kind, || call_or_null($slow(), |f| unsafe { f($($sarg),*) }))
+        }
+    )*};
+}
+
+new_hooks! {
+    _Znwm(size: usize) => align 0, New, real_new(size);
+    _Znam(size: usize) => align 0, NewArray, real_new_array(size);
+    _ZnwmRKSt9nothrow_t(size: usize, nt: *const c_void) => align 0, New, real_new_nothrow(size, nt);
+    _ZnamRKSt9nothrow_t(size: usize, nt: *const c_void) => align 0, NewArray, real_new_array_nothrow(size, nt);
+    _ZnwmSt11align_val_t(size: usize, al: usize) => align al, New, real_new_aligned(size, al);
+    _ZnamSt11align_val_t(size: usize, al: usize) => align al, NewArray, real_new_array_aligned(size, al);
+    _ZnwmSt11align_val_tRKSt9nothrow_t(size: usize, al: usize, nt: *const c_void) => align al, New, real_new_aligned_nothrow(size, al, nt);
+    _ZnamSt11align_val_tRKSt9nothrow_t(size: usize, al: usize, nt: *const c_void) => align al, NewArray, real_new_array_aligned_nothrow(size, al, nt);
+}
+
+macro_rules! delete_hooks {
+    ($($sym:ident($($arg:ident: $ty:ty),*) => $kind:ident;)*) => {$(
+        #[cfg_attr(not(test), no_mangle)]
+        pub unsafe extern "C-unwind" fn $sym(p: *mut c_void $(, $arg: $ty)*) {
+            $(let _ = $arg;)*
+            delete_impl(p, FreeKind::$kind)
+        }
+    )*};
+}
+
+delete_hooks! {
+    _ZdlPv() => Delete;
+    _ZdaPv() => DeleteArray;
+    _ZdlPvm(size: usize) => Delete;
+    _ZdaPvm(size: usize) => DeleteArray;
+    _ZdlPvRKSt9nothrow_t(nt: *const c_void) => Delete;
+    _ZdaPvRKSt9nothrow_t(nt: *const c_void) => DeleteArray;
+    _ZdlPvSt11align_val_t(al: usize) => Delete;
+    _ZdaPvSt11align_val_t(al: usize) => DeleteArray;
+    _ZdlPvmSt11align_val_t(size: usize, al: usize) => Delete;
+    _ZdaPvmSt11align_val_t(size: usize, al: usize) => DeleteArray;
+    _ZdlPvSt11align_val_tRKSt9nothrow_t(al: usize, nt: *const c_void) => Delete;
+    _ZdaPvSt11align_val_tRKSt9nothrow_t(al: usize, nt: *const c_void) => DeleteArray;
+}

@@ -1,0 +1,37 @@
+//! libmemscope.so: the tracer that memscope preloads into a program.
+//!
+//! It interposes the malloc family and C++ `operator new/delete` ([`hooks`]), records
+//! each event with its stack into the calling thread's lock-free ring ([`recorder`],
+//! [`ring`], [`slot`]), and one writer thread ([`writer`]) drains the rings into a `.msl`
+//! trace ([`memscope_format`]). [`lifecycle`] starts it, follows forks and makes every way
+//! out of the process (exit, `_exit`, exec, fatal signals) leave a complete trace.
+//!
+//! Nothing here may panic across the C boundary or allocate through the hooks without the
+//! reentrancy [`guard`]: the tracer must never change what the program does.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod chunk_builder;
+mod config;
+mod entry;
+mod guard;
+mod hooks;
+mod lifecycle;
+mod real;
+mod recorder;
+mod ring;
+mod signals;
+mod slot;
+mod writer;
+
+/// Starts tracing before `main` (hooks also start it lazily if they run first).
+#[cfg(not(test))]
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn() = lifecycle::on_library_init;
+
+/// Flushes the trace when the process exits normally (return from `main`, `exit`).
+#[cfg(not(test))]
+#[used]
+#[link_section = ".fini_array"]
+static FINI: extern "C" fn() = lifecycle::on_library_fini;

@@ -1,0 +1,72 @@
+/* The parts of libmemscope that stable Rust cannot express.
+ *
+ * 1. Thread-local state in the initial-exec TLS model: a fixed offset from the thread
+ *    pointer, no __tls_get_addr, so no allocation and no recursion into malloc when a
+ *    thread touches it for the first time after a dlopen.
+ * 2. execl, execlp, execle: variadic, so they gather their arguments here and call the
+ *    Rust-side execv/execvp/execve hooks, which flush the trace before the image goes. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+struct memscope_tls {
+    void *slot;   /* this thread's ThreadSlot, or NULL */
+    int guard;    /* nonzero while the tracer itself runs on this thread */
+    int pad;
+};
+
+static __thread struct memscope_tls tls __attribute__((tls_model("initial-exec")));
+
+__attribute__((visibility("default"))) struct memscope_tls *memscope_tls(void) { return &tls; }
+
+extern int memscope_execv(const char *path, char *const argv[]);
+extern int memscope_execvp(const char *file, char *const argv[]);
+extern int memscope_execve(const char *path, char *const argv[], char *const envp[]);
+
+#define MAX_EXEC_ARGS 4096
+
+#define GATHER_ARGS(first, ap, argv, n)                       \
+    do {                                                      \
+        (argv)[0] = (char *)(first);                          \
+        (n) = 1;                                              \
+        while ((n) < MAX_EXEC_ARGS) {                         \
+            char *a = va_arg(ap, char *);                     \
+            (argv)[(n)++] = a;                                \
+            if (a == NULL) break;                             \
+        }                                                     \
+        (argv)[MAX_EXEC_ARGS] = NULL;                         \
+    } while (0)
+
+__attribute__((visibility("default"))) int execl(const char *path, const char *arg, ...) {
+    char *argv[MAX_EXEC_ARGS + 1];
+    size_t n;
+    va_list ap;
+    va_start(ap, arg);
+    GATHER_ARGS(arg, ap, argv, n);
+    va_end(ap);
+    (void)n;
+    return memscope_execv(path, argv);
+}
+
+__attribute__((visibility("default"))) int execlp(const char *file, const char *arg, ...) {
+    char *argv[MAX_EXEC_ARGS + 1];
+    size_t n;
+    va_list ap;
+    va_start(ap, arg);
+    GATHER_ARGS(arg, ap, argv, n);
+    va_end(ap);
+    (void)n;
+    return memscope_execvp(file, argv);
+}
+
+__attribute__((visibility("default"))) int execle(const char *path, const char *arg, ...) {
+    char *argv[MAX_EXEC_ARGS + 1];
+    size_t n;
+    va_list ap;
+    va_start(ap, arg);
+    GATHER_ARGS(arg, ap, argv, n);
+    char *const *envp = va_arg(ap, char *const *);
+    va_end(ap);
+    (void)n;
+    return memscope_execve(path, argv, envp);
+}

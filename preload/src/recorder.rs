@@ -1,0 +1,137 @@
+//! The hot path: turns one hook call into one ring entry on the calling thread.
+//!
+//! Per event: one TLS read, one relaxed atomic load (is tracing on?), a clock read from
+//! the vDSO, a cached stack unwind, and a copy into the thread's own ring. No lock shared
+//! with other threads and no syscall (ARCHITECTURE invariant 6); the only waits are
+//! back-pressure when a ring is full.
+
+use std::sync::atomic::Ordering;
+
+use memscope_format::{AllocKind, ExitHow, FreeKind};
+use memscope_platform::clock::now_ns;
+
+use crate::config::{FREE_STACKS, STACK_DEPTH};
+use crate::entry::{word0, Tag, HEADER_WORDS, MAX_FRAMES};
+use crate::guard::tls;
+use crate::lifecycle;
+use crate::slot::{self, ThreadSlot};
+
+/// The clock the events are stamped with.
+#[inline(always)]
+pub fn now() -> u64 {
+    now_ns()
+}
+
+/// The calling thread's slot, attaching the thread (and starting the tracer) on first use.
+/// `None` when tracing is off. Call with the guard held.
+#[inline(always)]
+fn current_slot() -> Option<&'static ThreadSlot> {
+    if !lifecycle::tracing() {
+        return lifecycle::ensure_started().then(attach).flatten();
+    }
+    let s = tls().slot;
+    if s.is_null() {
+        return attach();
+    }
+    // SAFETY: a non-null TLS slot pointer was set by `attach` from a leaked slot.
+    Some(unsafe { &*(s as *const ThreadSlot) })
+}
+
+#[cold]
+fn attach() -> Option<&'static ThreadSlot> {
+    if !lifecycle::tracing() {
+        return None;
+    }
+    let existing = tls().slot;
+    if !existing.is_null() {
+        // SAFETY: as in `current_slot`.
+        return Some(unsafe { &*(existing as *const ThreadSlot) });
+    }
+    let (s, stream) = slot::acquire()?;
+    tls().slot = s as *const ThreadSlot as *mut std::ffi::c_void;
+    lifecycle::watch_thread_exit(s);
+    thread_start(s, stream);
+    Some(s)
+}
+
+/// Pushes the ThreadStart entry that opens a stream.
+pub fn thread_start(s: &ThreadSlot, stream: u32) {
+    let tid = s.tid.load(Ordering::Relaxed) as u64;
+    push(s, &[word0(Tag::ThreadStart, 0, 0), now(), tid, stream as u64, 0, 0]);
+}
+
+/// Appends `words` to the ring, waiting for the writer while the ring is full.
+fn push(s: &ThreadSlot, words: &[u64]) {
+    let mut waited = 0u32;
+    while !s.ring.try_push(words) {
+        if !lifecycle::wait_for_writer(&mut waited) {
+            lifecycle::note_lost_event();
+            return;
+        }
+    }
+    if lifecycle::final_mode() {
+        lifecycle::flush_all();
+    }
+}
+
+/// Fills the header, captures the stack after it and pushes the entry.
+#[inline(always)]
+fn record(s: &ThreadSlot, header: [u64; HEADER_WORDS], with_stack: bool) {
+    // SAFETY: we are the owning thread of `s` and hold the guard, so no other reference
+    // to the owner state exists.
+    let owner = unsafe { s.owner() };
+    let depth = if with_stack { STACK_DEPTH.load(Ordering::Relaxed) as usize } else { 0 };
+    let buf = &mut owner.scratch;
+    let n = if depth > 0 {
+        match lifecycle::unwinder() {
+            Some(u) => u.capture(&mut owner.cache, owner.stack, &mut buf[HEADER_WORDS..HEADER_WORDS + depth.min(MAX_FRAMES)]),
+            None => 0,
+        }
+    } else {
+        0
+    };
+    buf[..HEADER_WORDS].copy_from_slice(&header);
+    buf[0] |= (n as u64) << 16;
+    push(s, &buf[..HEADER_WORDS + n]);
+}
+
+/// A successful allocation (called after the real allocator returned).
+#[inline(always)]
+pub fn alloc(ptr: *mut libc::c_void, size: usize, align: usize, kind: AllocKind) {
+    let Some(s) = current_slot() else { return };
+    if ptr.is_null() {
+        record(s, [word0(Tag::AllocFailed, kind as u8, 0), now(), 0, size as u64, 0, 0], true);
+        return;
+    }
+    record(s, [word0(Tag::Alloc, kind as u8, 0), now(), ptr as u64, size as u64, align as u64, 0], true);
+}
+
+/// A release of a non-null pointer (called before the real `free`).
+#[inline(always)]
+pub fn free(ptr: *mut libc::c_void, kind: FreeKind) {
+    if ptr.is_null() {
+        return;
+    }
+    let Some(s) = current_slot() else { return };
+    let with_stack = FREE_STACKS.load(Ordering::Relaxed);
+    record(s, [word0(Tag::Free, kind as u8, 0), now(), ptr as u64, 0, 0, 0], with_stack);
+}
+
+/// A `realloc`-like call: `before` was stamped before the real call.
+#[inline(always)]
+pub fn realloc(before: u64, old: *mut libc::c_void, new: *mut libc::c_void, size: usize, kind: AllocKind) {
+    let Some(s) = current_slot() else { return };
+    record(s, [word0(Tag::Realloc, kind as u8, 0), now(), old as u64, size as u64, new as u64, before], true);
+}
+
+/// The thread is going away (pthread key destructor).
+pub fn thread_exit(s: &ThreadSlot) {
+    push(s, &[word0(Tag::ThreadExit, 0, 0), now(), 0, 0, 0, 0]);
+}
+
+/// The process is ending (or replacing its image) in the way `how` says.
+pub fn process_exit(how: ExitHow, code: i32) {
+    if let Some(s) = current_slot() {
+        push(s, &[word0(Tag::ProcessExit, 0, 0), now(), how as u64, code as u32 as u64, 0, 0]);
+    }
+}

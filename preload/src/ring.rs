@@ -1,0 +1,112 @@
+//! A single-producer, single-consumer ring of 64-bit words: one per traced thread, filled
+//! by that thread's hooks and drained by the writer thread.
+//!
+//! Written here rather than taken from a crate because the producer side runs inside
+//! `malloc`: it must not allocate, lock, or make a syscall per event, and entries are of
+//! variable length (a stack is inline). Indices grow without bound and are reduced modulo
+//! the power-of-two capacity; the producer publishes `head` with Release after writing the
+//! words, the consumer publishes `tail` with Release after reading them. A full ring makes
+//! the producer wait for the writer (back-pressure): events are never dropped.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub struct Ring {
+    buf: *mut u64,
+    mask: u64,
+    head: AtomicU64,
+    tail: AtomicU64,
+}
+
+// SAFETY: the buffer is only written by the single producer in [tail+cap.., head) order and
+// only read by the single consumer in [tail, head); the atomics order the hand-over.
+unsafe impl Sync for Ring {}
+// SAFETY: as above; the mapping is owned by the ring.
+unsafe impl Send for Ring {}
+
+impl Ring {
+    /// Maps a ring of `words` (rounded up to a power of two) without touching the heap.
+    pub fn new(words: usize) -> Option<Ring> {
+        let words = words.next_power_of_two().max(1024);
+        // SAFETY: an anonymous private mapping with no address hint.
+        let p = unsafe {
+            libc::mmap(std::ptr::null_mut(), words * 8, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        };
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        Some(Ring { buf: p.cast(), mask: words as u64 - 1, head: AtomicU64::new(0), tail: AtomicU64::new(0) })
+    }
+
+    pub fn capacity(&self) -> u64 {
+        self.mask + 1
+    }
+
+    /// Producer: appends `words` if there is room; false if the ring is too full.
+    #[inline]
+    pub fn try_push(&self, words: &[u64]) -> bool {
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Acquire);
+        if self.capacity() - (head - tail) < words.len() as u64 {
+            return false;
+        }
+        for (i, &w) in words.iter().enumerate() {
+            // SAFETY: the index is reduced into the mapping; these words are free (checked above).
+            unsafe { *self.buf.add(((head + i as u64) & self.mask) as usize) = w };
+        }
+        self.head.store(head + words.len() as u64, Ordering::Release);
+        true
+    }
+
+    /// Consumer: the readable index range `[tail, head)`.
+    #[inline]
+    pub fn readable(&self) -> (u64, u64) {
+        (self.tail.load(Ordering::Relaxed), self.head.load(Ordering::Acquire))
+    }
+
+    /// Consumer: the word at absolute index `i` (which must be readable).
+    #[inline]
+    pub fn word(&self, i: u64) -> u64 {
+        // SAFETY: the index is reduced into the mapping; the caller only reads published words.
+        unsafe { *self.buf.add((i & self.mask) as usize) }
+    }
+
+    /// Consumer: gives the words before `new_tail` back to the producer.
+    #[inline]
+    pub fn release(&self, new_tail: u64) {
+        self.tail.store(new_tail, Ordering::Release);
+    }
+
+    /// Empties the ring (the forked child's copy of its parent's unwritten events
+    /// belongs to the parent's trace).
+    pub fn clear(&self) {
+        self.tail.store(self.head.load(Ordering::Relaxed), Ordering::Release);
+    }
+
+    /// Fraction of the ring in use, 0..=100.
+    pub fn fill_percent(&self) -> u64 {
+        let (t, h) = self.readable();
+        (h - t) * 100 / self.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ring;
+
+    #[test]
+    fn wraps_and_applies_back_pressure() {
+        let r = Ring::new(1024).unwrap();
+        let entry = [7u64; 100];
+        let mut pushed = 0u64;
+        while r.try_push(&entry) {
+            pushed += 100;
+        }
+        assert_eq!(pushed, 1000, "ten entries fit, the eleventh waits");
+        let (t, h) = r.readable();
+        assert_eq!(h - t, 1000);
+        r.release(t + 500);
+        assert!(r.try_push(&entry), "room again after the consumer released");
+        let (t, h) = r.readable();
+        assert!((t..h).all(|i| r.word(i) == 7));
+    }
+}

@@ -1,0 +1,69 @@
+//! Fatal signals: flush the trace, then die the way the program would have.
+//!
+//! A handler is installed only where the disposition is still the default when tracing
+//! starts, so a program's own handlers always win. It is installed with `SA_RESETHAND`:
+//! on entry the default action is back; the handler flushes, re-raises the signal (held
+//! pending while the handler runs) and returns, so the process ends by that signal and
+//! its exit status is unchanged.
+
+use memscope_format::ExitHow;
+
+use crate::guard::{held, Guard};
+use crate::lifecycle;
+
+const FATAL: [libc::c_int; 17] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGABRT,
+    libc::SIGTRAP,
+    libc::SIGSYS,
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGPIPE,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+];
+
+pub fn install() {
+    for sig in FATAL {
+        // SAFETY: sigaction with valid, zero-initialised structures; the handler is an
+        // extern "C" function that never unwinds.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 || old.sa_sigaction != libc::SIG_DFL {
+                continue;
+            }
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_fatal_signal as *const () as usize;
+            sa.sa_flags = libc::SA_RESETHAND | libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+extern "C" fn on_fatal_signal(sig: libc::c_int) {
+    // SAFETY: reading and restoring this thread's errno.
+    let saved_errno = unsafe { *libc::__errno_location() };
+    let was_held = held();
+    let _g = Guard::force();
+    if lifecycle::signal_may_record(was_held) {
+        lifecycle::final_flush(ExitHow::Signal, sig);
+    } else {
+        // Interrupted inside the tracer: this thread's ring may hold a half-written
+        // entry, so push nothing; still write what the other threads have.
+        lifecycle::flush_all();
+    }
+    // SAFETY: raise has no preconditions; restoring errno of this thread.
+    unsafe {
+        libc::raise(sig);
+        *libc::__errno_location() = saved_errno;
+    }
+}

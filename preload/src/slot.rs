@@ -1,0 +1,139 @@
+//! Per-thread tracer state ("slots") and the lock-free registry the writer walks.
+//!
+//! A thread gets a slot on its first traced event and keeps it (through initial-exec TLS)
+//! until it dies. Slots are never freed: when the writer has seen a thread gone and its
+//! ring drained, the slot goes back to `FREE` and the next new thread reuses it, so memory
+//! is bounded by the most threads alive at once. The registry is a push-only linked list:
+//! `next` is written before a slot is published and never changes (except in a forked
+//! child, which has one thread).
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
+
+use memscope_platform::thread::{current_stack_bounds, current_tid};
+use memscope_platform::unwind::UnwindCache;
+
+use crate::entry::{HEADER_WORDS, MAX_FRAMES};
+use crate::ring::Ring;
+
+pub const FREE: u8 = 0;
+pub const ACTIVE: u8 = 1;
+pub const EXITING: u8 = 2;
+
+pub struct ThreadSlot {
+    pub ring: Ring,
+    pub state: AtomicU8,
+    pub tid: AtomicU32,
+    next: AtomicPtr<ThreadSlot>,
+    /// Owner-only: unwind rule cache and stack bounds of the thread using the slot.
+    owner: UnsafeCell<Owner>,
+    /// Writer-only: the stream the slot's events currently go to.
+    pub writer_stream: UnsafeCell<u32>,
+}
+
+pub struct Owner {
+    pub cache: Box<UnwindCache>,
+    pub stack: (u64, u64),
+    /// Where an entry is assembled before it is pushed (header, then frames).
+    pub scratch: Box<[u64; HEADER_WORDS + MAX_FRAMES]>,
+}
+
+// SAFETY: `owner` is only touched by the thread that owns the slot, `writer_stream` only by
+// the writer thread; everything else is atomic or the Sync ring.
+unsafe impl Sync for ThreadSlot {}
+
+static HEAD: AtomicPtr<ThreadSlot> = AtomicPtr::new(std::ptr::null_mut());
+static NEXT_STREAM: AtomicU32 = AtomicU32::new(1);
+
+/// Ring size in words for new slots (set from the configuration at start-up).
+pub static RING_WORDS: AtomicU32 = AtomicU32::new(1 << 18);
+
+impl ThreadSlot {
+    /// Owner-only state.
+    ///
+    /// # Safety
+    /// Only the thread that owns the slot may call this, and not re-entrantly.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn owner(&self) -> &mut Owner {
+        // SAFETY: per the contract, no other reference exists.
+        unsafe { &mut *self.owner.get() }
+    }
+
+    pub fn next(&self) -> *mut ThreadSlot {
+        self.next.load(Ordering::Acquire)
+    }
+}
+
+/// Iterates over every slot ever registered.
+pub fn for_each_slot(mut f: impl FnMut(&'static ThreadSlot)) {
+    let mut p = HEAD.load(Ordering::Acquire);
+    while !p.is_null() {
+        // SAFETY: slots are leaked, never freed: every registered pointer stays valid.
+        let s: &'static ThreadSlot = unsafe { &*p };
+        f(s);
+        p = s.next();
+    }
+}
+
+/// Gives the calling thread a slot (a free one, or a new one) and returns it with a fresh
+/// stream number. Allocates: call with the guard held.
+pub fn acquire() -> Option<(&'static ThreadSlot, u32)> {
+    let stack = current_stack_bounds().unwrap_or((0, 0));
+    let tid = current_tid();
+    let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
+    let mut reused = None;
+    for_each_slot(|s| {
+        if reused.is_none() && s.state.compare_exchange(FREE, ACTIVE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            reused = Some(s);
+        }
+    });
+    let slot = match reused {
+        Some(s) => {
+            // SAFETY: we just became the owner (FREE -> ACTIVE).
+            unsafe { s.owner().stack = stack };
+            s
+        }
+        None => {
+            let ring = Ring::new(RING_WORDS.load(Ordering::Relaxed) as usize)?;
+            let s: &'static ThreadSlot = Box::leak(Box::new(ThreadSlot {
+                ring,
+                state: AtomicU8::new(ACTIVE),
+                tid: AtomicU32::new(tid),
+                next: AtomicPtr::new(std::ptr::null_mut()),
+                owner: UnsafeCell::new(Owner { cache: UnwindCache::new(), stack, scratch: Box::new([0; HEADER_WORDS + MAX_FRAMES]) }),
+                writer_stream: UnsafeCell::new(0),
+            }));
+            publish(s);
+            s
+        }
+    };
+    slot.tid.store(tid, Ordering::Relaxed);
+    Some((slot, stream))
+}
+
+fn publish(s: &'static ThreadSlot) {
+    let p = s as *const ThreadSlot as *mut ThreadSlot;
+    let mut head = HEAD.load(Ordering::Relaxed);
+    loop {
+        s.next.store(head, Ordering::Relaxed);
+        match HEAD.compare_exchange_weak(head, p, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(h) => head = h,
+        }
+    }
+}
+
+/// In a forked child: forget every slot (their threads do not exist here) except the
+/// calling thread's, which is emptied and given a new stream number.
+pub fn reset_after_fork(current: Option<&'static ThreadSlot>) -> u32 {
+    HEAD.store(std::ptr::null_mut(), Ordering::Release);
+    NEXT_STREAM.store(1, Ordering::Relaxed);
+    let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
+    if let Some(s) = current {
+        s.ring.clear();
+        s.state.store(ACTIVE, Ordering::Relaxed);
+        s.tid.store(current_tid(), Ordering::Relaxed);
+        publish(s);
+    }
+    stream
+}

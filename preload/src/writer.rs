@@ -1,0 +1,243 @@
+//! The writer thread: the only thread that encodes and does file I/O.
+//!
+//! Each round it notes how far every thread's ring is filled, refreshes the module list
+//! if the loader's counters moved (so every module an event's stack can name is recorded
+//! before that stack), then drains the rings: stacks are interned (each distinct stack is
+//! written once, as a `Stack` record in stream 0) and events are encoded into chunks of the
+//! thread's stream. It also answers flush requests and reclaims the slots of dead threads.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use memscope_format::record::ChunkEnc;
+use memscope_format::{AllocKind, Enc, ExitHow, FreeKind, Full, StackId, GLOBAL_STREAM};
+use memscope_platform::file::RawFile;
+use memscope_platform::modules::{load_generation, loaded_modules, ModuleInfo};
+use memscope_platform::thread::thread_alive;
+use memscope_platform::unwind::StackUnwinder;
+use rustc_hash::FxBuildHasher;
+
+use crate::chunk_builder::ChunkBuilder;
+use crate::entry::{split_word0, Tag, HEADER_WORDS};
+use crate::lifecycle;
+use crate::slot::{for_each_slot, ThreadSlot, EXITING, FREE};
+
+struct KnownModule {
+    id: u32,
+    bias: u64,
+    text_start: u64,
+    path: Vec<u8>,
+}
+
+pub struct Writer {
+    file: RawFile,
+    /// Encoded bytes waiting for the next `write(2)`; stream 0 first, so a module is in
+    /// the file before the stacks that point into it.
+    out_global: Vec<u8>,
+    out_threads: Vec<u8>,
+    global: ChunkBuilder,
+    thread: ChunkBuilder,
+    stacks: HashMap<Box<[u64]>, u64, FxBuildHasher>,
+    next_stack: u64,
+    frames: Vec<u64>,
+    modules: Vec<KnownModule>,
+    next_module: u32,
+    load_gen: (u64, u64),
+    unwinder: StackUnwinder,
+    pending: Vec<(&'static ThreadSlot, u64)>,
+    write_failed: bool,
+}
+
+impl Writer {
+    /// A writer for an open trace file whose header is already written.
+    pub fn new(file: RawFile) -> Writer {
+        let mut w = Writer {
+            file,
+            out_global: Vec::with_capacity(1 << 20),
+            out_threads: Vec::with_capacity(1 << 20),
+            global: ChunkBuilder::new(GLOBAL_STREAM),
+            thread: ChunkBuilder::new(0),
+            stacks: HashMap::with_capacity_and_hasher(1 << 12, FxBuildHasher),
+            next_stack: 1,
+            frames: Vec::with_capacity(256),
+            modules: Vec::new(),
+            next_module: 1,
+            load_gen: (u64::MAX, u64::MAX),
+            unwinder: StackUnwinder::new(),
+            pending: Vec::new(),
+            write_failed: false,
+        };
+        w.refresh_modules();
+        w
+    }
+
+    /// The unwinder over the modules known now (published by the caller).
+    pub fn unwinder(&self) -> StackUnwinder {
+        self.unwinder.clone()
+    }
+
+    /// Runs rounds until the process ends. Called on the writer thread, guard held.
+    pub fn run(mut self) -> ! {
+        loop {
+            let requested = lifecycle::flush_requested();
+            let busy = self.round();
+            if lifecycle::take_end_request() {
+                let now = crate::recorder::now();
+                self.global.put(&mut self.out_global, now, |c, e| c.end(e, now));
+                self.write_out();
+            }
+            lifecycle::flush_done(requested);
+            if !busy && lifecycle::flush_requested() == requested {
+                lifecycle::writer_idle_wait();
+            }
+        }
+    }
+
+    /// One pass over every ring. Returns whether a ring was more than a quarter full
+    /// (then the next round starts at once).
+    fn round(&mut self) -> bool {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.clear();
+        let mut busy = false;
+        for_each_slot(|s| {
+            let (tail, head) = s.ring.readable();
+            if head != tail || s.state.load(Ordering::Acquire) == EXITING {
+                busy |= s.ring.fill_percent() > 25;
+                pending.push((s, head));
+            }
+        });
+        // After reading the heads: any module an event's stack points into was loaded
+        // before that event, so it is in this list.
+        if load_generation() != self.load_gen {
+            self.refresh_modules();
+            lifecycle::publish_unwinder(self.unwinder.clone());
+        }
+        for &(s, head) in &pending {
+            self.drain(s, head);
+            if s.state.load(Ordering::Acquire) == EXITING && !thread_alive(s.tid.load(Ordering::Relaxed)) {
+                // The thread can run no more code: take what it left, then free the slot.
+                let (_, head) = s.ring.readable();
+                self.drain(s, head);
+                s.state.store(FREE, Ordering::Release);
+            }
+        }
+        self.pending = pending;
+        self.write_out();
+        busy
+    }
+
+    fn write_out(&mut self) {
+        self.global.finish(&mut self.out_global);
+        self.thread.finish(&mut self.out_threads);
+        if !self.write_failed {
+            let r = self.file.write_all(&self.out_global).and_then(|_| self.file.write_all(&self.out_threads));
+            if r.is_err() {
+                self.write_failed = true;
+                memscope_platform::file::write_stderr(b"memscope: cannot write the trace file; tracing stops\n");
+            }
+        }
+        self.out_global.clear();
+        self.out_threads.clear();
+    }
+
+    /// Encodes the entries of `s` up to `head` and gives the space back.
+    fn drain(&mut self, s: &'static ThreadSlot, head: u64) {
+        let (mut i, _) = s.ring.readable();
+        // SAFETY: writer_stream is only touched by the writer thread.
+        let stream = unsafe { &mut *s.writer_stream.get() };
+        if self.thread.stream() != *stream {
+            self.thread.switch_stream(*stream, &mut self.out_threads);
+        }
+        while i < head {
+            let (tag, kind, nframes) = split_word0(s.ring.word(i));
+            let h = [s.ring.word(i + 1), s.ring.word(i + 2), s.ring.word(i + 3), s.ring.word(i + 4), s.ring.word(i + 5)];
+            self.frames.clear();
+            self.frames.extend((0..nframes as u64).map(|k| s.ring.word(i + HEADER_WORDS as u64 + k)));
+            i += (HEADER_WORDS + nframes) as u64;
+            let Some(tag) = Tag::from_u8(tag) else { continue };
+            if tag == Tag::ThreadStart {
+                *stream = h[2] as u32;
+                self.thread.switch_stream(*stream, &mut self.out_threads);
+            }
+            self.encode(tag, kind, h);
+        }
+        s.ring.release(head);
+    }
+
+    /// The id of the stack in `self.frames`, writing its record the first time.
+    fn intern(&mut self) -> StackId {
+        if self.frames.is_empty() {
+            return StackId::NONE;
+        }
+        if let Some(&id) = self.stacks.get(&self.frames[..]) {
+            return StackId(id);
+        }
+        let id = StackId(self.next_stack);
+        self.next_stack += 1;
+        self.stacks.insert(self.frames.clone().into_boxed_slice(), id.0);
+        let frames = &self.frames;
+        self.global.put(&mut self.out_global, 0, |c, e| c.stack(e, id, frames));
+        id
+    }
+
+    fn encode(&mut self, tag: Tag, kind: u8, h: [u64; 5]) {
+        let [time, a, b, c, d] = h;
+        let alloc_kind = AllocKind::from_u8(kind).unwrap_or(AllocKind::Malloc);
+        let stack = self.intern();
+        let out = &mut self.out_threads;
+        let put = |t: &mut ChunkBuilder, out: &mut Vec<u8>, f: &dyn Fn(&mut ChunkEnc, &mut Enc<'_>) -> Result<(), Full>| t.put(out, time, f);
+        match tag {
+            Tag::Alloc => put(&mut self.thread, out, &|ce, e| ce.alloc(e, time, a, b, c, alloc_kind, stack)),
+            Tag::Free => {
+                let fk = FreeKind::from_u8(kind).unwrap_or(FreeKind::Free);
+                put(&mut self.thread, out, &|ce, e| ce.free(e, time, a, fk, stack))
+            }
+            Tag::Realloc => put(&mut self.thread, out, &|ce, e| ce.realloc(e, d, time, a, c, b, alloc_kind, stack)),
+            Tag::AllocFailed => put(&mut self.thread, out, &|ce, e| ce.alloc_failed(e, time, b, alloc_kind, stack)),
+            Tag::ThreadStart => put(&mut self.thread, out, &|ce, e| ce.thread_start(e, time, a as u32)),
+            Tag::ThreadExit => put(&mut self.thread, out, &|ce, e| ce.thread_exit(e, time)),
+            Tag::ProcessExit => {
+                let how = exit_how(a);
+                self.global.put(&mut self.out_global, time, |ce, e| ce.process_exit(e, time, how, b as u32 as i32))
+            }
+        }
+    }
+
+    /// Brings the module list, its records and the unwinder up to date.
+    fn refresh_modules(&mut self) {
+        self.load_gen = load_generation();
+        let known = &self.modules;
+        let current = loaded_modules(&mut |path, bias| !known.iter().any(|k| k.bias == bias && k.path == path));
+        let is_current = |k: &KnownModule| current.iter().any(|m| m.bias == k.bias && m.path == k.path);
+        let (kept, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.modules).into_iter().partition(is_current);
+        for k in gone {
+            self.unwinder.remove_module(k.text_start);
+            self.global.put(&mut self.out_global, 0, |c, e| c.module_unload(e, k.id));
+        }
+        self.modules = kept;
+        for m in current {
+            if self.modules.iter().any(|k| k.bias == m.bias && k.path == m.path) {
+                continue;
+            }
+            self.add_module(&m);
+        }
+    }
+
+    fn add_module(&mut self, m: &ModuleInfo) {
+        let id = self.next_module;
+        self.next_module += 1;
+        self.unwinder.add_module(m);
+        self.global.put(&mut self.out_global, 0, |c, e| c.module(e, id, m.bias, m.start, m.end, &m.path, &m.build_id));
+        self.modules.push(KnownModule { id, bias: m.bias, text_start: m.text_start, path: m.path.clone() });
+    }
+}
+
+fn exit_how(v: u64) -> ExitHow {
+    match v {
+        0 => ExitHow::Exit,
+        1 => ExitHow::QuickExit,
+        2 => ExitHow::Signal,
+        3 => ExitHow::Exec,
+        _ => ExitHow::Shutdown,
+    }
+}
