@@ -150,8 +150,9 @@ pub enum Record<'a> {
     /// it spans, `base` the load bias (runtime address minus file address).
     Module { id: u32, base: u64, start: u64, end: u64, path: &'a [u8], build_id: &'a [u8] },
     ModuleUnload { id: u32 },
-    /// An interned stack, innermost frame first. The first frame is an instruction
-    /// pointer, the rest are return addresses.
+    /// An interned stack, innermost frame first. Every frame is a return address (the
+    /// tracer leaves out its own frames, so the innermost is the allocation call's return
+    /// address): symbolize `address - 1` to name the call.
     Stack { id: StackId, frames: Vec<u64> },
     ProcessExit { time: u64, how: ExitHow, code: i32 },
     Fork { time: u64, child_pid: u32 },

@@ -10,7 +10,9 @@ pub struct Tls {
     /// Really `*mut ThreadSlot`; C only stores it.
     pub slot: *mut std::ffi::c_void,
     pub guard: i32,
-    pad: i32,
+    /// Nonzero while this thread assembles and pushes a ring entry: a signal handler that
+    /// interrupts it must not push one of its own.
+    pub busy: i32,
 }
 
 extern "C" {
@@ -61,8 +63,8 @@ impl Drop for Guard {
     }
 }
 
-/// Whether the calling thread is inside the tracer.
+/// Whether the calling thread is in the middle of pushing a ring entry.
 #[inline(always)]
-pub fn held() -> bool {
-    tls().guard != 0
+pub fn pushing() -> bool {
+    tls().busy != 0
 }

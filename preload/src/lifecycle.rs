@@ -354,9 +354,3 @@ pub extern "C" fn on_library_init() {
         ensure_started();
     }
 }
-
-/// Whether the signal handler may push an event on this thread: not if it interrupted
-/// the tracer itself mid-entry.
-pub fn signal_may_record(guard_was_held: bool) -> bool {
-    !guard_was_held && tracing()
-}

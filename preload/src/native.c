@@ -12,7 +12,7 @@
 struct memscope_tls {
     void *slot;   /* this thread's ThreadSlot, or NULL */
     int guard;    /* nonzero while the tracer itself runs on this thread */
-    int pad;
+    int busy;     /* nonzero while an entry is being assembled and pushed */
 };
 
 static __thread struct memscope_tls tls __attribute__((tls_model("initial-exec")));

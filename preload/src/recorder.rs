@@ -63,12 +63,14 @@ pub fn thread_start(s: &ThreadSlot, stream: u32) {
 /// Appends `words` to the ring, waiting for the writer while the ring is full.
 fn push(s: &ThreadSlot, words: &[u64]) {
     let mut waited = 0u32;
+    tls().busy = 1;
     while !s.ring.try_push(words) {
         if !lifecycle::wait_for_writer(&mut waited) {
             lifecycle::note_lost_event();
-            return;
+            break;
         }
     }
+    tls().busy = 0;
     if lifecycle::final_mode() {
         lifecycle::flush_all();
     }
@@ -78,7 +80,9 @@ fn push(s: &ThreadSlot, words: &[u64]) {
 #[inline(always)]
 fn record(s: &ThreadSlot, header: [u64; HEADER_WORDS], with_stack: bool) {
     // SAFETY: we are the owning thread of `s` and hold the guard, so no other reference
-    // to the owner state exists.
+    // to the owner state exists (a signal handler that interrupts us sees `busy` and
+    // leaves the slot alone).
+    tls().busy = 1;
     let owner = unsafe { s.owner() };
     let depth = if with_stack { STACK_DEPTH.load(Ordering::Relaxed) as usize } else { 0 };
     let buf = &mut owner.scratch;
@@ -131,7 +135,19 @@ pub fn thread_exit(s: &ThreadSlot) {
 
 /// The process is ending (or replacing its image) in the way `how` says.
 pub fn process_exit(how: ExitHow, code: i32) {
-    if let Some(s) = current_slot() {
+    // From a signal handler: only a thread that already has a slot (attaching allocates)
+    // and is not itself in the middle of a push.
+    let s = if how == ExitHow::Signal {
+        let p = tls().slot;
+        if p.is_null() || crate::guard::pushing() {
+            return;
+        }
+        // SAFETY: as in `current_slot`.
+        Some(unsafe { &*(p as *const ThreadSlot) })
+    } else {
+        current_slot()
+    };
+    if let Some(s) = s {
         push(s, &[word0(Tag::ProcessExit, 0, 0), now(), how as u64, code as u32 as u64, 0, 0]);
     }
 }

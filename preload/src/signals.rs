@@ -8,7 +8,7 @@
 
 use memscope_format::ExitHow;
 
-use crate::guard::{held, Guard};
+use crate::guard::Guard;
 use crate::lifecycle;
 
 const FATAL: [libc::c_int; 17] = [
@@ -52,15 +52,10 @@ pub fn install() {
 extern "C" fn on_fatal_signal(sig: libc::c_int) {
     // SAFETY: reading and restoring this thread's errno.
     let saved_errno = unsafe { *libc::__errno_location() };
-    let was_held = held();
     let _g = Guard::force();
-    if lifecycle::signal_may_record(was_held) {
-        lifecycle::final_flush(ExitHow::Signal, sig);
-    } else {
-        // Interrupted inside the tracer: this thread's ring may hold a half-written
-        // entry, so push nothing; still write what the other threads have.
-        lifecycle::flush_all();
-    }
+    // If the signal interrupted a push on this thread, no exit record is pushed (see
+    // recorder::process_exit); everything else is still written, end marker included.
+    lifecycle::final_flush(ExitHow::Signal, sig);
     // SAFETY: raise has no preconditions; restoring errno of this thread.
     unsafe {
         libc::raise(sig);

@@ -59,9 +59,8 @@ pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
     let Some(_g) = Guard::enter() else { return unsafe { __libc_pvalloc(size) } };
     // SAFETY: as above.
     let p = unsafe { __libc_pvalloc(size) };
-    // pvalloc rounds the size up to whole pages; valgrind counts the rounded size.
-    let page = page_size();
-    recorder::alloc(p, size.div_ceil(page).max(1) * page, page, AllocKind::Pvalloc);
+    // pvalloc rounds the block up to whole pages; like valgrind, count the size asked for.
+    recorder::alloc(p, size, page_size(), AllocKind::Pvalloc);
     p
 }
 

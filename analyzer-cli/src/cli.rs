@@ -1,0 +1,74 @@
+//! The command line, declared with clap: `memscope analyze` and `memscope run`.
+//! Only parsing lives here; [`crate::commands`] carries the commands out.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::report::Format;
+
+/// Find leaks and heap misuse in programs nobody recompiled.
+#[derive(Debug, Parser)]
+#[command(name = "memscope", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyze a trace (.msl) and print a report on stdout.
+    Analyze(AnalyzeArgs),
+    /// Run a program under libmemscope.so, then report on stderr (exits with the
+    /// program's status).
+    Run(RunArgs),
+    /// Print the header and every record of a trace, in file order (for debugging the
+    /// tracer).
+    Dump(DumpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// The trace file.
+    pub trace: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The trace file written by libmemscope.so.
+    pub trace: PathBuf,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Trace file template; `%p` becomes the pid, `%e` the executable's base name,
+    /// `%%` a percent sign. Relative paths are taken from the current directory.
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "FILE",
+        default_value = "memscope.%e.%p.msl"
+    )]
+    pub output: PathBuf,
+    /// The tracer library (default: libmemscope.so next to the memscope executable).
+    #[arg(long, value_name = "PATH")]
+    pub preload: Option<PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the report to FILE instead of stderr.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// The program to run and its arguments (after `--`).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PROGRAM"
+    )]
+    pub command: Vec<OsString>,
+}

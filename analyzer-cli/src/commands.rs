@@ -1,0 +1,75 @@
+//! Carries out the parsed command line: `analyze` here, `run` in [`crate::run`], and the
+//! report output both share (format choice, colour, truncation note, broken pipes).
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use crate::analysis::{analyze_file, Analysis};
+use crate::cli::{AnalyzeArgs, Cli, Command};
+use crate::error::CliError;
+use crate::report::text::{want_color, Style};
+use crate::report::{self, Format, TEXT_LEAK_GROUPS};
+use crate::symbolize::Symbolizer;
+
+/// Runs the command; `Ok(code)` is the process exit code.
+pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
+    match cli.command {
+        Command::Analyze(args) => analyze(&args).map(|()| 0),
+        Command::Run(args) => crate::run::run(&args),
+        Command::Dump(args) => {
+            stdout_or_broken_pipe(|out| crate::dump::dump(&args.trace, out)).map(|()| 0)
+        }
+    }
+}
+
+fn analyze(args: &AnalyzeArgs) -> Result<(), CliError> {
+    let analysis = analyze_file(&args.trace)?;
+    if args.format == Format::Text {
+        truncation_note(&analysis);
+    }
+    let color = want_color(std::io::stdout().is_terminal());
+    let text = render(&analysis, args.format, color);
+    stdout_or_broken_pipe(|out| {
+        out.write_all(text.as_bytes())
+            .map_err(|e| CliError::io(Path::new("<stdout>"), e))
+    })
+}
+
+/// Runs `f` on a locked, buffered stdout; a reader that stopped early (`| head`) is
+/// not an error.
+fn stdout_or_broken_pipe(
+    f: impl FnOnce(&mut dyn Write) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let r = f(&mut out).and_then(|()| {
+        out.flush()
+            .map_err(|e| CliError::io(Path::new("<stdout>"), e))
+    });
+    match r {
+        Err(CliError::Io { err, .. }) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+/// Renders the report of `analysis` in `format` (symbolizing the stacks it shows).
+pub fn render(analysis: &Analysis, format: Format, color: bool) -> String {
+    let mut symbolizer = Symbolizer::new();
+    match format {
+        Format::Json => report::json::render(&report::build(analysis, &mut symbolizer, None)),
+        Format::Text => {
+            let doc = report::build(analysis, &mut symbolizer, Some(TEXT_LEAK_GROUPS));
+            report::text::render(&doc, Style { color })
+        }
+    }
+}
+
+/// The one-line stderr note for a truncated trace.
+pub fn truncation_note(analysis: &Analysis) {
+    if let Some(t) = analysis.index.truncation {
+        eprintln!(
+            "memscope: {}: trace is truncated at byte offset {}; analyzed what was complete",
+            analysis.index.path.display(),
+            t.offset
+        );
+    }
+}

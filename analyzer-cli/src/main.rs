@@ -1,0 +1,18 @@
+//! `memscope`: parses the command line, runs the command, maps the outcome to an exit
+//! code (0 ok, 2 usage/I/O error or corrupt trace, the program's status for `run`).
+
+use clap::Parser;
+
+use memscope_analyzer::cli::Cli;
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match memscope_analyzer::commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("memscope: {e}");
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}

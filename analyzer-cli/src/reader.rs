@@ -1,0 +1,269 @@
+//! Pass 1 over a trace: reads every chunk once, in file order, and keeps what is small
+//! and process-wide (header, modules, interned stacks, exit, forks, end), plus the file
+//! offsets of each thread stream's chunks for the merge in [`crate::merge`].
+//!
+//! Every record of every chunk is decoded here, so a record that does not decode is
+//! reported as corruption (with its absolute byte offset) before any analysis starts,
+//! and pass 2 only meets errors if the file changes under it. Allocation events are
+//! counted, not kept: memory stays proportional to modules, stacks and chunks.
+//!
+//! Frames are bound to modules here, with the module set in effect when the `Stack`
+//! record was read (a later `dlclose` + `dlopen` at the same address must not change
+//! what an earlier stack meant).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use memscope_format::{path_text, ExitHow, Header, Record, RecordDecoder, TraceReader};
+
+use crate::error::CliError;
+use crate::ids::{ModuleIdx, StackId, StreamId};
+
+/// One `Module` record: a mapped executable or shared object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleInfo {
+    /// The tracer's module id (may be reused after an unload).
+    pub id: u32,
+    /// Load bias: runtime address minus file (ELF virtual) address.
+    pub base: u64,
+    pub start: u64,
+    pub end: u64,
+    pub path: String,
+    /// GNU build-id as recorded; empty when the tracer found none.
+    pub build_id: Vec<u8>,
+}
+
+impl ModuleInfo {
+    /// The file name without its folders.
+    pub fn file_name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+}
+
+/// One frame of an interned stack, bound to the module that held its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StackFrame {
+    pub addr: u64,
+    pub module: Option<ModuleIdx>,
+}
+
+/// How and when the process ended, from its `ProcessExit` record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitInfo {
+    pub time: u64,
+    pub how: ExitHow,
+    pub code: i32,
+}
+
+/// A `Fork` record of the traced process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForkInfo {
+    pub time: u64,
+    pub child_pid: u32,
+}
+
+/// Why a trace is incomplete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TruncationReason {
+    /// The file ends inside a chunk, or its last chunk fails its checksum.
+    TornTail,
+    /// Every chunk is whole but the tracer never wrote its `End` record.
+    NoEndRecord,
+}
+
+/// Where readable data ended early, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncation {
+    pub offset: u64,
+    pub reason: TruncationReason,
+}
+
+/// The chunks of one thread stream, in file (= write) order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamChunks {
+    pub offsets: Vec<u64>,
+    /// Allocation-side records (alloc, free, realloc, failures, thread start/exit).
+    pub events: u64,
+}
+
+/// Everything pass 1 learned about a trace.
+#[derive(Debug, Clone)]
+pub struct TraceIndex {
+    pub path: PathBuf,
+    pub header: Header,
+    /// Every `Module` record, in file order; [`ModuleIdx`] indexes this.
+    pub modules: Vec<ModuleInfo>,
+    pub stacks: HashMap<StackId, Vec<StackFrame>>,
+    pub exit: Option<ExitInfo>,
+    pub forks: Vec<ForkInfo>,
+    pub end_time: Option<u64>,
+    /// Streams that hold allocation-side records, by stream id.
+    pub streams: BTreeMap<StreamId, StreamChunks>,
+    pub truncation: Option<Truncation>,
+    /// Global records found outside stream 0 (tolerated, counted for diagnosis).
+    pub misplaced_records: u64,
+}
+
+impl TraceIndex {
+    pub fn module(&self, idx: ModuleIdx) -> Option<&ModuleInfo> {
+        self.modules.get(idx.0)
+    }
+
+    pub fn stack(&self, id: StackId) -> &[StackFrame] {
+        self.stacks.get(&id).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The modules mapped at one point of the file, sorted by start address.
+#[derive(Default)]
+struct ModuleSet {
+    active: Vec<(u64, u64, u32, ModuleIdx)>,
+}
+
+impl ModuleSet {
+    fn load(&mut self, m: &ModuleInfo, idx: ModuleIdx) {
+        // A second record with the same id replaces the first.
+        self.unload(m.id);
+        let at = self.active.partition_point(|&(s, ..)| s < m.start);
+        self.active.insert(at, (m.start, m.end, m.id, idx));
+    }
+
+    fn unload(&mut self, id: u32) {
+        self.active.retain(|&(_, _, mid, _)| mid != id);
+    }
+
+    fn find(&self, addr: u64) -> Option<ModuleIdx> {
+        // Ranges may overlap if the tracer says so; take the last one starting at or
+        // below `addr` that contains it.
+        let upto = self.active.partition_point(|&(s, ..)| s <= addr);
+        self.active[..upto]
+            .iter()
+            .rev()
+            .find(|&&(s, e, ..)| s <= addr && addr < e)
+            .map(|&(.., idx)| idx)
+    }
+}
+
+/// Reads the whole trace at `path` once. Corruption is an error; a torn tail is not.
+pub fn read_index(path: &Path) -> Result<TraceIndex, CliError> {
+    let file = File::open(path).map_err(|e| CliError::io(path, e))?;
+    if file.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
+        return Err(CliError::EmptyTrace {
+            path: path.to_path_buf(),
+        });
+    }
+    let fmt_err = |e| CliError::format(path, e);
+    let (header, mut reader) =
+        TraceReader::open(BufReader::with_capacity(1 << 16, file)).map_err(fmt_err)?;
+    let mut index = TraceIndex {
+        path: path.to_path_buf(),
+        header,
+        modules: Vec::new(),
+        stacks: HashMap::new(),
+        exit: None,
+        forks: Vec::new(),
+        end_time: None,
+        streams: BTreeMap::new(),
+        truncation: None,
+        misplaced_records: 0,
+    };
+    let mut set = ModuleSet::default();
+    while let Some(chunk) = reader.next_chunk().map_err(fmt_err)? {
+        let base = chunk.payload_offset();
+        let stream = StreamId(chunk.stream);
+        let mut events = 0u64;
+        let decoder = RecordDecoder::new(&chunk.payload).map_err(|e| fmt_err(e.shifted(base)))?;
+        for rec in decoder {
+            let rec = rec.map_err(|e| fmt_err(e.shifted(base)))?;
+            if is_event(&rec) {
+                events += 1;
+                continue;
+            }
+            if stream.0 != memscope_format::GLOBAL_STREAM {
+                index.misplaced_records += 1;
+            }
+            index.apply_global(rec, &mut set);
+        }
+        if events > 0 {
+            let s = index.streams.entry(stream).or_default();
+            s.offsets.push(chunk.offset);
+            s.events += events;
+        }
+    }
+    index.truncation = match reader.truncated_at() {
+        Some(offset) => Some(Truncation {
+            offset,
+            reason: TruncationReason::TornTail,
+        }),
+        None if index.end_time.is_none() => Some(Truncation {
+            offset: reader.offset(),
+            reason: TruncationReason::NoEndRecord,
+        }),
+        None => None,
+    };
+    Ok(index)
+}
+
+/// Whether a record belongs to a thread's event stream (merged in pass 2).
+fn is_event(rec: &Record<'_>) -> bool {
+    matches!(
+        rec,
+        Record::ThreadStart { .. }
+            | Record::ThreadExit { .. }
+            | Record::Alloc { .. }
+            | Record::Free { .. }
+            | Record::Realloc { .. }
+            | Record::AllocFailed { .. }
+    )
+}
+
+impl TraceIndex {
+    fn apply_global(&mut self, rec: Record<'_>, set: &mut ModuleSet) {
+        match rec {
+            Record::Module {
+                id,
+                base,
+                start,
+                end,
+                path,
+                build_id,
+            } => {
+                let m = ModuleInfo {
+                    id,
+                    base,
+                    start,
+                    end,
+                    path: path_text(path),
+                    build_id: build_id.to_vec(),
+                };
+                let idx = ModuleIdx(self.modules.len());
+                set.load(&m, idx);
+                self.modules.push(m);
+            }
+            Record::ModuleUnload { id } => set.unload(id),
+            Record::Stack { id, frames } => {
+                let frames = frames
+                    .into_iter()
+                    .map(|addr| StackFrame {
+                        addr,
+                        module: set.find(addr),
+                    })
+                    .collect();
+                self.stacks.insert(id, frames);
+            }
+            // `exit(3)` may be followed by a `Shutdown` record from the library
+            // destructors; the first specific record says more.
+            Record::ProcessExit { time, how, code }
+                if self.exit.is_none_or(|e| e.how == ExitHow::Shutdown) =>
+            {
+                self.exit = Some(ExitInfo { time, how, code });
+            }
+            Record::Fork { time, child_pid } => self.forks.push(ForkInfo { time, child_pid }),
+            Record::End { time } => self.end_time = Some(time),
+            // Event records are routed by `is_event` and never reach here.
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Turns recorded stack addresses into functions, files and lines, offline, from the
+//! module files named in the trace.
+//!
+//! Only stacks a report shows are symbolized, and each module file is opened once
+//! (cached by path and build-id). For each frame: find its module (bound in pass 1),
+//! file address = address − load bias, and look up `address − 1`: every recorded frame
+//! is a return address (the format's `Stack` record; the tracer leaves out its own frames,
+//! so the innermost is the return address of the allocation call), and a call at the end
+//! of a function or before an inlined range belongs to the call, not to what follows.
+//!
+//! Debug info comes from `addr2line` (gimli + object) over the module file, or over
+//! `/usr/lib/debug/.build-id/xx/yyyy.debug` when such a file exists. Inlined calls are
+//! expanded (one frame per inline level, innermost first, marked `inlined`). Without
+//! DWARF the ELF symbol table (`.symtab`, else `.dynsym`) names the function. Rust
+//! (legacy and v0, hash stripped) and C++ names are demangled.
+//!
+//! A module whose file's GNU build-id differs from the recorded one is a different
+//! binary than the one that ran: its frames are not symbolized (that would name the
+//! wrong functions) and are marked `binary_changed`. Frames inside the tracer itself
+//! (`libmemscope*`) are dropped.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use addr2line::Loader;
+use object::read::ReadCache;
+use object::Object;
+
+use crate::ids::ModuleIdx;
+use crate::reader::{ModuleInfo, StackFrame, TraceIndex};
+
+/// File name prefix of the tracer's own library, whose frames reports never show.
+pub const TRACER_LIB_PREFIX: &str = "libmemscope";
+
+/// One symbolized frame (an inlined call is a frame of its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymFrame {
+    /// The recorded (runtime) address.
+    pub address: u64,
+    pub function: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    /// Path of the module that holds the address, if any did.
+    pub module: Option<String>,
+    /// This frame is a call inlined into the next frame.
+    pub inlined: bool,
+    /// The module file on disk is not the one that ran (build-id mismatch).
+    pub binary_changed: bool,
+}
+
+impl SymFrame {
+    fn bare(address: u64, module: Option<&ModuleInfo>) -> Self {
+        SymFrame {
+            address,
+            function: None,
+            file: None,
+            line: None,
+            module: module.map(|m| m.path.clone()),
+            inlined: false,
+            binary_changed: false,
+        }
+    }
+}
+
+/// Debug information of one module file, or why there is none.
+enum ModuleSymbols {
+    Ready {
+        main: Box<Loader>,
+        debug: Option<Box<Loader>>,
+    },
+    /// The file's build-id differs from the recorded one.
+    Changed,
+    /// The file is missing or unreadable (e.g. `[vdso]`, a deleted library).
+    Unavailable,
+}
+
+/// Function, file and line of one (possibly inlined) frame, before it gets an address.
+struct Located {
+    function: Option<String>,
+    file: Option<String>,
+    line: Option<u32>,
+}
+
+/// Symbolizes stacks; holds the per-module caches.
+#[derive(Default)]
+pub struct Symbolizer {
+    /// Module files by (path, recorded build-id).
+    modules: HashMap<(String, Vec<u8>), ModuleSymbols>,
+    /// Results by (module, probe address).
+    frames: HashMap<(ModuleIdx, u64), Vec<Located>>,
+    /// Root of build-id debug files (`/usr/lib/debug` by default).
+    debug_root: Option<PathBuf>,
+}
+
+impl Symbolizer {
+    pub fn new() -> Self {
+        Self {
+            debug_root: Some(PathBuf::from("/usr/lib/debug")),
+            ..Self::default()
+        }
+    }
+
+    /// Symbolizes one recorded stack, innermost first, without the tracer's own frames.
+    pub fn symbolize_stack(&mut self, index: &TraceIndex, frames: &[StackFrame]) -> Vec<SymFrame> {
+        let mut out = Vec::with_capacity(frames.len());
+        for frame in frames {
+            let module = frame
+                .module
+                .and_then(|m| index.module(m).map(|info| (m, info)));
+            if module.is_some_and(|(_, m)| m.file_name().starts_with(TRACER_LIB_PREFIX)) {
+                continue;
+            }
+            let Some((idx, info)) = module else {
+                out.push(SymFrame::bare(frame.addr, None));
+                continue;
+            };
+            // Every recorded frame is a return address (the tracer drops its own frames),
+            // which points after the call: look up the call instruction.
+            let runtime = frame.addr.saturating_sub(1);
+            let probe = runtime.wrapping_sub(info.base);
+            match self.module_symbols(info) {
+                ModuleSymbols::Changed => {
+                    out.push(SymFrame {
+                        binary_changed: true,
+                        ..SymFrame::bare(frame.addr, Some(info))
+                    });
+                    continue;
+                }
+                ModuleSymbols::Unavailable => {
+                    out.push(SymFrame::bare(frame.addr, Some(info)));
+                    continue;
+                }
+                ModuleSymbols::Ready { .. } => {}
+            }
+            if !self.frames.contains_key(&(idx, probe)) {
+                let located = match self.module_symbols(info) {
+                    ModuleSymbols::Ready { main, debug } => locate(main, debug.as_deref(), probe),
+                    _ => Vec::new(),
+                };
+                self.frames.insert((idx, probe), located);
+            }
+            let located = self
+                .frames
+                .get(&(idx, probe))
+                .map_or(&[][..], Vec::as_slice);
+            if located.is_empty() {
+                out.push(SymFrame::bare(frame.addr, Some(info)));
+                continue;
+            }
+            let last = located.len() - 1;
+            for (j, l) in located.iter().enumerate() {
+                out.push(SymFrame {
+                    address: frame.addr,
+                    function: l.function.clone(),
+                    file: l.file.clone(),
+                    line: l.line,
+                    module: Some(info.path.clone()),
+                    inlined: j != last,
+                    binary_changed: false,
+                });
+            }
+        }
+        out
+    }
+
+    fn module_symbols(&mut self, info: &ModuleInfo) -> &ModuleSymbols {
+        let key = (info.path.clone(), info.build_id.clone());
+        let debug_root = self.debug_root.clone();
+        self.modules.entry(key).or_insert_with(|| {
+            load_module(Path::new(&info.path), &info.build_id, debug_root.as_deref())
+        })
+    }
+}
+
+/// Opens a module file after checking that its build-id is the recorded one.
+fn load_module(path: &Path, recorded_build_id: &[u8], debug_root: Option<&Path>) -> ModuleSymbols {
+    let Some(actual) = read_build_id(path) else {
+        return ModuleSymbols::Unavailable;
+    };
+    if !recorded_build_id.is_empty() && actual.as_deref() != Some(recorded_build_id) {
+        return ModuleSymbols::Changed;
+    }
+    let Ok(main) = Loader::new(path) else {
+        return ModuleSymbols::Unavailable;
+    };
+    let build_id = if recorded_build_id.is_empty() {
+        actual.as_deref()
+    } else {
+        Some(recorded_build_id)
+    };
+    let debug = build_id
+        .zip(debug_root)
+        .map(|(id, root)| build_id_debug_path(root, id))
+        .filter(|p| p.is_file())
+        .and_then(|p| Loader::new(p).ok())
+        .map(Box::new);
+    ModuleSymbols::Ready {
+        main: Box::new(main),
+        debug,
+    }
+}
+
+/// The GNU build-id of an object file: `None` if the file cannot be read or parsed,
+/// `Some(None)` if it has no build-id note. Reads only the parts it needs.
+pub fn read_build_id(path: &Path) -> Option<Option<Vec<u8>>> {
+    let file = File::open(path).ok()?;
+    let cache = ReadCache::new(file);
+    let obj = object::File::parse(&cache).ok()?;
+    Some(obj.build_id().ok().flatten().map(<[u8]>::to_vec))
+}
+
+/// Where distributions install detached debug info for a build-id.
+pub fn build_id_debug_path(root: &Path, build_id: &[u8]) -> PathBuf {
+    let hex: String = build_id.iter().map(|b| format!("{b:02x}")).collect();
+    let (dir, rest) = hex.split_at(2.min(hex.len()));
+    root.join(".build-id")
+        .join(dir)
+        .join(format!("{rest}.debug"))
+}
+
+/// Frames for one file address: inlined calls first, the containing function last.
+fn locate(main: &Loader, debug: Option<&Loader>, probe: u64) -> Vec<Located> {
+    let mut frames = debug.map(|d| dwarf_frames(d, probe)).unwrap_or_default();
+    if frames.is_empty() {
+        frames = dwarf_frames(main, probe);
+    }
+    let needs_symbol = frames.last().is_none_or(|f| f.function.is_none());
+    if needs_symbol {
+        let symbol = debug
+            .and_then(|d| d.find_symbol(probe))
+            .or_else(|| main.find_symbol(probe));
+        if let Some(name) = symbol {
+            let name = demangle(name);
+            match frames.last_mut() {
+                Some(f) => f.function = Some(name),
+                None => frames.push(Located {
+                    function: Some(name),
+                    file: None,
+                    line: None,
+                }),
+            }
+        }
+    }
+    frames
+}
+
+fn dwarf_frames(loader: &Loader, probe: u64) -> Vec<Located> {
+    let mut out = Vec::new();
+    let Ok(mut iter) = loader.find_frames(probe) else {
+        return out;
+    };
+    // A malformed DWARF entry ends the walk; what was found so far is kept.
+    while let Ok(Some(frame)) = iter.next() {
+        let function = frame
+            .function
+            .as_ref()
+            .and_then(|f| f.raw_name().ok())
+            .map(|raw| demangle(&raw));
+        let (file, line) = frame
+            .location
+            .map_or((None, None), |l| (l.file.map(str::to_owned), l.line));
+        out.push(Located {
+            function,
+            file,
+            line,
+        });
+    }
+    out
+}
+
+/// Demangles Rust (legacy and v0, without the hash) and C++ names; others unchanged.
+pub fn demangle(raw: &str) -> String {
+    addr2line::demangle_auto(Cow::Borrowed(raw), None).into_owned()
+}
