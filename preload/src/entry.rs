@@ -25,12 +25,14 @@ pub enum Tag {
     ThreadExit = 6,
     /// a = ExitHow, b = code.
     ProcessExit = 7,
+    /// a = child pid.
+    Fork = 8,
 }
 
 impl Tag {
     pub fn from_u8(v: u8) -> Option<Tag> {
         use Tag::*;
-        [Alloc, Free, Realloc, AllocFailed, ThreadStart, ThreadExit, ProcessExit].into_iter().find(|t| *t as u8 == v)
+        [Alloc, Free, Realloc, AllocFailed, ThreadStart, ThreadExit, ProcessExit, Fork].into_iter().find(|t| *t as u8 == v)
     }
 }
 

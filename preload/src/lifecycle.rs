@@ -308,6 +308,22 @@ pub fn flush_all() {
     }
 }
 
+/// Asks the writer to re-read the module list now and waits for it (it re-reads when the
+/// loader's counters moved, as in every round). At most once per two milliseconds, so
+/// code outside any module (JIT compilers) costs little. True if a new unwinder was
+/// published meanwhile.
+pub fn refresh_modules_now() -> bool {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = now_ns();
+    let last = LAST.load(Ordering::Relaxed);
+    if now.saturating_sub(last) < 2_000_000 || LAST.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+        return false;
+    }
+    let before = UNWINDER.load(Ordering::Acquire);
+    flush_all();
+    UNWINDER.load(Ordering::Acquire) != before
+}
+
 /// Records how the process ends (once), writes everything and the end marker, and turns
 /// on final mode.
 pub fn final_flush(how: ExitHow, code: i32) {

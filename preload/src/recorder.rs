@@ -86,14 +86,19 @@ fn record(s: &ThreadSlot, header: [u64; HEADER_WORDS], with_stack: bool) {
     let owner = unsafe { s.owner() };
     let depth = if with_stack { STACK_DEPTH.load(Ordering::Relaxed) as usize } else { 0 };
     let buf = &mut owner.scratch;
-    let n = if depth > 0 {
-        match lifecycle::unwinder() {
-            Some(u) => u.capture(&mut owner.cache, owner.stack, &mut buf[HEADER_WORDS..HEADER_WORDS + depth.min(MAX_FRAMES)]),
-            None => 0,
+    let frames = &mut buf[HEADER_WORDS..HEADER_WORDS + depth.min(MAX_FRAMES)];
+    let mut n = 0;
+    if let (true, Some(mut u)) = (depth > 0, lifecycle::unwinder()) {
+        n = u.capture(&mut owner.cache, owner.stack, frames);
+        // A frame in no known module: a library was loaded since the unwinder was built.
+        // Have the writer read the module list again (rate-limited) and unwind once more.
+        if !u.knows_all(&frames[..n]) && lifecycle::refresh_modules_now() {
+            if let Some(fresh) = lifecycle::unwinder() {
+                u = fresh;
+                n = u.capture(&mut owner.cache, owner.stack, frames);
+            }
         }
-    } else {
-        0
-    };
+    }
     buf[..HEADER_WORDS].copy_from_slice(&header);
     buf[0] |= (n as u64) << 16;
     push(s, &buf[..HEADER_WORDS + n]);
@@ -149,5 +154,12 @@ pub fn process_exit(how: ExitHow, code: i32) {
     };
     if let Some(s) = s {
         push(s, &[word0(Tag::ProcessExit, 0, 0), now(), how as u64, code as u32 as u64, 0, 0]);
+    }
+}
+
+/// This process forked child `pid` (recorded in the parent).
+pub fn fork(pid: i32) {
+    if let Some(s) = current_slot() {
+        push(s, &[word0(Tag::Fork, 0, 0), now(), pid as u32 as u64, 0, 0, 0]);
     }
 }

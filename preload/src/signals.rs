@@ -5,6 +5,13 @@
 //! on entry the default action is back; the handler flushes, re-raises the signal (held
 //! pending while the handler runs) and returns, so the process ends by that signal and
 //! its exit status is unchanged.
+//!
+//! The handlers are invisible: `sigaction` and `signal` (hooked in `hooks::signal`)
+//! report `SIG_DFL` where one of ours is installed, because programs decide on that
+//! (Rust's runtime, for one, sets up its stack-overflow handler only over `SIG_DFL`).
+//! A program that installs its own handler replaces ours.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use memscope_format::ExitHow;
 
@@ -31,6 +38,21 @@ const FATAL: [libc::c_int; 17] = [
     libc::SIGALRM,
 ];
 
+/// Bit `n` set: our handler is installed for signal `n`.
+static OURS: AtomicU64 = AtomicU64::new(0);
+
+/// Whether our handler is (still) the one installed for `sig`.
+pub fn is_ours(sig: libc::c_int) -> bool {
+    (0..64).contains(&sig) && OURS.load(Ordering::Acquire) & (1 << sig) != 0
+}
+
+/// The program installed its own disposition for `sig`.
+pub fn forget(sig: libc::c_int) {
+    if (0..64).contains(&sig) {
+        OURS.fetch_and(!(1u64 << sig), Ordering::AcqRel);
+    }
+}
+
 pub fn install() {
     for sig in FATAL {
         // SAFETY: sigaction with valid, zero-initialised structures; the handler is an
@@ -44,12 +66,15 @@ pub fn install() {
             sa.sa_sigaction = on_fatal_signal as *const () as usize;
             sa.sa_flags = libc::SA_RESETHAND | libc::SA_RESTART;
             libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
+            if libc::sigaction(sig, &sa, std::ptr::null_mut()) == 0 {
+                OURS.fetch_or(1 << sig, Ordering::AcqRel);
+            }
         }
     }
 }
 
 extern "C" fn on_fatal_signal(sig: libc::c_int) {
+    forget(sig); // SA_RESETHAND put the default back
     // SAFETY: reading and restoring this thread's errno.
     let saved_errno = unsafe { *libc::__errno_location() };
     let _g = Guard::force();

@@ -10,7 +10,7 @@
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
 
-use memscope_platform::thread::{current_stack_bounds, current_tid};
+use memscope_platform::thread::{current_pid, current_tid, mapping_of, stack_pointer};
 use memscope_platform::unwind::UnwindCache;
 
 use crate::entry::{HEADER_WORDS, MAX_FRAMES};
@@ -33,6 +33,7 @@ pub struct ThreadSlot {
 
 pub struct Owner {
     pub cache: Box<UnwindCache>,
+    /// The thread's stack mapping, `[low, high)` (see `StackUnwinder::capture`).
     pub stack: (u64, u64),
     /// Where an entry is assembled before it is pushed (header, then frames).
     pub scratch: Box<[u64; HEADER_WORDS + MAX_FRAMES]>,
@@ -78,8 +79,8 @@ pub fn for_each_slot(mut f: impl FnMut(&'static ThreadSlot)) {
 /// Gives the calling thread a slot (a free one, or a new one) and returns it with a fresh
 /// stream number. Allocates: call with the guard held.
 pub fn acquire() -> Option<(&'static ThreadSlot, u32)> {
-    let stack = current_stack_bounds().unwrap_or((0, 0));
     let tid = current_tid();
+    let stack = stack_bounds(tid);
     let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
     let mut reused = None;
     for_each_slot(|s| {
@@ -109,6 +110,16 @@ pub fn acquire() -> Option<(&'static ThreadSlot, u32)> {
     };
     slot.tid.store(tid, Ordering::Relaxed);
     Some((slot, stream))
+}
+
+/// The calling thread's stack as seen in the memory map. The main thread's stack grows
+/// on demand, so its lower bound is taken as far as the usual 8 MiB limit allows.
+fn stack_bounds(tid: u32) -> (u64, u64) {
+    match mapping_of(stack_pointer()) {
+        Some((lo, hi)) if tid == current_pid() => (lo.min(hi.saturating_sub(8 << 20)), hi),
+        Some(range) => range,
+        None => (0, 0),
+    }
 }
 
 fn publish(s: &'static ThreadSlot) {

@@ -196,6 +196,7 @@ impl Writer {
             Tag::AllocFailed => put(&mut self.thread, out, &|ce, e| ce.alloc_failed(e, time, b, alloc_kind, stack)),
             Tag::ThreadStart => put(&mut self.thread, out, &|ce, e| ce.thread_start(e, time, a as u32)),
             Tag::ThreadExit => put(&mut self.thread, out, &|ce, e| ce.thread_exit(e, time)),
+            Tag::Fork => self.global.put(&mut self.out_global, time, |ce, e| ce.fork(e, time, a as u32)),
             Tag::ProcessExit => {
                 let how = exit_how(a);
                 self.global.put(&mut self.out_global, time, |ce, e| ce.process_exit(e, time, how, b as u32 as i32))

@@ -105,12 +105,10 @@ unsafe fn describe(info: &libc::dl_phdr_info, c: &mut Collect) -> Option<ModuleI
                 }
             }
             libc::PT_GNU_EH_FRAME => eh_hdr = Some((lo, ph.p_memsz)),
-            libc::PT_NOTE => {
-                if m.build_id.is_empty() {
-                    // SAFETY: the note segment is mapped for p_memsz bytes.
-                    let notes = unsafe { std::slice::from_raw_parts(lo as *const u8, ph.p_memsz as usize) };
-                    m.build_id = find_build_id(notes).unwrap_or_default();
-                }
+            libc::PT_NOTE if m.build_id.is_empty() => {
+                // SAFETY: the note segment is mapped for p_memsz bytes.
+                let notes = unsafe { std::slice::from_raw_parts(lo as *const u8, ph.p_memsz as usize) };
+                m.build_id = find_build_id(notes).unwrap_or_default();
             }
             _ => {}
         }

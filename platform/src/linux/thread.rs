@@ -31,21 +31,64 @@ pub fn thread_alive(tid: u32) -> bool {
     r == 0 || unsafe { *libc::__errno_location() } != libc::ESRCH
 }
 
-/// `[low, high)` of the calling thread's stack. glibc reads `/proc/self/maps` for the
-/// main thread, which allocates: call with tracking suspended.
-pub fn current_stack_bounds() -> Option<(u64, u64)> {
-    // SAFETY: attr is initialised by pthread_getattr_np before use and destroyed after.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-            return None;
-        }
-        let mut addr: *mut libc::c_void = std::ptr::null_mut();
-        let mut size: libc::size_t = 0;
-        let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
-        libc::pthread_attr_destroy(&mut attr);
-        ok.then(|| (addr as u64, addr as u64 + size as u64))
+/// The mapping `[start, end)` that holds `addr` (for a stack address: that thread's
+/// stack), read from `/proc/self/maps` with raw syscalls and a buffer on the
+/// stack. Neither `pthread_getattr_np` (which holds the thread's lock and calls `malloc`
+/// for the main thread: a hook running inside it would deadlock) nor stdio is used, so
+/// this is safe to call from inside an allocation hook.
+pub fn mapping_of(addr: u64) -> Option<(u64, u64)> {
+    // SAFETY: open/read/close on a path we own, into a buffer we own.
+    let fd = unsafe { libc::open(c"/proc/self/maps".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
     }
+    let mut buf = [0u8; 4096];
+    let mut len = 0usize;
+    let mut found = None;
+    'read: loop {
+        // SAFETY: the destination is the unused tail of `buf`.
+        let n = unsafe { libc::read(fd, buf[len..].as_mut_ptr().cast(), buf.len() - len) };
+        if n <= 0 {
+            break;
+        }
+        len += n as usize;
+        let mut start = 0;
+        while let Some(nl) = buf[start..len].iter().position(|&b| b == b'\n') {
+            if let Some((lo, hi)) = parse_range(&buf[start..start + nl]) {
+                if (lo..hi).contains(&addr) {
+                    found = Some((lo, hi));
+                    break 'read;
+                }
+            }
+            start += nl + 1;
+        }
+        // Keep the partial last line for the next read (a line is far shorter than the buffer).
+        buf.copy_within(start..len, 0);
+        len -= start;
+        if len == buf.len() {
+            len = 0;
+        }
+    }
+    // SAFETY: we own fd.
+    unsafe { libc::close(fd) };
+    found
+}
+
+/// Parses the `start-end` at the head of a maps line.
+fn parse_range(line: &[u8]) -> Option<(u64, u64)> {
+    let sp = line.iter().position(|&b| b == b' ')?;
+    let dash = line[..sp].iter().position(|&b| b == b'-')?;
+    let hex = |s: &[u8]| u64::from_str_radix(std::str::from_utf8(s).ok()?, 16).ok();
+    Some((hex(&line[..dash])?, hex(&line[dash + 1..sp])?))
+}
+
+/// The calling thread's current stack pointer (approximately: this function's frame).
+#[inline(always)]
+pub fn stack_pointer() -> u64 {
+    let sp: u64;
+    // SAFETY: reads the stack pointer register only.
+    unsafe { core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    sp
 }
 
 /// Waits while `*word == expected`, at most `timeout_ns`.
@@ -62,5 +105,23 @@ pub fn futex_wake(word: &AtomicU32) {
     // SAFETY: `word` is a live, aligned u32.
     unsafe {
         libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, i32::MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn finds_the_top_of_this_threads_stack() {
+        let local = 0u64;
+        let addr = &local as *const u64 as u64;
+        let (lo, top) = super::mapping_of(addr).expect("the stack is mapped");
+        assert!(lo <= addr && top > addr && top - addr < 64 << 20);
+        let t = std::thread::spawn(|| {
+            let x = 0u64;
+            let a = &x as *const u64 as u64;
+            (a, super::mapping_of(a).unwrap().1)
+        });
+        let (a, top) = t.join().unwrap();
+        assert!(top > a);
     }
 }

@@ -19,6 +19,8 @@ pub struct StackUnwinder {
     /// Runtime span of the module this code is in: its frames are the tracer's own and
     /// are left out of every stack.
     own: (u64, u64),
+    /// Executable spans of every known module, sorted by start.
+    code: Vec<(u64, u64)>,
 }
 
 /// A thread's unwind-rule cache.
@@ -38,7 +40,7 @@ impl Default for StackUnwinder {
 
 impl StackUnwinder {
     pub fn new() -> Self {
-        StackUnwinder { unwinder: UnwinderX86_64::new(), own: (0, 0) }
+        StackUnwinder { unwinder: UnwinderX86_64::new(), own: (0, 0), code: Vec::new() }
     }
 
     /// Adds a module that carries unwind sections (others are ignored).
@@ -47,6 +49,8 @@ impl StackUnwinder {
         if (m.text_start..m.text_end).contains(&own_code) {
             self.own = (m.start, m.end);
         }
+        let at = self.code.partition_point(|&(start, _)| start < m.text_start);
+        self.code.insert(at, (m.text_start, m.text_end));
         let Some(u) = &m.unwind else { return };
         let svma = |avma: u64, len: usize| (avma - m.bias)..(avma - m.bias + len as u64);
         let info = ExplicitModuleSectionInfo {
@@ -65,11 +69,25 @@ impl StackUnwinder {
     /// Removes the module whose executable span starts at `text_start`.
     pub fn remove_module(&mut self, text_start: u64) {
         self.unwinder.remove_module(text_start);
+        self.code.retain(|&(start, _)| start != text_start);
+    }
+
+    /// Whether every address lies in the code of a known module. A stack with an unknown
+    /// address ran through a library loaded after this unwinder was built, and was
+    /// probably cut short there.
+    pub fn knows_all(&self, addrs: &[u64]) -> bool {
+        addrs.iter().all(|&a| {
+            let i = self.code.partition_point(|&(start, _)| start <= a);
+            i > 0 && a < self.code[i - 1].1
+        })
     }
 
     /// Captures the caller's stack (return addresses, innermost first, the tracer's own
     /// frames left out) into `out`; returns how many frames were written.
-    /// `stack` is `[low, high)` of the calling thread's stack.
+    /// `stack` is the calling thread's stack mapping as `[low, high)`; memory is read
+    /// only between the current stack pointer and `high`, and nothing is captured when the
+    /// stack pointer is elsewhere (a signal stack, a coroutine): no stack beats a fault.
+    /// `low` may be `high - 1` and less for a stack that grows (the main thread's).
     #[inline(never)]
     pub fn capture(&self, cache: &mut UnwindCache, stack: (u64, u64), out: &mut [u64]) -> usize {
         if out.is_empty() {
@@ -86,9 +104,12 @@ impl StackUnwinder {
                 options(nomem, nostack, preserves_flags)
             );
         }
-        let (lo, hi) = stack;
+        if !(stack.0..stack.1).contains(&sp) {
+            return 0;
+        }
+        let (lo, hi) = (sp, stack.1);
         let mut read_stack = |addr: u64| {
-            if addr >= lo && addr.checked_add(8).is_some_and(|end| end <= hi) && addr % 8 == 0 {
+            if addr >= lo && addr.checked_add(8).is_some_and(|end| end <= hi) && addr.is_multiple_of(8) {
                 // SAFETY: the address is 8-aligned and inside this thread's own mapped stack.
                 Ok(unsafe { *(addr as *const u64) })
             } else {
@@ -121,12 +142,12 @@ impl StackUnwinder {
 mod tests {
     use super::*;
     use crate::modules::loaded_modules;
-    use crate::thread::current_stack_bounds;
+    use crate::thread::{mapping_of, stack_pointer};
 
     #[inline(never)]
     fn depth_n(u: &StackUnwinder, c: &mut UnwindCache, n: u32, out: &mut [u64]) -> usize {
         if n == 0 {
-            return u.capture(c, current_stack_bounds().unwrap(), out);
+            return u.capture(c, mapping_of(stack_pointer()).unwrap(), out);
         }
         let r = depth_n(u, c, n - 1, out);
         std::hint::black_box(r)

@@ -10,3 +10,4 @@ pub mod aligned;
 pub mod cxx;
 pub mod malloc;
 pub mod process;
+pub mod signal;

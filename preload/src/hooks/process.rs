@@ -1,5 +1,7 @@
-//! Ways out of the process image: `exit`, `_exit`, `_Exit` and the `exec` family (the
-//! variadic `execl*` live in `native.c` and land in `memscope_execv*` here).
+//! Process life: `fork` (the parent notes its child; the child's own trace is started by
+//! the fork handler in `lifecycle`), and the ways out of the process image: `exit`,
+//! `_exit`, `_Exit` and the `exec` family (the variadic `execl*` live in `native.c` and
+//! land in `memscope_execv*` here).
 //!
 //! Each flushes the trace before the real call. A `vfork` child shares its parent's
 //! memory until it calls `exec` or `_exit`: it must not touch the tracer, so these hooks do
@@ -18,6 +20,9 @@ type ExecveFn = unsafe extern "C" fn(*const c_char, *const *const c_char, *const
 type ExecvFn = unsafe extern "C" fn(*const c_char, *const *const c_char) -> c_int;
 type FexecveFn = unsafe extern "C" fn(c_int, *const *const c_char, *const *const c_char) -> c_int;
 
+type ForkFn = unsafe extern "C" fn() -> libc::pid_t;
+
+next_fn!(real_fork, c"fork", ForkFn);
 next_fn!(real_exit, c"exit", ExitFn);
 next_fn!(real_quick_exit, c"_exit", ExitFn);
 next_fn!(real_big_quick_exit, c"_Exit", ExitFn);
@@ -26,6 +31,19 @@ next_fn!(real_execv, c"execv", ExecvFn);
 next_fn!(real_execvp, c"execvp", ExecvFn);
 next_fn!(real_execvpe, c"execvpe", ExecveFn);
 next_fn!(real_fexecve, c"fexecve", FexecveFn);
+
+#[cfg_attr(not(test), no_mangle)]
+pub extern "C" fn fork() -> libc::pid_t {
+    let Some(real) = real_fork() else { return enosys() };
+    // SAFETY: glibc's fork; its fork handlers (ours among them) run inside.
+    let pid = unsafe { real() };
+    if pid > 0 && lifecycle::is_traced_process() {
+        if let Some(_g) = Guard::enter() {
+            crate::recorder::fork(pid);
+        }
+    }
+    pid
+}
 
 fn exit_syscall(code: c_int) -> ! {
     // SAFETY: exit_group ends the process and does not return.
