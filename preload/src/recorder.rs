@@ -90,9 +90,9 @@ fn record(s: &ThreadSlot, header: [u64; HEADER_WORDS], with_stack: bool) {
     let mut n = 0;
     if let (true, Some(mut u)) = (depth > 0, lifecycle::unwinder()) {
         n = u.capture(&mut owner.cache, owner.stack, frames);
-        // A frame in no known module: a library was loaded since the unwinder was built.
+        // Ended in no known module: a library was loaded since the unwinder was built.
         // Have the writer read the module list again (rate-limited) and unwind once more.
-        if !u.knows_all(&frames[..n]) && lifecycle::refresh_modules_now() {
+        if n > 0 && !u.knows(frames[n - 1]) && lifecycle::refresh_modules_now() {
             if let Some(fresh) = lifecycle::unwinder() {
                 u = fresh;
                 n = u.capture(&mut owner.cache, owner.stack, frames);

@@ -72,14 +72,12 @@ impl StackUnwinder {
         self.code.retain(|&(start, _)| start != text_start);
     }
 
-    /// Whether every address lies in the code of a known module. A stack with an unknown
-    /// address ran through a library loaded after this unwinder was built, and was
-    /// probably cut short there.
-    pub fn knows_all(&self, addrs: &[u64]) -> bool {
-        addrs.iter().all(|&a| {
-            let i = self.code.partition_point(|&(start, _)| start <= a);
-            i > 0 && a < self.code[i - 1].1
-        })
+    /// Whether `addr` lies in the code of a known module. A stack whose last frame is
+    /// unknown ran into a library loaded after this unwinder was built and was probably
+    /// cut short there (a complete stack ends in `_start` or `clone`).
+    pub fn knows(&self, addr: u64) -> bool {
+        let i = self.code.partition_point(|&(start, _)| start <= addr);
+        i > 0 && addr < self.code[i - 1].1
     }
 
     /// Captures the caller's stack (return addresses, innermost first, the tracer's own
@@ -163,14 +161,17 @@ mod tests {
         // clear the own range to see everything.
         u.own = (0, 0);
         let mut c = UnwindCache::new();
-        let mut out = [0u64; 128];
-        let n = depth_n(&u, &mut c, 30, &mut out);
-        assert!(n > 30, "only {n} frames");
-        // A second capture hits the cache and gives the same stack.
-        let mut out2 = [0u64; 128];
-        let n2 = depth_n(&u, &mut c, 30, &mut out2);
-        assert_eq!(n2, n);
-        // Same frames down to the test function, whose two call sites differ.
-        assert_eq!(out[..32], out2[..32]);
+        // The second capture hits the cache and must give the same frames down to the
+        // outermost depth_n (the loop may be unrolled, so the caller's site can differ).
+        let stacks: Vec<Vec<u64>> = (0..2)
+            .map(|_| {
+                let mut out = [0u64; 128];
+                let n = depth_n(&u, &mut c, 30, &mut out);
+                out[..n].to_vec()
+            })
+            .collect();
+        assert!(stacks[0].len() > 30, "only {} frames", stacks[0].len());
+        let same = stacks[0].iter().zip(&stacks[1]).take_while(|(a, b)| a == b).count();
+        assert!(same >= 31, "the stacks differ at frame {same}: {:x?} vs {:x?}", stacks[0], stacks[1]);
     }
 }
