@@ -1,17 +1,69 @@
 //! Chunks: the unit of writing, checksumming and recovery.
 //!
-//! Layout: payload length (u32 LE), CRC-32 (u32 LE) of everything after it (the rest of
-//! the chunk header and the payload), stream (u32 LE), codec (u8, 0 = plain), three
-//! reserved bytes, payload. A payload starts with the chunk's base time (varint); record
-//! times inside are deltas from it.
+//! Layout: stored length (u32 LE), CRC-32 (u32 LE) of everything after it (the rest of
+//! the chunk header and the stored bytes), stream (u32 LE), codec (u8), three reserved
+//! bytes, stored bytes. Codec 0 stores the payload as is; codec 1 stores the payload's
+//! length (varint) and a zstd frame of it. A payload starts with the chunk's base time
+//! (varint); record times inside are deltas from it.
 
 use crate::error::{FormatError, FormatErrorKind};
+use crate::varint::{Dec, Enc};
 
 pub const CHUNK_HEADER_LEN: usize = 16;
 /// Upper bound on a chunk payload; larger lengths are corruption, not data.
 pub const MAX_CHUNK_PAYLOAD: usize = 64 << 20;
 /// Codec of a plain (uncompressed) payload.
 pub const CODEC_PLAIN: u8 = 0;
+/// Codec of a zstd-compressed payload.
+pub const CODEC_ZSTD: u8 = 1;
+
+/// Room needed to compress a payload of `len` bytes with [`ChunkCompressor`].
+pub fn compressed_bound(len: usize) -> usize {
+    10 + zstd::zstd_safe::compress_bound(len)
+}
+
+/// Compresses chunk payloads (a fast negative zstd level: the writer must keep up with the program),
+/// reusing one compression context.
+pub struct ChunkCompressor(zstd::bulk::Compressor<'static>);
+
+impl ChunkCompressor {
+    pub fn new() -> Option<Self> {
+        zstd::bulk::Compressor::new(1).ok().map(ChunkCompressor)
+    }
+
+    /// Writes `payload` in codec 1 form into `out` (at least [`compressed_bound`] long);
+    /// returns the stored length, or `None` if compression would not make it smaller.
+    pub fn compress(&mut self, payload: &[u8], out: &mut [u8]) -> Option<usize> {
+        let mut e = Enc::new(out);
+        e.var(payload.len() as u64).ok()?;
+        let head = e.len();
+        let n = self.0.compress_to_buffer(payload, &mut out[head..]).ok()?;
+        (head + n < payload.len()).then_some(head + n)
+    }
+}
+
+/// The payload of a verified chunk, decompressed if its codec says so. Errors carry the
+/// offset of the chunk (`at`).
+pub fn decode_stored(codec: u8, stored: Vec<u8>, at: u64) -> Result<Vec<u8>, FormatError> {
+    match codec {
+        CODEC_PLAIN => Ok(stored),
+        CODEC_ZSTD => {
+            let bad = || FormatError::new(at, FormatErrorKind::BadValue("compressed chunk"));
+            let mut d = Dec::new(&stored);
+            let len = d.var().map_err(|_| bad())?;
+            if len as usize > MAX_CHUNK_PAYLOAD {
+                return Err(bad());
+            }
+            let mut payload = vec![0u8; len as usize];
+            let n = zstd::bulk::decompress_to_buffer(&stored[d.pos()..], &mut payload).map_err(|_| bad())?;
+            if n != payload.len() {
+                return Err(bad());
+            }
+            Ok(payload)
+        }
+        _ => Err(FormatError::new(at + 12, FormatErrorKind::BadValue("chunk codec"))),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkHeader {
@@ -39,7 +91,7 @@ impl ChunkHeader {
         if h.payload_len as usize > MAX_CHUNK_PAYLOAD {
             return Err(FormatError::new(at, FormatErrorKind::BadLength));
         }
-        if h.codec != CODEC_PLAIN {
+        if h.codec != CODEC_PLAIN && h.codec != CODEC_ZSTD {
             return Err(FormatError::new(at + 12, FormatErrorKind::BadValue("chunk codec")));
         }
         Ok(h)

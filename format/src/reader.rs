@@ -7,23 +7,32 @@
 
 use std::io::{BufRead, ErrorKind, Read, Seek, SeekFrom};
 
-use crate::chunk::{ChunkHeader, CHUNK_HEADER_LEN};
+use crate::chunk::{decode_stored, ChunkHeader, CHUNK_HEADER_LEN, CODEC_PLAIN};
 use crate::error::{FormatError, FormatErrorKind};
 use crate::header::{Header, HEADER_PREFIX_LEN};
 
-/// One verified chunk.
+/// One verified chunk, its payload decompressed.
 #[derive(Debug, Clone)]
 pub struct Chunk {
     /// Absolute file offset of the chunk header.
     pub offset: u64,
     pub stream: u32,
     pub payload: Vec<u8>,
+    /// Whether the payload was stored compressed (then payload positions are not file
+    /// positions).
+    pub compressed: bool,
 }
 
 impl Chunk {
-    /// Absolute file offset of the payload's first byte (for error messages).
+    /// Absolute file offset of the payload's first byte, for error messages: add a
+    /// position within the payload. For a compressed chunk, positions inside it cannot be
+    /// mapped to the file, so this is the chunk's own offset.
     pub fn payload_offset(&self) -> u64 {
-        self.offset + CHUNK_HEADER_LEN as u64
+        if self.compressed {
+            self.offset
+        } else {
+            self.offset + CHUNK_HEADER_LEN as u64
+        }
     }
 }
 
@@ -101,7 +110,8 @@ impl<R: BufRead> TraceReader<R> {
             return if self.at_eof()? { self.torn(at) } else { Err(FormatError::new(at, FormatErrorKind::BadChecksum)) };
         }
         self.offset = at + (CHUNK_HEADER_LEN + payload.len()) as u64;
-        Ok(Some(Chunk { offset: at, stream: h.stream, payload }))
+        let payload = decode_stored(h.codec, payload, at)?;
+        Ok(Some(Chunk { offset: at, stream: h.stream, payload, compressed: h.codec != CODEC_PLAIN }))
     }
 
     fn torn(&mut self, at: u64) -> Result<Option<Chunk>, FormatError> {
@@ -141,7 +151,8 @@ pub fn read_chunk_at<R: Read + Seek>(r: &mut R, offset: u64) -> Result<Chunk, Fo
     if !ChunkHeader::verify(&hdr, &payload) {
         return Err(FormatError::new(offset, FormatErrorKind::BadChecksum));
     }
-    Ok(Chunk { offset, stream: h.stream, payload })
+    let payload = decode_stored(h.codec, payload, offset)?;
+    Ok(Chunk { offset, stream: h.stream, payload, compressed: h.codec != CODEC_PLAIN })
 }
 
 #[cfg(test)]
@@ -203,6 +214,33 @@ mod tests {
                 Err(_) => assert!(cut < header_len),
             }
         }
+    }
+
+    #[test]
+    fn reads_a_compressed_chunk() {
+        let mut out = vec![0u8; 256];
+        let n = Header::encode_raw(&mut out, 1, 0, Origin::Start, 0, 0, b"/x", &[b"x"], 8, true).unwrap();
+        out.truncate(n);
+        let mut payload = vec![0u8; 8192];
+        let mut e = Enc::new(&mut payload);
+        let mut c = ChunkEnc::begin(&mut e, 0).unwrap();
+        for i in 0..500u64 {
+            c.alloc(&mut e, i, 0x1000 + 16 * i, 16, 0, AllocKind::Malloc, StackId(1)).unwrap();
+        }
+        let len = e.len();
+        payload.truncate(len);
+        let mut stored = vec![0u8; crate::chunk::compressed_bound(len)];
+        let m = crate::chunk::ChunkCompressor::new().unwrap().compress(&payload, &mut stored).expect("repetitive records compress");
+        assert!(m < len / 2);
+        let mut hdr = [0u8; CHUNK_HEADER_LEN];
+        ChunkHeader::write(&mut hdr, 1, crate::chunk::CODEC_ZSTD, &stored[..m]);
+        out.extend_from_slice(&hdr);
+        out.extend_from_slice(&stored[..m]);
+        let (_, mut r) = TraceReader::open(&out[..]).unwrap();
+        let chunk = r.next_chunk().unwrap().unwrap();
+        assert!(chunk.compressed);
+        assert_eq!(chunk.payload, payload);
+        assert_eq!(RecordDecoder::new(&chunk.payload).unwrap().count(), 500);
     }
 
     #[test]

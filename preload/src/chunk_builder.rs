@@ -1,6 +1,8 @@
-//! Assembles one stream's records into checksummed chunks in a reusable buffer.
+//! Assembles one stream's records into checksummed chunks in a reusable buffer, and
+//! stores each chunk zstd-compressed when that makes it smaller (it nearly always does:
+//! consecutive records share most of their bytes).
 
-use memscope_format::chunk::CODEC_PLAIN;
+use memscope_format::chunk::{compressed_bound, ChunkCompressor, CODEC_PLAIN, CODEC_ZSTD};
 use memscope_format::record::ChunkEnc;
 use memscope_format::{ChunkHeader, Enc, Full, CHUNK_HEADER_LEN};
 
@@ -10,6 +12,9 @@ const CHUNK_CAPACITY: usize = 256 << 10;
 pub struct ChunkBuilder {
     stream: u32,
     buf: Vec<u8>,
+    /// Header space, then the compressed form of `buf`'s payload.
+    packed: Vec<u8>,
+    compressor: Option<ChunkCompressor>,
     /// Bytes of payload written so far (after the header space).
     len: usize,
     enc: Option<ChunkEnc>,
@@ -17,7 +22,14 @@ pub struct ChunkBuilder {
 
 impl ChunkBuilder {
     pub fn new(stream: u32) -> Self {
-        ChunkBuilder { stream, buf: vec![0; CHUNK_HEADER_LEN + CHUNK_CAPACITY], len: 0, enc: None }
+        ChunkBuilder {
+            stream,
+            buf: vec![0; CHUNK_HEADER_LEN + CHUNK_CAPACITY],
+            packed: vec![0; CHUNK_HEADER_LEN + compressed_bound(CHUNK_CAPACITY)],
+            compressor: ChunkCompressor::new(),
+            len: 0,
+            enc: None,
+        }
     }
 
     pub fn stream(&self) -> u32 {
@@ -55,11 +67,18 @@ impl ChunkBuilder {
         if self.enc.take().is_none() {
             return;
         }
-        let (hdr, payload) = self.buf.split_at_mut(CHUNK_HEADER_LEN);
-        let payload = &payload[..self.len];
-        let hdr: &mut [u8; CHUNK_HEADER_LEN] = hdr.try_into().expect("header slice has the header length");
-        ChunkHeader::write(hdr, self.stream, CODEC_PLAIN, payload);
-        out.extend_from_slice(&self.buf[..CHUNK_HEADER_LEN + self.len]);
+        let payload = &self.buf[CHUNK_HEADER_LEN..CHUNK_HEADER_LEN + self.len];
+        let (phdr, pbody) = self.packed.split_at_mut(CHUNK_HEADER_LEN);
+        let phdr: &mut [u8; CHUNK_HEADER_LEN] = phdr.try_into().expect("header slice has the header length");
+        if let Some(n) = self.compressor.as_mut().and_then(|c| c.compress(payload, pbody)) {
+            ChunkHeader::write(phdr, self.stream, CODEC_ZSTD, &pbody[..n]);
+            out.extend_from_slice(&self.packed[..CHUNK_HEADER_LEN + n]);
+        } else {
+            let (hdr, body) = self.buf.split_at_mut(CHUNK_HEADER_LEN);
+            let hdr: &mut [u8; CHUNK_HEADER_LEN] = hdr.try_into().expect("header slice has the header length");
+            ChunkHeader::write(hdr, self.stream, CODEC_PLAIN, &body[..self.len]);
+            out.extend_from_slice(&self.buf[..CHUNK_HEADER_LEN + self.len]);
+        }
         self.len = 0;
     }
 }
