@@ -2,7 +2,7 @@
 //!
 //! It interposes the malloc family and C++ `operator new/delete` ([`hooks`]), records
 //! each event with its stack into the calling thread's lock-free ring ([`recorder`],
-//! [`ring`], [`slot`]), and one writer thread ([`writer`]) drains the rings into a `.msl`
+//! `memscope_platform::ring`, [`slot`]), and one writer thread ([`writer`]) drains the rings into a `.msl`
 //! trace ([`memscope_format`]). [`lifecycle`] starts it, follows forks and makes every way
 //! out of the process (exit, `_exit`, exec, fatal signals) leave a complete trace.
 //!
@@ -19,7 +19,6 @@ mod hooks;
 mod lifecycle;
 mod real;
 mod recorder;
-mod ring;
 mod signals;
 mod slot;
 mod writer;

@@ -14,7 +14,7 @@ use memscope_platform::thread::{current_pid, current_tid, mapping_of, stack_poin
 use memscope_platform::unwind::UnwindCache;
 
 use crate::entry::{HEADER_WORDS, MAX_FRAMES};
-use crate::ring::Ring;
+use memscope_platform::ring::Ring;
 
 pub const FREE: u8 = 0;
 pub const ACTIVE: u8 = 1;

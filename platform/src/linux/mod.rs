@@ -3,5 +3,6 @@
 pub mod clock;
 pub mod file;
 pub mod modules;
+pub mod ring;
 pub mod thread;
 pub mod unwind;
