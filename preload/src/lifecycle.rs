@@ -127,8 +127,11 @@ fn open_trace(origin: Origin) -> Option<RawFile> {
     let mut header = vec![0u8; 256 + exe.len() + cmdline.len() * 2];
     let depth = config::STACK_DEPTH.load(Ordering::Relaxed);
     let free_stacks = config::FREE_STACKS.load(Ordering::Relaxed);
-    let n = Header::encode_raw(&mut header, pid, parent_pid(), origin, realtime_ns(), now_ns(), &exe, &args, depth, free_stacks)
-        .expect("the header buffer is sized for the strings it holds");
+    let encoded = Header::encode_raw(&mut header, pid, parent_pid(), origin, realtime_ns(), now_ns(), &exe, &args, depth, free_stacks);
+    let Ok(n) = encoded else {
+        write_stderr(b"memscope: cannot encode the trace header; not tracing\n");
+        return None;
+    };
     if file.write_all(&header[..n]).is_err() {
         write_stderr(b"memscope: cannot write the trace file; not tracing\n");
         return None;
