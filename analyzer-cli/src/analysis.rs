@@ -1,22 +1,69 @@
-//! The analysis pipeline up to typed results: reader (pass 1) → merge (pass 2) → replay →
-//! leak grouping. Nothing here is symbolized or rendered; detectors will plug in between
-//! the merge and the results.
+//! The analysis pipeline up to typed results: reader (pass 1) → merge (pass 2) → replay
+//! → every visitor of the [`crate::visitor::registry`] (detectors, classifiers, metrics)
+//! → a second replay up to the peak for the stacks that held it. Nothing here is
+//! symbolized or rendered.
+//!
+//! `--at` stops the replay at a moment of the run: everything (counts, findings, live
+//! blocks) is then as it was at that moment, and "live at exit" means "live then".
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use crate::error::CliError;
-use crate::ids::StackId;
 use crate::merge::Merger;
+use crate::metrics::peak::Peak;
 use crate::reader::{read_index, TraceIndex};
 use crate::replay::{Counters, Replay};
+use crate::visitor::{registry, End, Results};
 
-/// Blocks live at the end of the trace that share an allocation stack.
+pub use crate::detectors::leak::LeakGroup;
+
+/// A moment of the run, for `--at`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum At {
+    /// Nanoseconds after the trace's start.
+    Time(u64),
+    /// Percent (0–100) of the trace's duration.
+    Percent(f64),
+}
+
+impl At {
+    /// Parses `1.5s`, `250ms`, `40us`, `1000ns`, `1000` (ns) or `50%`.
+    pub fn parse(s: &str) -> Result<At, String> {
+        let s = s.trim();
+        let bad = || {
+            format!("--at {s:?}: expected a time (1.5s, 250ms, 40us, 1000ns) or a percent (50%)")
+        };
+        if let Some(p) = s.strip_suffix('%') {
+            let v: f64 = p.trim().parse().map_err(|_| bad())?;
+            if !(0.0..=100.0).contains(&v) {
+                return Err(bad());
+            }
+            return Ok(At::Percent(v));
+        }
+        let (num, scale) = [
+            ("ns", 1.0),
+            ("us", 1e3),
+            ("µs", 1e3),
+            ("ms", 1e6),
+            ("s", 1e9),
+        ]
+        .iter()
+        .find_map(|&(suffix, scale)| s.strip_suffix(suffix).map(|n| (n, scale)))
+        .unwrap_or((s, 1.0));
+        let v: f64 = num.trim().parse().map_err(|_| bad())?;
+        if !v.is_finite() || v < 0.0 {
+            return Err(bad());
+        }
+        Ok(At::Time((v * scale).min(u64::MAX as f64) as u64))
+    }
+}
+
+/// Where an `--at` analysis stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LeakGroup {
-    pub stack: StackId,
-    pub bytes: u64,
-    pub blocks: u64,
+pub struct AtInfo {
+    /// Nanoseconds after the trace's start.
+    pub time_ns: u64,
+    pub events: u64,
 }
 
 /// Everything the reports need, before symbolization.
@@ -29,47 +76,116 @@ pub struct Analysis {
     /// Largest first (bytes, then blocks, then stack id).
     pub leaks: Vec<LeakGroup>,
     pub duration_ns: u64,
+    pub results: Results,
+    pub peak: Peak,
+    /// Set when the analysis stopped at a moment (`--at`).
+    pub at: Option<AtInfo>,
 }
 
-/// Reads, merges and replays the trace at `path`.
+/// Reads, merges and replays the whole trace at `path`.
 pub fn analyze_file(path: &Path) -> Result<Analysis, CliError> {
+    analyze_file_at(path, None)
+}
+
+/// As [`analyze_file`], stopping at `at` when given.
+pub fn analyze_file_at(path: &Path, at: Option<At>) -> Result<Analysis, CliError> {
     let index = read_index(path)?;
+    let start = index.header.start_clock_ns;
+    let stop = match at {
+        None => None,
+        Some(At::Time(t)) => Some(start.saturating_add(t)),
+        Some(At::Percent(p)) => {
+            let end = match index.end_time {
+                Some(t) => t,
+                None => last_event_time(&index)?.unwrap_or(start),
+            };
+            let span = end.saturating_sub(start) as f64;
+            Some(start.saturating_add((span * p / 100.0) as u64))
+        }
+    };
+    let expected: u64 = index.streams.values().map(|s| s.events).sum();
+    let mut visitors = registry(expected, start);
+    let mut results = Results::default();
     let mut replay = Replay::new(index.header.origin);
     for ev in Merger::new(&index)? {
-        replay.apply(&ev?);
+        let ev = ev?;
+        if stop.is_some_and(|s| ev.time > s) {
+            break;
+        }
+        let (ctx, what) = replay.apply(&ev);
+        for v in visitors.iter_mut() {
+            v.event(&ctx, &what, &mut results.findings);
+        }
     }
-    let result = replay.finish();
-    let mut groups: HashMap<StackId, LeakGroup> = HashMap::new();
-    let (mut live_blocks, mut live_bytes) = (0u64, 0u64);
-    for block in result.live.values() {
-        live_blocks += 1;
-        live_bytes = live_bytes.saturating_add(block.size);
-        let g = groups.entry(block.stack).or_insert(LeakGroup {
-            stack: block.stack,
-            bytes: 0,
-            blocks: 0,
-        });
-        g.bytes = g.bytes.saturating_add(block.size);
-        g.blocks += 1;
+    let counters = *replay.counters();
+    let end_time = match stop {
+        Some(s) => s,
+        None => index.end_time.or(counters.last_time).unwrap_or(start),
+    };
+    {
+        let end = End {
+            index: &index,
+            counters: &counters,
+            live: replay.live(),
+            time: end_time,
+        };
+        for v in visitors {
+            v.finish(&end, &mut results);
+        }
     }
-    let mut leaks: Vec<LeakGroup> = groups.into_values().collect();
-    leaks.sort_by(|a, b| {
-        b.bytes
-            .cmp(&a.bytes)
-            .then(b.blocks.cmp(&a.blocks))
-            .then(a.stack.cmp(&b.stack))
-    });
-    let end = index
-        .end_time
-        .or(result.counters.last_time)
-        .unwrap_or(index.header.start_clock_ns);
-    let duration_ns = end.saturating_sub(index.header.start_clock_ns);
+    let live = replay.finish().live;
+    let live_blocks = live.len() as u64;
+    let live_bytes = live.values().fold(0u64, |a, b| a.saturating_add(b.size));
+    drop(live);
+    let peak = peak_holders(&index, &counters)?;
+    let leaks = results.leaks.clone();
     Ok(Analysis {
+        duration_ns: end_time.saturating_sub(start),
+        at: stop.map(|s| AtInfo {
+            time_ns: s.saturating_sub(start),
+            events: counters.events,
+        }),
         index,
-        counters: result.counters,
+        counters,
         live_blocks,
         live_bytes,
         leaks,
-        duration_ns,
+        results,
+        peak,
     })
+}
+
+/// The time of the last event (for a trace without an `End` record).
+fn last_event_time(index: &TraceIndex) -> Result<Option<u64>, CliError> {
+    let mut last = None;
+    for ev in Merger::new(index)? {
+        let t = ev?.time;
+        last = Some(last.map_or(t, |l: u64| l.max(t)));
+    }
+    Ok(last)
+}
+
+/// Replays again up to the event that first reached the peak and groups what was live
+/// then by stack.
+fn peak_holders(index: &TraceIndex, counters: &Counters) -> Result<Peak, CliError> {
+    let mut peak = Peak {
+        bytes: counters.peak_live_bytes,
+        time: counters.peak_time,
+        seq: counters.peak_seq,
+        holders: Vec::new(),
+    };
+    if counters.peak_live_bytes == 0 {
+        return Ok(peak);
+    }
+    // Only the live map matters here: no need to remember frees.
+    let mut replay = Replay::with_memory(index.header.origin, 0);
+    for ev in Merger::new(index)? {
+        let (ctx, _) = replay.apply(&ev?);
+        if ctx.seq >= counters.peak_seq {
+            break;
+        }
+    }
+    peak.holders =
+        crate::detectors::leak::group_by_stack(replay.live().values().map(|b| (b.stack, b.size)));
+    Ok(peak)
 }

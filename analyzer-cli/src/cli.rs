@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::report::flame::Weight;
 use crate::report::Format;
 
 /// Find leaks and heap misuse in programs nobody recompiled.
@@ -23,6 +24,9 @@ pub enum Command {
     /// Run a program under libmemscope.so, then report on stderr (exits with the
     /// program's status).
     Run(RunArgs),
+    /// Compare two traces by call site (symbolized function chain): allocations, bytes,
+    /// bytes live at the end.
+    Diff(DiffArgs),
     /// Print the header and every record of a trace, in file order (for debugging the
     /// tracer).
     Dump(DumpArgs),
@@ -37,10 +41,35 @@ pub struct DumpArgs {
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// The trace file written by libmemscope.so.
-    pub trace: PathBuf,
+    #[arg(required_unless_present = "list_detectors")]
+    pub trace: Option<PathBuf>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// What flame graph widths measure (`--format collapsed|svg`).
+    #[arg(long, value_enum, default_value_t = Weight::Bytes)]
+    pub weight: Weight,
+    /// Analyze the heap as it was at this moment: a time after the start (1.5s, 250ms,
+    /// 40us, 1000ns) or a percent of the run (50%).
+    #[arg(long, value_name = "TIME|PERCENT")]
+    pub at: Option<String>,
+    /// List the detectors, classifiers and metrics, one line each, and exit.
+    #[arg(long)]
+    pub list_detectors: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The first (baseline) trace.
+    pub a: PathBuf,
+    /// The second trace.
+    pub b: PathBuf,
+    /// Report format (text or json).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Call sites shown in the text table (JSON shows all).
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
 }
 
 #[derive(Debug, Args)]

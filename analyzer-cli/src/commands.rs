@@ -4,9 +4,10 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use crate::analysis::{analyze_file, Analysis};
+use crate::analysis::{analyze_file_at, Analysis, At};
 use crate::cli::{AnalyzeArgs, Cli, Command};
 use crate::error::CliError;
+use crate::report::flame::Weight;
 use crate::report::text::{want_color, Style};
 use crate::report::{self, Format, TEXT_LEAK_GROUPS};
 use crate::symbolize::Symbolizer;
@@ -16,6 +17,14 @@ pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::Analyze(args) => analyze(&args).map(|()| 0),
         Command::Run(args) => crate::run::run(&args),
+        Command::Diff(args) => {
+            let text = crate::diff::diff(&args)?;
+            stdout_or_broken_pipe(|out| {
+                out.write_all(text.as_bytes())
+                    .map_err(|e| CliError::io(Path::new("<stdout>"), e))
+            })
+            .map(|()| 0)
+        }
         Command::Dump(args) => {
             stdout_or_broken_pipe(|out| crate::dump::dump(&args.trace, out)).map(|()| 0)
         }
@@ -23,12 +32,28 @@ pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
 }
 
 fn analyze(args: &AnalyzeArgs) -> Result<(), CliError> {
-    let analysis = analyze_file(&args.trace)?;
+    if args.list_detectors {
+        let text = list_detectors();
+        return stdout_or_broken_pipe(|out| {
+            out.write_all(text.as_bytes())
+                .map_err(|e| CliError::io(Path::new("<stdout>"), e))
+        });
+    }
+    let Some(trace) = &args.trace else {
+        return Err(CliError::Usage("analyze: no trace given".into()));
+    };
+    let at = args
+        .at
+        .as_deref()
+        .map(At::parse)
+        .transpose()
+        .map_err(CliError::Usage)?;
+    let analysis = analyze_file_at(trace, at)?;
     if args.format == Format::Text {
         truncation_note(&analysis);
     }
     let color = want_color(std::io::stdout().is_terminal());
-    let text = render(&analysis, args.format, color);
+    let text = render_with(&analysis, args.format, color, args.weight);
     stdout_or_broken_pipe(|out| {
         out.write_all(text.as_bytes())
             .map_err(|e| CliError::io(Path::new("<stdout>"), e))
@@ -51,10 +76,32 @@ fn stdout_or_broken_pipe(
     }
 }
 
-/// Renders the report of `analysis` in `format` (symbolizing the stacks it shows).
+/// `--list-detectors`: one line per detector, classifier and metric.
+pub fn list_detectors() -> String {
+    let mut s = String::new();
+    for info in crate::visitor::catalogue() {
+        s.push_str(&format!(
+            "{:<18} {:<10} {}\n",
+            info.name,
+            info.category.name(),
+            info.description
+        ));
+    }
+    s
+}
+
+/// Renders the report of `analysis` in `format` (symbolizing the stacks it shows);
+/// flame graphs weigh bytes allocated.
 pub fn render(analysis: &Analysis, format: Format, color: bool) -> String {
+    render_with(analysis, format, color, Weight::Bytes)
+}
+
+/// As [`render`], with the flame graph weight.
+pub fn render_with(analysis: &Analysis, format: Format, color: bool, weight: Weight) -> String {
     let mut symbolizer = Symbolizer::new();
     match format {
+        Format::Collapsed => report::flame::collapsed(analysis, weight, &mut symbolizer),
+        Format::Svg => report::flame::svg(analysis, weight, &mut symbolizer),
         Format::Json => report::json::render(&report::build(analysis, &mut symbolizer, None)),
         Format::Text => {
             let doc = report::build(analysis, &mut symbolizer, Some(TEXT_LEAK_GROUPS));

@@ -2,23 +2,33 @@
 //! it. The data path, one module per stage:
 //!
 //! `reader` (pass 1: header, modules, stacks, chunk index) → `merge` (pass 2: thread
-//! streams in global order, typed events) → `replay` (live map, valgrind-style counts) →
-//! `analysis` (leak groups) → `symbolize` (addr2line, only for shown stacks) → `report`
-//! (JSON, text). `cli` parses the command line, `commands` and `run` carry it out.
+//! streams in global order, typed events) → `replay` (live map, valgrind-style counts,
+//! typed [`lifecycle`] events) → the [`visitor`] registry: `detectors`, `metrics` and
+//! their results (`findings`), driven by `analysis` → `symbolize` (addr2line, only for
+//! shown stacks) → `classify` (type, runtime-internal, on symbolized stacks) → `report`
+//! (JSON, text, collapsed stacks, SVG flame graph) and `diff`. `cli` parses the command
+//! line, `commands` and `run` carry it out.
 
 pub mod analysis;
+pub mod classify;
 pub mod cli;
 pub mod commands;
+pub mod detectors;
+pub mod diff;
 pub mod dump;
 pub mod error;
+pub mod findings;
 pub mod ids;
+pub mod lifecycle;
 pub mod merge;
+pub mod metrics;
 pub mod reader;
 pub mod replay;
 pub mod report;
 pub mod run;
 pub mod symbolize;
 pub mod synth;
+pub mod visitor;
 
 #[cfg(test)]
 mod tests;

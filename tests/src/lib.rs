@@ -1067,3 +1067,177 @@ mod tests {
         assert!(Report::parse(json).is_err());
     }
 }
+
+// ---------------------------------------------------------------------------
+// Helpers of the survive_* tests (process trees, crashes, corpus, fuzzing)
+// ---------------------------------------------------------------------------
+
+/// Compiles `tests/fixtures/<source>` with `compiler flags... source libs... -o
+/// target/fixtures/<output>`, cached like [`fixture`] (by source time and
+/// command line), and returns the absolute path of the output.
+pub fn build_surv_fixture(
+    output: &str,
+    source: &str,
+    compiler: &str,
+    flags: &[&str],
+    libs: &[&str],
+) -> PathBuf {
+    let _lock = COMPILE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let out_dir = fixtures_out_dir();
+    fs::create_dir_all(&out_dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", out_dir.display()));
+    let out = out_dir.join(output);
+    let flags_file = out_dir.join(format!("{output}.flags"));
+    let src = fixtures_src_dir().join(source);
+    let command_line = format!("{compiler} {} {source} {}", flags.join(" "), libs.join(" "));
+    if is_fresh(&out, std::slice::from_ref(&src))
+        && fs::read_to_string(&flags_file).ok().as_deref() == Some(command_line.as_str())
+    {
+        return out;
+    }
+    let tmp = out_dir.join(format!(".{output}.{}.tmp", std::process::id()));
+    let result = Command::new(compiler)
+        .args(flags)
+        .arg(&src)
+        .args(libs)
+        .arg("-o")
+        .arg(&tmp)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {compiler} to build fixture {output}: {e}"));
+    if !result.status.success() {
+        panic!(
+            "building fixture {output} failed: {command_line}\n{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+    }
+    fs::rename(&tmp, &out)
+        .unwrap_or_else(|e| panic!("cannot move {} to {}: {e}", tmp.display(), out.display()));
+    fs::write(&flags_file, &command_line).expect("write fixture flags file");
+    out
+}
+
+/// Every trace file in `dir`, sorted: `*.msl`, and also `*.msl.N`, the name the
+/// tracer takes when `*.msl` exists already (an exec in the same pid writes a
+/// second trace). [`Traced::all_traces`] sees only the former.
+pub fn all_trace_files(dir: &Path) -> Vec<PathBuf> {
+    let mut traces: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            match name.rsplit_once(".msl") {
+                Some((_, rest)) => {
+                    rest.is_empty()
+                        || (rest.starts_with('.') && rest[1..].chars().all(|c| c.is_ascii_digit()))
+                }
+                None => false,
+            }
+        })
+        .collect();
+    traces.sort();
+    traces
+}
+
+/// `memscope analyze TRACE --format json` as an untyped JSON value, for the
+/// fields [`Report`] does not model (`origin`, `inherited_frees`, `exit`,
+/// `warnings`, ...). Panics unless the CLI exits 0 with JSON.
+pub fn analyze_json(trace: &Path) -> serde_json::Value {
+    let out = memscope([
+        "analyze".as_ref(),
+        trace.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    assert_no_panic(&out, &trace.display().to_string());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "memscope analyze {} --format json failed: {}",
+        trace.display(),
+        out.describe()
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "memscope analyze {}: no JSON ({e}): {}",
+            trace.display(),
+            truncate_for_message(&out.stdout_str())
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Detector, classifier and report tests (issue 3)
+// ---------------------------------------------------------------------------
+
+/// `memscope ARGS...` that must exit 0 without a panic; returns its stdout.
+pub fn memscope_ok(args: &[&std::ffi::OsStr]) -> String {
+    let out = memscope(args);
+    assert_no_panic(&out, &format!("{args:?}"));
+    assert_eq!(out.status.code(), Some(0), "memscope {args:?}: {}", out.describe());
+    out.stdout_str()
+}
+
+/// The function names of a JSON stack (innermost first; `?` when unknown).
+pub fn stack_functions(stack: &serde_json::Value) -> Vec<String> {
+    stack
+        .as_array()
+        .map(|frames| {
+            frames
+                .iter()
+                .map(|f| f["function"].as_str().unwrap_or("?").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Compiles `tests/fixtures/<source>` with `compiler flags... source -o
+/// target/fixtures/<output>` (cached like [`fixture`]) for the detector,
+/// classifier and report tests; returns the output's path.
+pub fn build_test_program(output: &str, source: &str, compiler: &str, flags: &[&str]) -> PathBuf {
+    let _lock = COMPILE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let out_dir = fixtures_out_dir();
+    fs::create_dir_all(&out_dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", out_dir.display()));
+    let out = out_dir.join(output);
+    let flags_file = out_dir.join(format!("{output}.flags"));
+    let src = fixtures_src_dir().join(source);
+    let command_line = format!("{compiler} {} {source}", flags.join(" "));
+    if is_fresh(&out, std::slice::from_ref(&src))
+        && fs::read_to_string(&flags_file).ok().as_deref() == Some(command_line.as_str())
+    {
+        return out;
+    }
+    let tmp = out_dir.join(format!(".{output}.{}.tmp", std::process::id()));
+    let result = Command::new(compiler)
+        .args(flags)
+        .arg(&src)
+        .arg("-o")
+        .arg(&tmp)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {compiler} to build {output}: {e}"));
+    assert!(
+        result.status.success(),
+        "building {output} failed: {command_line}\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    fs::rename(&tmp, &out)
+        .unwrap_or_else(|e| panic!("cannot move {} to {}: {e}", tmp.display(), out.display()));
+    fs::write(&flags_file, &command_line).expect("write fixture flags file");
+    out
+}
+
+/// `memscope analyze TRACE --format json [EXTRA...]` as an untyped JSON value
+/// (with `findings` and `metrics`).
+pub fn report_json(trace: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "analyze".as_ref(),
+        trace.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ];
+    args.extend(extra.iter().map(|s| std::ffi::OsStr::new(*s)));
+    let text = memscope_ok(&args);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid JSON ({e}):\n{text}"))
+}

@@ -2,7 +2,9 @@
 //! its renderers ([`json`], [`text`]). Renderers only format; every number is decided
 //! before them.
 
+pub mod flame;
 pub mod json;
+pub mod metrics;
 pub mod model;
 pub mod text;
 
@@ -13,6 +15,10 @@ pub use model::{build, ReportDoc};
 pub enum Format {
     Text,
     Json,
+    /// Folded stacks (`frame;frame weight`), root first.
+    Collapsed,
+    /// An SVG flame graph.
+    Svg,
 }
 
 /// Leak groups the text report shows (JSON shows all).

@@ -15,17 +15,29 @@
 //!                             "file": "/src/exits.c", "line": 12, "module": "/path/to/exits" } ] } ] }
 //! ```
 //!
+//! Added compatibly (fields only added, never renamed): each `leaks[]` entry has `type`
+//! (the type classifier's name, or null) and `runtime_internal`; `summary` has
+//! `program_leaks` and `runtime_internal` (live-at-exit split); `trace.at_ns` is present
+//! for `--at`; top-level `findings` and `metrics`. The full schema is
+//! `docs/report-schema.md` and `docs/memscope-report-1.schema.json`.
+//!
 //! `exit` is present only when the trace has a `ProcessExit` record; `truncated_at` only
 //! when `truncated` is true. Frames carry `"inlined": true` (a call inlined into the next
 //! frame) and `"binary_changed": true` (module file differs from the one that ran) only
 //! when set. Unknown `function`/`file`/`line`/`module` are `null`.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
 
 use memscope_format::{ExitHow, Origin};
 
 use crate::analysis::Analysis;
+use crate::classify::{runtime, types};
+use crate::ids::StackId;
 use crate::symbolize::{SymFrame, Symbolizer};
+
+pub use super::metrics::{build_metrics, MetricsDoc};
 
 pub const SCHEMA: &str = "memscope-report/1";
 
@@ -35,6 +47,8 @@ pub struct ReportDoc {
     pub trace: TraceDoc,
     pub summary: SummaryDoc,
     pub leaks: Vec<LeakDoc>,
+    pub findings: Vec<FindingDoc>,
+    pub metrics: MetricsDoc,
     /// Leak groups in the analysis (`leaks` may hold fewer when limited).
     #[serde(skip)]
     pub leak_groups_total: usize,
@@ -55,6 +69,9 @@ pub struct TraceDoc {
     pub inherited_frees: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitDoc>,
+    /// `--at`: the moment analyzed, in nanoseconds after the start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_ns: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -93,6 +110,10 @@ pub struct SummaryDoc {
     pub live_at_exit: LiveDoc,
     pub threads: u64,
     pub failed_allocations: u64,
+    /// Live at exit, not runtime-internal.
+    pub program_leaks: LiveDoc,
+    /// Live at exit, kept on purpose by libc, ld.so or a runtime.
+    pub runtime_internal: LiveDoc,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -107,6 +128,67 @@ pub struct LeakDoc {
     pub blocks: u64,
     pub stack_id: u64,
     pub stack: Vec<FrameDoc>,
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    pub runtime_internal: bool,
+}
+
+/// One finding of a detector.
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingDoc {
+    pub detector: &'static str,
+    pub severity: &'static str,
+    pub message: String,
+    /// How many times it happened (with the same stacks).
+    pub count: u64,
+    pub stacks: FindingStacksDoc,
+}
+
+/// The stacks of a finding that apply to its detector.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FindingStacksDoc {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<Vec<FrameDoc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_free: Option<Vec<FrameDoc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offending: Option<Vec<FrameDoc>>,
+}
+
+/// Symbolizes stacks once each and classifies them.
+pub struct Stacks<'a> {
+    analysis: &'a Analysis,
+    symbolizer: &'a mut Symbolizer,
+    cache: HashMap<StackId, Vec<SymFrame>>,
+}
+
+impl<'a> Stacks<'a> {
+    pub fn new(analysis: &'a Analysis, symbolizer: &'a mut Symbolizer) -> Self {
+        Self {
+            analysis,
+            symbolizer,
+            cache: HashMap::new(),
+        }
+    }
+
+    pub fn sym(&mut self, id: StackId) -> &[SymFrame] {
+        let (a, s) = (self.analysis, &mut *self.symbolizer);
+        self.cache
+            .entry(id)
+            .or_insert_with(|| s.symbolize_stack(&a.index, a.index.stack(id)))
+    }
+
+    pub fn frames(&mut self, id: StackId) -> Vec<FrameDoc> {
+        self.sym(id).iter().cloned().map(FrameDoc::from).collect()
+    }
+
+    pub fn type_name(&mut self, id: StackId) -> Option<String> {
+        types::classify(self.sym(id)).map(str::to_owned)
+    }
+
+    pub fn runtime_internal(&mut self, id: StackId) -> bool {
+        runtime::is_runtime_internal(self.sym(id))
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -166,23 +248,64 @@ impl From<SymFrame> for FrameDoc {
 
 /// Builds the report, symbolizing the stacks of at most `max_leaks` leak groups (all when
 /// `None`).
+///
+/// Leak groups stay largest first (program and runtime-internal mixed, each marked).
 pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>) -> ReportDoc {
     let h = &a.index.header;
     let c = &a.counters;
-    let shown = max_leaks.unwrap_or(usize::MAX).min(a.leaks.len());
-    let leaks = a.leaks[..shown]
+    let mut stacks = Stacks::new(a, symbolizer);
+    let mut program = LiveDoc {
+        blocks: 0,
+        bytes: 0,
+    };
+    let mut internal = LiveDoc {
+        blocks: 0,
+        bytes: 0,
+    };
+    let classified: Vec<(bool, &crate::analysis::LeakGroup)> = a
+        .leaks
         .iter()
-        .map(|g| LeakDoc {
+        .map(|g| {
+            let rt = stacks.runtime_internal(g.stack);
+            let sum = if rt { &mut internal } else { &mut program };
+            sum.blocks += g.blocks;
+            sum.bytes = sum.bytes.saturating_add(g.bytes);
+            (rt, g)
+        })
+        .collect();
+    let shown = max_leaks.unwrap_or(usize::MAX).min(classified.len());
+    let leaks = classified[..shown]
+        .iter()
+        .map(|&(rt, g)| LeakDoc {
             bytes: g.bytes,
             blocks: g.blocks,
             stack_id: g.stack.0,
-            stack: symbolizer
-                .symbolize_stack(&a.index, a.index.stack(g.stack))
-                .into_iter()
-                .map(FrameDoc::from)
-                .collect(),
+            stack: stacks.frames(g.stack),
+            type_name: stacks.type_name(g.stack),
+            runtime_internal: rt,
         })
         .collect();
+    let findings = a
+        .results
+        .findings
+        .items
+        .iter()
+        .map(|&(f, count)| {
+            let st = f.stacks();
+            FindingDoc {
+                detector: f.detector(),
+                severity: f.severity().name(),
+                message: f.message(),
+                count,
+                stacks: FindingStacksDoc {
+                    allocation: st.allocation.map(|s| stacks.frames(s)),
+                    first_free: st.first_free.map(|s| stacks.frames(s)),
+                    offending: st.offending.map(|s| stacks.frames(s)),
+                },
+            }
+        })
+        .collect();
+    let metrics = build_metrics(a, &mut stacks);
     ReportDoc {
         schema: SCHEMA,
         trace: TraceDoc {
@@ -203,6 +326,7 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
                 how: e.how.into(),
                 code: e.code,
             }),
+            at_ns: a.at.map(|at| at.time_ns),
         },
         summary: SummaryDoc {
             allocations: c.allocations,
@@ -215,8 +339,12 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
             },
             threads: c.threads,
             failed_allocations: c.failed_allocations,
+            program_leaks: program,
+            runtime_internal: internal,
         },
         leaks,
+        findings,
+        metrics,
         leak_groups_total: a.leaks.len(),
     }
 }

@@ -1,12 +1,14 @@
-//! The text renderer: a header line, a valgrind-worded heap summary, then the largest
-//! leak groups with their stacks as `    at function (file:line) [module]`.
+//! The text renderer: a header line, a valgrind-worded heap summary, the findings with
+//! their stacks, the largest leak groups (program first, then runtime-internal), the top
+//! call sites and a few metrics. Stacks are printed as `    at function (file:line)
+//! [module]`.
 //!
 //! Colour (bold headings, highlighted sizes) only when the caller says the output is a
 //! terminal and `NO_COLOR` is unset; the decision is made by the caller.
 
 use std::fmt::Write as _;
 
-use super::model::{FrameDoc, OriginDoc, ReportDoc};
+use super::model::{FindingDoc, FrameDoc, OriginDoc, ReportDoc};
 
 /// Minimal ANSI styling that can be switched off.
 #[derive(Debug, Clone, Copy)]
@@ -127,10 +129,23 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
             ))
         );
     }
+    if let Some(at) = t.at_ns {
+        let _ = writeln!(o, "         analyzed at: {} after the start", duration(at));
+    }
+    findings(&mut o, &doc.findings, style);
     if doc.leak_groups_total == 0 {
         let _ = writeln!(o, "\nNo blocks live at exit.");
+        metrics(&mut o, doc, style);
         return o;
     }
+    let _ = writeln!(
+        o,
+        "\n  program: {} in {}; runtime-internal (libc, ld.so, runtimes): {} in {}",
+        plural(s.program_leaks.bytes, "byte", "bytes"),
+        plural(s.program_leaks.blocks, "block", "blocks"),
+        plural(s.runtime_internal.bytes, "byte", "bytes"),
+        plural(s.runtime_internal.blocks, "block", "blocks"),
+    );
     let _ = writeln!(
         o,
         "\n{}",
@@ -143,9 +158,16 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
         ))
     );
     for leak in &doc.leaks {
+        let mut what = String::new();
+        if let Some(t) = &leak.type_name {
+            let _ = write!(what, " [{t}]");
+        }
+        if leak.runtime_internal {
+            what.push_str(" (runtime-internal)");
+        }
         let _ = writeln!(
             o,
-            "\n{} in {}, allocated at:",
+            "\n{} in {}{what}, allocated at:",
             style.warn(&plural(leak.bytes, "byte", "bytes")),
             plural(leak.blocks, "block", "blocks")
         );
@@ -156,7 +178,120 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
             let _ = writeln!(o, "    at {}", frame(f));
         }
     }
+    metrics(&mut o, doc, style);
     o
+}
+
+fn stack(o: &mut String, title: &str, frames: &[FrameDoc]) {
+    let _ = writeln!(o, "  {title}:");
+    if frames.is_empty() {
+        let _ = writeln!(o, "    (no stack recorded)");
+    }
+    for f in frames {
+        let _ = writeln!(o, "    at {}", frame(f));
+    }
+}
+
+fn findings(o: &mut String, list: &[FindingDoc], style: Style) {
+    if list.is_empty() {
+        let _ = writeln!(o, "\nNo findings.");
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n{}",
+        style.bold(&format!("FINDINGS ({}):", list.len()))
+    );
+    for f in list {
+        let times = if f.count > 1 {
+            format!(" ({} times)", thousands(f.count))
+        } else {
+            String::new()
+        };
+        let label = format!("{} [{}]", f.severity, f.detector);
+        let label = if f.severity == "error" {
+            style.paint("1;31", &label)
+        } else {
+            style.warn(&label)
+        };
+        let _ = writeln!(o, "\n{label} {}{times}", f.message);
+        if let Some(s) = &f.stacks.offending {
+            stack(o, "at", s);
+        }
+        if let Some(s) = &f.stacks.allocation {
+            stack(o, "allocated at", s);
+        }
+        if let Some(s) = &f.stacks.first_free {
+            stack(o, "first freed at", s);
+        }
+    }
+}
+
+fn metrics(o: &mut String, doc: &ReportDoc, style: Style) {
+    let m = &doc.metrics;
+    let _ = writeln!(o, "\n{}", style.bold("METRICS:"));
+    let _ = writeln!(
+        o,
+        "  peak live: {} at {} after the start",
+        plural(m.peak.bytes, "byte", "bytes"),
+        duration(m.peak.time_ns)
+    );
+    if let Some(h) = m.peak.holders.first() {
+        let at = h
+            .stack
+            .iter()
+            .find(|f| f.function.is_some())
+            .map_or_else(|| "?".to_string(), frame);
+        let _ = writeln!(
+            o,
+            "    largest holder then: {} at {at}",
+            plural(h.bytes, "byte", "bytes")
+        );
+    }
+    let l = &m.lifetimes;
+    let _ = writeln!(
+        o,
+        "  lifetimes: {} temporary, {} short (< {}), {} long, {} until exit",
+        thousands(l.temporary.blocks),
+        thousands(l.short.blocks),
+        duration(l.short_threshold_ns),
+        thousands(l.long.blocks),
+        thousands(l.until_exit.blocks)
+    );
+    let cross: u64 = m.threads.iter().map(|t| t.cross_thread_frees).sum();
+    let _ = writeln!(
+        o,
+        "  threads: {}, cross-thread frees: {}",
+        m.threads.len(),
+        thousands(cross)
+    );
+    let _ = writeln!(
+        o,
+        "  patterns: {} realloc growth chain sites, {} churn sites",
+        m.patterns.realloc_chains.len(),
+        m.patterns.churn.len()
+    );
+    let _ = writeln!(o, "  allocator slack: {}", m.allocator_slack.reason);
+    if !m.top_sites.is_empty() {
+        let _ = writeln!(o, "\n{}", style.bold("TOP CALL SITES (bytes allocated):"));
+        for s in m.top_sites.iter().take(5) {
+            let ty = s
+                .type_name
+                .as_deref()
+                .map(|t| format!(" [{t}]"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "\n{} in {}{ty}, {} live at the end:",
+                plural(s.bytes, "byte", "bytes"),
+                plural(s.allocations, "allocation", "allocations"),
+                plural(s.live_bytes, "byte", "bytes")
+            );
+            for f in &s.stack {
+                let _ = writeln!(o, "    at {}", frame(f));
+            }
+        }
+    }
 }
 
 fn frame(f: &FrameDoc) -> String {

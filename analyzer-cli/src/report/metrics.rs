@@ -1,0 +1,283 @@
+//! The `metrics` object of the JSON report (and the numbers the text report prints):
+//! built from the metric visitors' results, symbolizing only the few stacks it names
+//! (top call sites, peak holders, patterns).
+
+use serde::Serialize;
+
+use crate::analysis::Analysis;
+use crate::metrics::histograms::{bucket_min, Log2Histogram, SHORT_NS};
+use crate::metrics::sites::{top_sites, SiteStats, CHAIN_MIN, CHURN_MIN};
+use crate::metrics::timeline::Bucket;
+
+use super::model::{FrameDoc, Stacks};
+
+/// Call sites, peak holders and pattern sites listed in the report.
+pub const TOP_SITES: usize = 10;
+
+pub const SLACK_REASON: &str =
+    "not recorded: the trace holds requested sizes only, not the allocator's usable sizes";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsDoc {
+    pub peak: PeakDoc,
+    pub top_sites: Vec<SiteDoc>,
+    pub timeline: TimelineDoc,
+    pub sizes: Vec<HistBucketDoc>,
+    pub lifetimes: LifetimesDoc,
+    pub threads: Vec<ThreadDoc>,
+    pub patterns: PatternsDoc,
+    pub allocator_slack: SlackDoc,
+    /// Findings not listed because too many distinct ones were found.
+    pub findings_dropped: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PeakDoc {
+    pub bytes: u64,
+    /// Nanoseconds after the start.
+    pub time_ns: u64,
+    pub holders: Vec<SiteDoc>,
+}
+
+/// A call site (allocation stack) and its numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteDoc {
+    pub stack_id: u64,
+    pub allocations: u64,
+    pub bytes: u64,
+    pub live_blocks: u64,
+    pub live_bytes: u64,
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    pub stack: Vec<FrameDoc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineDoc {
+    pub bucket_ns: u64,
+    pub buckets: Vec<TimeBucketDoc>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct TimeBucketDoc {
+    pub start_ns: u64,
+    pub allocations: u64,
+    pub frees: u64,
+    pub bytes_allocated: u64,
+    pub live_bytes: u64,
+    pub max_live_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct HistBucketDoc {
+    /// Bucket [min, 2 × min) (or exactly 0).
+    pub min: u64,
+    pub count: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ClassDoc {
+    pub blocks: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LifetimesDoc {
+    pub short_threshold_ns: u64,
+    pub temporary: ClassDoc,
+    pub short: ClassDoc,
+    pub long: ClassDoc,
+    pub until_exit: ClassDoc,
+    /// Lifetimes (ns) of freed blocks.
+    pub histogram: Vec<HistBucketDoc>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ThreadDoc {
+    pub stream: u32,
+    pub tid: u32,
+    pub allocations: u64,
+    pub bytes: u64,
+    pub frees: u64,
+    pub cross_thread_frees: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PatternsDoc {
+    pub realloc_chain_min: u32,
+    pub realloc_chains: Vec<PatternDoc>,
+    pub churn_min: u64,
+    pub churn: Vec<PatternDoc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PatternDoc {
+    pub stack_id: u64,
+    pub allocations: u64,
+    pub longest_chain: u32,
+    pub short_lived: u64,
+    pub min_size: u64,
+    pub max_size: u64,
+    pub stack: Vec<FrameDoc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SlackDoc {
+    pub recorded: bool,
+    pub reason: &'static str,
+}
+
+fn hist(h: &Log2Histogram) -> Vec<HistBucketDoc> {
+    h.counts
+        .iter()
+        .zip(&h.bytes)
+        .enumerate()
+        .filter(|(_, (&c, _))| c > 0)
+        .map(|(i, (&count, &bytes))| HistBucketDoc {
+            min: bucket_min(i),
+            count,
+            bytes,
+        })
+        .collect()
+}
+
+fn class(c: crate::metrics::histograms::ClassCount) -> ClassDoc {
+    ClassDoc {
+        blocks: c.blocks,
+        bytes: c.bytes,
+    }
+}
+
+fn site(stacks: &mut Stacks<'_>, id: crate::ids::StackId, s: SiteStats) -> SiteDoc {
+    SiteDoc {
+        stack_id: id.0,
+        allocations: s.allocations,
+        bytes: s.bytes,
+        live_blocks: s.live_blocks,
+        live_bytes: s.live_bytes,
+        type_name: stacks.type_name(id),
+        stack: stacks.frames(id),
+    }
+}
+
+fn pattern(stacks: &mut Stacks<'_>, id: crate::ids::StackId, s: SiteStats) -> PatternDoc {
+    PatternDoc {
+        stack_id: id.0,
+        allocations: s.allocations,
+        longest_chain: s.longest_chain,
+        short_lived: s.short_lived,
+        min_size: s.min_size,
+        max_size: s.max_size,
+        stack: stacks.frames(id),
+    }
+}
+
+/// Builds the metrics object.
+pub fn build_metrics(a: &Analysis, stacks: &mut Stacks<'_>) -> MetricsDoc {
+    let r = &a.results;
+    let start = a.index.header.start_clock_ns;
+    let top_sites = top_sites(&r.sites, TOP_SITES)
+        .into_iter()
+        .map(|(id, s)| site(stacks, id, s))
+        .collect();
+    let holders = a
+        .peak
+        .holders
+        .iter()
+        .take(TOP_SITES)
+        .map(|g| SiteDoc {
+            stack_id: g.stack.0,
+            allocations: r.sites.get(&g.stack).map_or(0, |s| s.allocations),
+            bytes: g.bytes,
+            live_blocks: g.blocks,
+            live_bytes: g.bytes,
+            type_name: stacks.type_name(g.stack),
+            stack: stacks.frames(g.stack),
+        })
+        .collect();
+    let mut chains: Vec<_> = r
+        .sites
+        .iter()
+        .filter(|(_, s)| s.is_growth_chain())
+        .map(|(&k, &s)| (k, s))
+        .collect();
+    chains.sort_by(|a, b| {
+        b.1.longest_chain
+            .cmp(&a.1.longest_chain)
+            .then(a.0.cmp(&b.0))
+    });
+    let mut churn: Vec<_> = r
+        .sites
+        .iter()
+        .filter(|(_, s)| s.is_churn())
+        .map(|(&k, &s)| (k, s))
+        .collect();
+    churn.sort_by(|a, b| b.1.short_lived.cmp(&a.1.short_lived).then(a.0.cmp(&b.0)));
+    let w = r.timeline.width_ns;
+    MetricsDoc {
+        peak: PeakDoc {
+            bytes: a.peak.bytes,
+            time_ns: a.peak.time.saturating_sub(start),
+            holders,
+        },
+        top_sites,
+        timeline: TimelineDoc {
+            bucket_ns: w,
+            buckets: r
+                .timeline
+                .buckets
+                .iter()
+                .enumerate()
+                .map(|(i, b): (usize, &Bucket)| TimeBucketDoc {
+                    start_ns: (i as u64).saturating_mul(w),
+                    allocations: b.allocations,
+                    frees: b.frees,
+                    bytes_allocated: b.bytes_allocated,
+                    live_bytes: b.live_bytes,
+                    max_live_bytes: b.max_live_bytes,
+                })
+                .collect(),
+        },
+        sizes: hist(&r.sizes),
+        lifetimes: LifetimesDoc {
+            short_threshold_ns: SHORT_NS,
+            temporary: class(r.lifetimes.temporary),
+            short: class(r.lifetimes.short),
+            long: class(r.lifetimes.long),
+            until_exit: class(r.lifetimes.until_exit),
+            histogram: hist(&r.lifetimes.histogram),
+        },
+        threads: r
+            .threads
+            .iter()
+            .map(|t| ThreadDoc {
+                stream: t.stream,
+                tid: t.tid,
+                allocations: t.allocations,
+                bytes: t.bytes,
+                frees: t.frees,
+                cross_thread_frees: t.cross_thread_frees,
+            })
+            .collect(),
+        patterns: PatternsDoc {
+            realloc_chain_min: CHAIN_MIN,
+            realloc_chains: chains
+                .into_iter()
+                .take(TOP_SITES)
+                .map(|(k, s)| pattern(stacks, k, s))
+                .collect(),
+            churn_min: CHURN_MIN,
+            churn: churn
+                .into_iter()
+                .take(TOP_SITES)
+                .map(|(k, s)| pattern(stacks, k, s))
+                .collect(),
+        },
+        allocator_slack: SlackDoc {
+            recorded: false,
+            reason: SLACK_REASON,
+        },
+        findings_dropped: r.findings.dropped,
+    }
+}
