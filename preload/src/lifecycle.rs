@@ -97,13 +97,15 @@ fn open_trace(origin: Origin) -> Option<RawFile> {
     let exe_name = exe.rsplit(|&b| b == b'/').next().unwrap_or(b"unknown").to_vec();
     let pattern = config::output_pattern();
     let base = config::expand_pattern(&pattern, pid, &exe_name);
-    // The same pid can trace twice (after exec): never clobber, take the next free name.
+    // The same pid can trace twice (after exec): never clobber, take the next free name,
+    // `x.1.msl` for `x.msl` (so that `*.msl` still finds it), else `x.1`.
     let mut file = None;
     let mut last_err = 0;
     for n in 0..100 {
         let mut path = base.clone();
         if n > 0 {
-            path.extend_from_slice(format!(".{n}").as_bytes());
+            let at = if path.ends_with(b".msl") { path.len() - 4 } else { path.len() };
+            path.splice(at..at, format!(".{n}").into_bytes());
         }
         path.push(0);
         let cpath = std::ffi::CStr::from_bytes_with_nul(&path).ok()?;
@@ -330,6 +332,12 @@ pub fn refresh_modules_now() -> bool {
 /// Records how the process ends (once), writes everything and the end marker, and turns
 /// on final mode.
 pub fn final_flush(how: ExitHow, code: i32) {
+    flush_before_death(how, code, true);
+}
+
+/// As [`final_flush`]; `final_mode` false leaves later events to the writer's rounds (for
+/// a death that is likely but not certain).
+pub fn flush_before_death(how: ExitHow, code: i32, final_mode: bool) {
     if STATE.load(Ordering::Acquire) != ACTIVE {
         return;
     }
@@ -337,7 +345,9 @@ pub fn final_flush(how: ExitHow, code: i32) {
         recorder::process_exit(how, code);
     }
     END_WANTED.store(true, Ordering::Release);
-    FINAL_MODE.store(true, Ordering::Release);
+    if final_mode {
+        FINAL_MODE.store(true, Ordering::Release);
+    }
     flush_all();
 }
 

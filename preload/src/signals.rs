@@ -73,6 +73,33 @@ pub fn install() {
     }
 }
 
+/// The process is about to send itself `sig`: if that will kill it (default disposition,
+/// a terminating signal), write the trace out first, exit record and end marker included.
+///
+/// A signal blocked on this thread kills only once unblocked; the usual case is a
+/// program's handler re-raising its own signal, which dies as the handler returns. Then
+/// the trace is completed without final mode, so a program that keeps running after all
+/// still has its later events written (its exit record then says signal, wrongly).
+pub fn before_self_signal(sig: libc::c_int) {
+    if !FATAL.contains(&sig) || is_ours(sig) || !lifecycle::is_traced_process() {
+        return; // not fatal by default, or our handler will flush
+    }
+    let mut blocked = false;
+    // SAFETY: querying this process's disposition and this thread's mask into locals.
+    let default = unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        if libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask) == 0 {
+            blocked = libc::sigismember(&mask, sig) == 1;
+        }
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_DFL
+    };
+    if default {
+        let _g = Guard::force();
+        lifecycle::flush_before_death(ExitHow::Signal, sig, !blocked);
+    }
+}
+
 extern "C" fn on_fatal_signal(sig: libc::c_int) {
     forget(sig); // SA_RESETHAND put the default back
     // SAFETY: reading and restoring this thread's errno.

@@ -1117,9 +1117,9 @@ pub fn build_surv_fixture(
     out
 }
 
-/// Every trace file in `dir`, sorted: `*.msl`, and also `*.msl.N`, the name the
-/// tracer takes when `*.msl` exists already (an exec in the same pid writes a
-/// second trace). [`Traced::all_traces`] sees only the former.
+/// Every trace file in `dir`, sorted: `*.msl` (including `x.N.msl`, the name the
+/// tracer takes when `x.msl` exists already: an exec in the same pid writes a
+/// second trace), and also `*.msl.N`, for patterns not ending in `.msl`.
 pub fn all_trace_files(dir: &Path) -> Vec<PathBuf> {
     let mut traces: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))

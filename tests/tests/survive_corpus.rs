@@ -302,7 +302,6 @@ fn corpus_openmp() {
 /// `head` exits early: grep and sort die of SIGPIPE. sort catches SIGPIPE,
 /// resets it to SIG_DFL and re-raises it: its trace is truncated today.
 #[test]
-#[ignore = "reason: tracer bug, see report: a program that re-raises a fatal signal with SIG_DFL from its own handler (sort on SIGPIPE) leaves a truncated trace"]
 fn corpus_bash_pipeline() {
     check("bash pipeline");
 }

@@ -95,7 +95,6 @@ fn glibc_double_free_abort_keeps_the_bad_free() {
 /// The program's own handler resets the signal to SIG_DFL and re-raises it
 /// (coreutils sort does this for SIGPIPE): the tracer must still flush.
 #[test]
-#[ignore = "reason: tracer bug, see report: re-raise with SIG_DFL from the program's own handler leaves a truncated trace without the last events"]
 fn own_handler_reraising_sigpipe_keeps_the_last_allocation() {
     let (r, v) = crash("reraise", 141);
     assert_eq!(r.trace.inconsistencies, 0);

@@ -1,6 +1,10 @@
 //! `sigaction` and `signal`: keep the tracer's fatal-signal handlers out of sight (see
 //! `signals`): where ours is installed the program is told `SIG_DFL`, and a program
 //! that installs its own disposition simply replaces ours.
+//!
+//! `raise` and `kill` of the own process: a program's own handler often ends by putting
+//! the default back and re-raising (coreutils `sort` on SIGPIPE), which would end the
+//! process without our handler: flush first when that signal is about to kill.
 
 use std::ffi::c_int;
 
@@ -12,6 +16,25 @@ type SignalFn = unsafe extern "C" fn(c_int, libc::sighandler_t) -> libc::sighand
 
 next_fn!(real_sigaction, c"sigaction", SigactionFn);
 next_fn!(real_signal, c"signal", SignalFn);
+next_fn!(real_raise, c"raise", unsafe extern "C" fn(c_int) -> c_int);
+next_fn!(real_kill, c"kill", unsafe extern "C" fn(libc::pid_t, c_int) -> c_int);
+
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn raise(sig: c_int) -> c_int {
+    signals::before_self_signal(sig);
+    // SAFETY: forwarding the caller's argument.
+    real_raise().map_or(-1, |f| unsafe { f(sig) })
+}
+
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn kill(pid: libc::pid_t, sig: c_int) -> c_int {
+    // SAFETY: getpid has no preconditions.
+    if pid == 0 || pid == unsafe { libc::getpid() } {
+        signals::before_self_signal(sig);
+    }
+    // SAFETY: forwarding the caller's arguments.
+    real_kill().map_or(-1, |f| unsafe { f(pid, sig) })
+}
 
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
