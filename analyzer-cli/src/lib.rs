@@ -13,6 +13,7 @@ pub mod analysis;
 pub mod classify;
 pub mod cli;
 pub mod commands;
+pub mod coverage;
 pub mod detectors;
 pub mod diff;
 pub mod dump;

@@ -120,7 +120,6 @@ fn allocator_in_the_executable_runs_unchanged() {
 }
 
 #[test]
-#[ignore = "reason: CLI bug, see report: no warning when the program's allocator is its own (the report looks clean)"]
 fn allocator_in_the_executable_is_reported() {
     let (json, text) = traced_reports("surv_bump", &surv_bump());
     assert_partial_heap_warning("surv_bump (malloc defined in the executable)", &json, &text);
@@ -135,7 +134,6 @@ fn mimalloc_program_runs_unchanged() {
 }
 
 #[test]
-#[ignore = "reason: CLI bug, see report: no warning for a Rust program with mimalloc as #[global_allocator] (the report looks clean)"]
 fn mimalloc_global_allocator_is_reported() {
     let (json, text) = traced_reports("surv_mimalloc", &surv_mimalloc());
     assert_partial_heap_warning("surv_mimalloc (#[global_allocator] = MiMalloc)", &json, &text);

@@ -49,6 +49,9 @@ pub struct ReportDoc {
     pub leaks: Vec<LeakDoc>,
     pub findings: Vec<FindingDoc>,
     pub metrics: MetricsDoc,
+    /// What the trace cannot see (an allocator of the program's own): read the numbers
+    /// above with these in mind.
+    pub warnings: Vec<crate::coverage::Warning>,
     /// Leak groups in the analysis (`leaks` may hold fewer when limited).
     #[serde(skip)]
     pub leak_groups_total: usize,
@@ -345,6 +348,7 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
         leaks,
         findings,
         metrics,
+        warnings: crate::coverage::private_allocator_warnings(&a.index),
         leak_groups_total: a.leaks.len(),
     }
 }

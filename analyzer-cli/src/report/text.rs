@@ -80,6 +80,9 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
         let _ = write!(head, ", ended by {} {}", e.how.name(), e.code);
     }
     let _ = writeln!(o, "{}", style.bold(&head));
+    for w in &doc.warnings {
+        let _ = writeln!(o, "WARNING: {}", w.message);
+    }
     let _ = writeln!(o, "HEAP SUMMARY:");
     let _ = writeln!(
         o,
