@@ -1,4 +1,5 @@
-//! The command line, declared with clap: `memscope analyze` and `memscope run`.
+//! The command line, declared with clap: `memscope analyze`, `run`, `check`, `diff`, `dump`.
+//! The gate's options are declared next to the gate, in [`crate::gate::args`].
 //! Only parsing lives here; [`crate::commands`] carries the commands out.
 
 use std::ffi::OsString;
@@ -6,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::gate::{CheckArgs, GateArgs};
 use crate::report::flame::Weight;
 use crate::report::Format;
 
@@ -24,6 +26,10 @@ pub enum Command {
     /// Run a program under libmemscope.so, then report on stderr (exits with the
     /// program's status).
     Run(RunArgs),
+    /// Gate a trace for CI: fail (exit 1) on leaks over the budget and on heap misuse,
+    /// with suppressions, a baseline, SARIF, JUnit and GitHub annotations (see
+    /// docs/ci-gate.md).
+    Check(CheckArgs),
     /// Compare two traces by call site (symbolized function chain): allocations, bytes,
     /// bytes live at the end.
     Diff(DiffArgs),
@@ -92,6 +98,13 @@ pub struct RunArgs {
     /// Write the report to FILE instead of stderr.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Gate the trace after the run (as `memscope check`): the exit code is the gate's,
+    /// the program's status is reported.
+    #[arg(long)]
+    pub check: bool,
+    /// The gate's options (with `--check`).
+    #[command(flatten)]
+    pub gate: GateArgs,
     /// The program to run and its arguments (after `--`).
     #[arg(
         required = true,

@@ -1,5 +1,6 @@
-//! Carries out the parsed command line: `analyze` here, `run` in [`crate::run`], and the
-//! report output both share (format choice, colour, truncation note, broken pipes).
+//! Carries out the parsed command line: `analyze` here, `run` in [`crate::run`], `check`
+//! in [`crate::gate`], and the report output they share (format choice, colour,
+//! truncation note, broken pipes).
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -17,6 +18,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::Analyze(args) => analyze(&args).map(|()| 0),
         Command::Run(args) => crate::run::run(&args),
+        Command::Check(args) => crate::gate::check(&args),
         Command::Diff(args) => {
             let text = crate::diff::diff(&args)?;
             stdout_or_broken_pipe(|out| {

@@ -19,6 +19,7 @@ pub mod diff;
 pub mod dump;
 pub mod error;
 pub mod findings;
+pub mod gate;
 pub mod ids;
 pub mod lifecycle;
 pub mod merge;

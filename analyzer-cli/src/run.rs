@@ -7,6 +7,10 @@
 //! `time`, memscope ignores SIGINT and SIGQUIT while the program runs, so that Ctrl-C
 //! stops the program and memscope still reports. The exit code is the program's (128 +
 //! signal number when a signal killed it), whatever happened to the trace.
+//!
+//! With `--check` the trace is gated ([`crate::gate::check_run`]) instead of reported
+//! (the report is still written with `--report FILE`): the program's status is reported
+//! and the gate decides the exit code; a missing trace is then an error (exit 2).
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -20,6 +24,7 @@ use crate::analysis::analyze_file;
 use crate::cli::RunArgs;
 use crate::commands::{render, truncation_note};
 use crate::error::CliError;
+use crate::gate::input::ProgramStatus;
 use crate::report::text::want_color;
 use crate::report::Format;
 
@@ -31,6 +36,11 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     let Some((program, program_args)) = args.command.split_first() else {
         return Err(CliError::Usage("run: no program given".into()));
     };
+    if !args.check && args.gate.any_given() {
+        return Err(CliError::Usage(
+            "run: the gate's options (--max-leaked-bytes, --suppressions, --baseline, --sarif, ...) need --check".into(),
+        ));
+    }
     let lib = preload_path(args.preload.as_deref())?;
     let cwd = std::env::current_dir().map_err(|e| CliError::io(Path::new("."), e))?;
     let template = cwd.join(&args.output);
@@ -65,6 +75,12 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
             Path::new(&expected).display(),
             lib.display()
         );
+        if args.check {
+            return Err(CliError::Usage(format!(
+                "run --check: no trace of {} to check",
+                program.to_string_lossy()
+            )));
+        }
         return Ok(code);
     };
     if traces.len() > 1 {
@@ -79,6 +95,19 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
             trace.display(),
             others.join(", ")
         );
+    }
+    if args.check {
+        if let Some(file) = &args.report {
+            let analysis = analyze_file(trace)?;
+            fs::write(file, render(&analysis, args.format, false))
+                .map_err(|e| CliError::io(file, e))?;
+        }
+        let status = match (status.code(), status.signal()) {
+            (Some(c), _) => ProgramStatus::Exited(c),
+            (None, Some(sig)) => ProgramStatus::Signaled(sig),
+            (None, None) => ProgramStatus::Unknown,
+        };
+        return crate::gate::check_run(trace, status, &args.gate);
     }
     if let Err(e) = report(trace, &template, args) {
         eprintln!("memscope: {e}");
@@ -206,15 +235,20 @@ pub fn find_traces(template: &Path, pid: u32) -> Vec<PathBuf> {
     found.into_iter().map(|(_, p)| p).collect()
 }
 
-/// Whether `name`, less an optional `.N` suffix, is `parts` joined by wildcards.
+/// Whether `name`, less an optional `.N` (the tracer puts it before a final `.msl`, else
+/// at the end), is `parts` joined by wildcards.
 fn name_matches(name: &[u8], parts: &[&[u8]]) -> bool {
-    let unsuffixed = match name.iter().rposition(|&b| b == b'.') {
-        Some(dot) if dot + 1 < name.len() && name[dot + 1..].iter().all(u8::is_ascii_digit) => {
-            Some(&name[..dot])
+    let (stem, ext): (&[u8], &[u8]) = match name.strip_suffix(b".msl") {
+        Some(stem) => (stem, b".msl"),
+        None => (name, b""),
+    };
+    let unsuffixed = match stem.iter().rposition(|&b| b == b'.') {
+        Some(dot) if dot + 1 < stem.len() && stem[dot + 1..].iter().all(u8::is_ascii_digit) => {
+            Some([&stem[..dot], ext].concat())
         }
         _ => None,
     };
-    glob(name, parts) || unsuffixed.is_some_and(|n| glob(n, parts))
+    glob(name, parts) || unsuffixed.is_some_and(|n| glob(&n, parts))
 }
 
 fn glob(name: &[u8], parts: &[&[u8]]) -> bool {
@@ -303,7 +337,7 @@ mod tests {
         for name in [
             "memscope.dash.77.msl",
             "memscope.dash.78.msl",
-            "memscope.a.b.77.msl.1",
+            "memscope.a.b.77.1.msl",
             "memscope..77.msl",
             "x.77.msl",
         ] {
@@ -314,7 +348,7 @@ mod tests {
         assert_eq!(
             found,
             vec![
-                dir.path().join("memscope.a.b.77.msl.1"),
+                dir.path().join("memscope.a.b.77.1.msl"),
                 dir.path().join("memscope.dash.77.msl")
             ]
         );

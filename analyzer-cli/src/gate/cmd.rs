@@ -1,0 +1,315 @@
+//! Runs the gate: `memscope check TRACE` ([`check`]) and the gate step of `memscope run
+//! --check` ([`check_run`]). Reads the settings, suppression files and baseline, builds
+//! the report of the trace, evaluates, writes the requested files and the summary, and
+//! returns the exit code: 0 pass, the failure code (1 or `--exit-code`) when the gate
+//! fails. Usage, I/O and trace errors are `Err` (exit code 2).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::annotations;
+use super::args::{CheckArgs, GateArgs, Settings};
+use super::baseline::Baseline;
+use super::evaluate::{evaluate, Inputs, Outcome};
+use super::input::{GateReport, ProgramStatus};
+use super::sarif::{self, SrcRoot};
+use super::suppress::{self, Suppression};
+use super::text;
+use crate::error::CliError;
+
+/// What the gate's environment provides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Env {
+    /// Relative paths start here; `memscope.toml` is looked for from here.
+    pub cwd: PathBuf,
+    /// `GITHUB_ACTIONS=true`: print annotations.
+    pub github_actions: bool,
+    /// `GITHUB_WORKSPACE`, to shorten annotation paths.
+    pub github_workspace: Option<PathBuf>,
+}
+
+impl Env {
+    /// From the process's current directory and environment.
+    pub fn from_process() -> Result<Env, CliError> {
+        let cwd = std::env::current_dir().map_err(|e| CliError::io(Path::new("."), e))?;
+        Ok(Env {
+            cwd,
+            github_actions: annotations::wanted(std::env::var("GITHUB_ACTIONS").ok().as_deref()),
+            github_workspace: std::env::var_os("GITHUB_WORKSPACE").map(PathBuf::from),
+        })
+    }
+}
+
+/// What a gate run produced, for the caller to print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateRun {
+    /// The process exit code the gate asks for.
+    pub code: i32,
+    /// The text summary (and the suppression list when asked).
+    pub summary: String,
+    /// GitHub annotations (empty unless wanted): for stdout.
+    pub annotations: String,
+    pub outcome: Outcome,
+}
+
+/// `memscope check TRACE [options]`: summary and annotations on stdout.
+pub fn check(args: &CheckArgs) -> Result<i32, CliError> {
+    let env = Env::from_process()?;
+    let settings = args.gate.resolve(&env.cwd).map_err(CliError::Usage)?;
+    let doc = report_of(&args.trace)?;
+    let run = gate(&doc, None, &settings, &env)?;
+    print!("{}{}", run.summary, run.annotations);
+    Ok(run.code)
+}
+
+/// The gate step of `memscope run --check`, on the run's trace, with the program's
+/// real status: summary on stderr (the program's stdout stays its own), annotations
+/// on stdout.
+pub fn check_run(trace: &Path, status: ProgramStatus, args: &GateArgs) -> Result<i32, CliError> {
+    let env = Env::from_process()?;
+    let settings = args.resolve(&env.cwd).map_err(CliError::Usage)?;
+    let doc = report_of(trace)?;
+    let run = gate(&doc, Some(status), &settings, &env)?;
+    eprint!("{}", run.summary);
+    print!("{}", run.annotations);
+    Ok(run.code)
+}
+
+/// The JSON report (all leak groups) of a trace.
+pub fn report_of(trace: &Path) -> Result<Value, CliError> {
+    let analysis = crate::analysis::analyze_file(trace)?;
+    crate::commands::truncation_note(&analysis);
+    let mut symbolizer = crate::symbolize::Symbolizer::new();
+    let doc = crate::report::build(&analysis, &mut symbolizer, None);
+    serde_json::to_value(&doc)
+        .map_err(|e| CliError::Usage(format!("{}: cannot build the report: {e}", trace.display())))
+}
+
+/// Reads every suppression file.
+pub fn load_suppressions(paths: &[PathBuf]) -> Result<Vec<Suppression>, CliError> {
+    let mut all = Vec::new();
+    for p in paths {
+        let text = fs::read_to_string(p).map_err(|e| CliError::io(p, e))?;
+        all.extend(suppress::parse(&text, &p.display().to_string()).map_err(CliError::Usage)?);
+    }
+    Ok(all)
+}
+
+/// Reads a baseline file.
+pub fn load_baseline(path: &Path) -> Result<Baseline, CliError> {
+    let text = fs::read_to_string(path).map_err(|e| CliError::io(path, e))?;
+    Baseline::parse(&text)
+        .map_err(|e| CliError::Usage(format!("{}: not a memscope baseline: {e}", path.display())))
+}
+
+/// Gates a report document. `status` overrides the trace's exit record.
+pub fn gate(
+    doc: &Value,
+    status: Option<ProgramStatus>,
+    settings: &Settings,
+    env: &Env,
+) -> Result<GateRun, CliError> {
+    let report = GateReport::from_json(doc).map_err(CliError::Usage)?;
+    let suppressions = load_suppressions(&settings.suppressions)?;
+    // Writing a baseline takes the current state as it is, whatever an old one says.
+    let baseline = match (&settings.baseline, &settings.write_baseline) {
+        (Some(p), None) => Some(load_baseline(p)?),
+        _ => None,
+    };
+    let outcome = evaluate(&Inputs {
+        report: &report,
+        policy: &settings.policy,
+        suppressions: &suppressions,
+        baseline: baseline.as_ref(),
+        frames: settings.frames,
+        status: status.unwrap_or(report.status),
+    });
+    let mut summary = text::summary(&report, &outcome, &settings.policy);
+    if let Some(p) = &settings.config {
+        summary.insert_str(
+            0,
+            &format!("memscope check: settings from {}\n", p.display()),
+        );
+    }
+    if settings.print_suppressions {
+        summary.push_str(&text::suppressions(&suppressions, &outcome));
+    }
+    if let Some(path) = &settings.sarif {
+        let log = sarif::render(
+            &report,
+            &outcome,
+            &settings.policy,
+            &SrcRoot::find(&env.cwd),
+        );
+        let mut s = serde_json::to_string_pretty(&log).unwrap_or_default();
+        s.push('\n');
+        fs::write(path, s).map_err(|e| CliError::io(path, e))?;
+    }
+    if let Some(path) = &settings.junit {
+        fs::write(
+            path,
+            super::junit::render(&report, &outcome, &settings.policy),
+        )
+        .map_err(|e| CliError::io(path, e))?;
+    }
+    let mut code = if outcome.failed() {
+        settings.exit_code
+    } else {
+        0
+    };
+    if let Some(path) = &settings.write_baseline {
+        let b = Baseline::new(settings.frames, outcome.current.values().cloned().collect());
+        fs::write(path, b.to_json()).map_err(|e| CliError::io(path, e))?;
+        summary.push_str(&format!(
+            "memscope check: wrote {} to {}; passing (a baseline accepts what is there)\n",
+            if b.entries.len() == 1 {
+                "1 baseline entry".to_string()
+            } else {
+                format!("{} baseline entries", b.entries.len())
+            },
+            path.display()
+        ));
+        code = if outcome.program_fails {
+            settings.exit_code
+        } else {
+            0
+        };
+    }
+    let annotations = if env.github_actions {
+        annotations::render(
+            &report,
+            &outcome,
+            &settings.policy,
+            env.github_workspace.as_deref(),
+        )
+    } else {
+        String::new()
+    };
+    Ok(GateRun {
+        code,
+        summary,
+        annotations,
+        outcome,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(functions: &[&str]) -> Value {
+        let leaks: Vec<Value> = functions
+            .iter()
+            .map(|f| json!({ "bytes": 10, "blocks": 1, "runtime_internal": false,
+                "stack": [ { "address": "0x1", "function": f, "file": "/src/app.c", "line": 4, "module": "/b/app" },
+                           { "address": "0x2", "function": "main", "file": "/src/app.c", "line": 9, "module": "/b/app" } ] }))
+            .collect();
+        json!({ "schema": "memscope-report/1", "trace": { "exe": "/b/app", "exit": { "how": "exit", "code": 0 } }, "leaks": leaks, "findings": [] })
+    }
+
+    fn env(dir: &Path) -> Env {
+        Env {
+            cwd: dir.to_path_buf(),
+            github_actions: true,
+            github_workspace: Some(PathBuf::from("/src")),
+        }
+    }
+
+    #[test]
+    fn write_baseline_then_gate_on_new_only_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = env(dir.path());
+        let write = GateArgs {
+            write_baseline: Some("base.json".into()),
+            no_config: true,
+            ..Default::default()
+        };
+        let run = gate(
+            &doc(&["leak_one"]),
+            None,
+            &write.resolve(dir.path()).unwrap(),
+            &e,
+        )
+        .unwrap();
+        assert_eq!(run.code, 0, "{}", run.summary);
+        let use_it = GateArgs {
+            baseline: Some("base.json".into()),
+            sarif: Some("out.sarif".into()),
+            junit: Some("out.xml".into()),
+            exit_code: Some(9),
+            no_config: true,
+            ..Default::default()
+        };
+        let s = use_it.resolve(dir.path()).unwrap();
+        assert_eq!(gate(&doc(&["leak_one"]), None, &s, &e).unwrap().code, 0);
+        let run = gate(&doc(&["leak_one", "leak_two"]), None, &s, &e).unwrap();
+        assert_eq!(run.code, 9);
+        assert!(
+            run.summary
+                .contains("FAIL leak: 10 bytes in 1 block leaked at leak_two (/src/app.c:4)"),
+            "{}",
+            run.summary
+        );
+        assert!(!run.summary.contains("at leak_one"), "{}", run.summary);
+        assert_eq!(run.annotations.lines().count(), 1);
+        assert!(
+            run.annotations.starts_with("::error file=app.c,line=4,"),
+            "{}",
+            run.annotations
+        );
+        let log: Value =
+            serde_json::from_str(&fs::read_to_string(dir.path().join("out.sarif")).unwrap())
+                .unwrap();
+        assert_eq!(log["runs"][0]["results"][0]["baselineState"], "new");
+        assert!(fs::read_to_string(dir.path().join("out.xml"))
+            .unwrap()
+            .contains("failures=\"1\""));
+    }
+
+    #[test]
+    fn missing_files_and_bad_suppressions_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = env(dir.path());
+        let missing = GateArgs {
+            baseline: Some("nope.json".into()),
+            no_config: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            gate(&doc(&[]), None, &missing.resolve(dir.path()).unwrap(), &e),
+            Err(CliError::Io { .. })
+        ));
+        fs::write(dir.path().join("bad.supp"), "frob:x\n").unwrap();
+        let bad = GateArgs {
+            suppressions: vec!["bad.supp".into()],
+            no_config: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            gate(&doc(&[]), None, &bad.resolve(dir.path()).unwrap(), &e),
+            Err(CliError::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn config_file_is_found_and_used() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join(".git")).unwrap();
+        fs::write(
+            dir.path().join("memscope.toml"),
+            "[check]\nmax-leaked-bytes = 20\nmax-leaked-blocks = 2\n",
+        )
+        .unwrap();
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        let s = GateArgs::default().resolve(&sub).unwrap();
+        assert_eq!(s.config, Some(dir.path().join("memscope.toml")));
+        let run = gate(&doc(&["a", "b"]), None, &s, &env(&sub)).unwrap();
+        assert_eq!(run.code, 0, "{}", run.summary);
+        let run = gate(&doc(&["a", "b", "c"]), None, &s, &env(&sub)).unwrap();
+        assert_eq!(run.code, 1, "{}", run.summary);
+    }
+}
