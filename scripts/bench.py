@@ -141,7 +141,9 @@ def main():
             d, files = sizes["memscope"]
             traces = [os.path.join(d, f) for f in files if f.endswith(".msl")]
             if traces:
-                root = min(traces, key=lambda p: os.path.getmtime(p))
+                # /usr/bin/time itself runs under the preload too: the workload's trace is
+                # the largest one.
+                root = max(traces, key=os.path.getsize)
                 events = trace_events(root)
                 ms_bytes = sum(os.path.getsize(t) for t in traces)
         ht_file = None

@@ -17,6 +17,14 @@ use crate::report::Format;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Look for module files under this root first (a trace from another machine: copy
+    /// its libraries into DIR/lib/..., DIR/usr/lib/...).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub sysroot: Option<PathBuf>,
+    /// Also look for detached debug info here (DIR/.build-id/xx/yyyy.debug and
+    /// .gnu_debuglink names); repeatable; /usr/lib/debug is always searched.
+    #[arg(long = "debug-dir", global = true, value_name = "DIR")]
+    pub debug_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +110,10 @@ pub struct RunArgs {
     /// the program's status is reported.
     #[arg(long)]
     pub check: bool,
+    /// Report on every process the run traced (forked children, programs it started), not
+    /// only the one started; with `--format json`, a JSON array of reports.
+    #[arg(long, conflicts_with = "check")]
+    pub all: bool,
     /// The gate's options (with `--check`).
     #[command(flatten)]
     pub gate: GateArgs,

@@ -23,6 +23,7 @@ pub mod gate;
 pub mod ids;
 pub mod lifecycle;
 pub mod merge;
+pub mod progress;
 pub mod metrics;
 pub mod reader;
 pub mod replay;

@@ -7,6 +7,10 @@ use memscope_analyzer::cli::Cli;
 
 fn main() {
     let cli = Cli::parse();
+    memscope_analyzer::symbolize::set_search_paths(memscope_analyzer::symbolize::SearchPaths {
+        sysroot: cli.sysroot.clone(),
+        debug_dirs: cli.debug_dirs.clone(),
+    });
     let code = match memscope_analyzer::commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -155,6 +155,7 @@ pub fn read_index(path: &Path) -> Result<TraceIndex, CliError> {
         });
     }
     let fmt_err = |e| CliError::format(path, e);
+    let mut progress = crate::progress::Progress::bytes(file.metadata().map_or(0, |m| m.len()));
     let (header, mut reader) =
         TraceReader::open(BufReader::with_capacity(1 << 16, file)).map_err(fmt_err)?;
     let mut index = TraceIndex {
@@ -171,6 +172,7 @@ pub fn read_index(path: &Path) -> Result<TraceIndex, CliError> {
     };
     let mut set = ModuleSet::default();
     while let Some(chunk) = reader.next_chunk().map_err(fmt_err)? {
+        progress.set(reader.offset());
         let base = chunk.payload_offset();
         let stream = StreamId(chunk.stream);
         let mut events = 0u64;

@@ -46,6 +46,7 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     let template = cwd.join(&args.output);
     let ld_preload = prepend_preload(&lib, std::env::var_os("LD_PRELOAD").as_deref());
 
+    let started = std::time::SystemTime::now();
     let mut child = Command::new(program)
         .args(program_args)
         .env("LD_PRELOAD", &ld_preload)
@@ -109,10 +110,75 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
         };
         return crate::gate::check_run(trace, status, &args.gate);
     }
-    if let Err(e) = report(trace, &template, args) {
+    let all = traces_since(&template, started);
+    if all.len() > 1 {
+        let names: Vec<String> = all.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("memscope: this run wrote {} traces: {}", all.len(), names.join(", "));
+    }
+    let result = if args.all { report_all(trace, &all, args) } else { report(trace, &template, args) };
+    if let Err(e) = result {
         eprintln!("memscope: {e}");
     }
     Ok(code)
+}
+
+/// Every trace that `template` can name (any pid, any executable name, the tracer's
+/// `.N`) written since `since`: the whole process tree of a run. Oldest first.
+pub fn traces_since(template: &Path, since: std::time::SystemTime) -> Vec<PathBuf> {
+    let (Some(dir), Some(file_pattern)) = (template.parent(), template.file_name()) else {
+        return Vec::new();
+    };
+    let mut pattern = Vec::new();
+    let bytes = file_pattern.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && matches!(bytes.get(i + 1), Some(b'p' | b'e')) {
+            pattern.push(0); // a wildcard, as in find_traces
+            i += 2;
+        } else {
+            pattern.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let parts: Vec<&[u8]> = pattern.split(|&b| b == 0).collect();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| name_matches(e.file_name().as_bytes(), &parts))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .filter(|(modified, _)| *modified >= since)
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// `--all`: the root process's report, then every other trace's, to `--report` or
+/// stderr (text reports one after another, JSON as one array).
+fn report_all(root: &Path, all: &[PathBuf], args: &RunArgs) -> Result<(), CliError> {
+    let mut order = vec![root.to_path_buf()];
+    order.extend(all.iter().filter(|p| p.as_path() != root).cloned());
+    let mut reports = Vec::new();
+    for trace in &order {
+        let analysis = analyze_file(trace)?;
+        let text = render(&analysis, args.format, args.report.is_none() && want_color(std::io::stderr().is_terminal()));
+        reports.push(match args.format {
+            Format::Json => text.trim_end().to_string(),
+            _ => format!("== {} ==\n{text}", trace.display()),
+        });
+    }
+    let out = match args.format {
+        Format::Json => format!("[\n{}\n]\n", reports.join(",\n")),
+        _ => reports.join("\n"),
+    };
+    match &args.report {
+        Some(file) => fs::write(file, out).map_err(|e| CliError::io(file, e)),
+        None => {
+            eprint!("{out}");
+            Ok(())
+        }
+    }
 }
 
 /// Analyzes `trace` and writes the report to `--report` or stderr.

@@ -8,8 +8,12 @@
 //! so the innermost is the return address of the allocation call), and a call at the end
 //! of a function or before an inlined range belongs to the call, not to what follows.
 //!
-//! Debug info comes from `addr2line` (gimli + object) over the module file, or over
-//! `/usr/lib/debug/.build-id/xx/yyyy.debug` when such a file exists. Inlined calls are
+//! Debug info comes from `addr2line` (gimli + object) over the module file, or over a
+//! detached debug file when one exists: by build-id (`ROOT/.build-id/xx/yyyy.debug`) or
+//! by the module's `.gnu_debuglink` name (next to the file, in its `.debug/`, or under
+//! `ROOT/<the file's directory>/`), for ROOT in the `--debug-dir`s and `/usr/lib/debug`;
+//! a debuglink file must match its CRC. `--sysroot` makes module files be looked up
+//! under another root first (traces analyzed on another machine). Inlined calls are
 //! expanded (one frame per inline level, innermost first, marked `inlined`). Without
 //! DWARF the ELF symbol table (`.symtab`, else `.dynsym`) names the function. Rust
 //! (legacy and v0, hash stripped) and C++ names are demangled.
@@ -83,6 +87,21 @@ struct Located {
     line: Option<u32>,
 }
 
+/// Where module files and their debug info are looked for, beyond the recorded paths.
+#[derive(Debug, Clone, Default)]
+pub struct SearchPaths {
+    pub sysroot: Option<PathBuf>,
+    pub debug_dirs: Vec<PathBuf>,
+}
+
+static SEARCH_PATHS: std::sync::OnceLock<SearchPaths> = std::sync::OnceLock::new();
+
+/// Sets the search paths for every symbolizer of this process (once, from the command
+/// line, before any report is built).
+pub fn set_search_paths(paths: SearchPaths) {
+    let _ = SEARCH_PATHS.set(paths);
+}
+
 /// Symbolizes stacks; holds the per-module caches.
 #[derive(Default)]
 pub struct Symbolizer {
@@ -90,14 +109,19 @@ pub struct Symbolizer {
     modules: HashMap<(String, Vec<u8>), ModuleSymbols>,
     /// Results by (module, probe address).
     frames: HashMap<(ModuleIdx, u64), Vec<Located>>,
-    /// Root of build-id debug files (`/usr/lib/debug` by default).
-    debug_root: Option<PathBuf>,
+    /// Roots of detached debug files, in search order.
+    debug_roots: Vec<PathBuf>,
+    sysroot: Option<PathBuf>,
 }
 
 impl Symbolizer {
     pub fn new() -> Self {
+        let search = SEARCH_PATHS.get().cloned().unwrap_or_default();
+        let mut debug_roots = search.debug_dirs;
+        debug_roots.push(PathBuf::from("/usr/lib/debug"));
         Self {
-            debug_root: Some(PathBuf::from("/usr/lib/debug")),
+            debug_roots,
+            sysroot: search.sysroot,
             ..Self::default()
         }
     }
@@ -167,15 +191,24 @@ impl Symbolizer {
 
     fn module_symbols(&mut self, info: &ModuleInfo) -> &ModuleSymbols {
         let key = (info.path.clone(), info.build_id.clone());
-        let debug_root = self.debug_root.clone();
+        let (roots, sysroot) = (&self.debug_roots, self.sysroot.as_deref());
         self.modules.entry(key).or_insert_with(|| {
-            load_module(Path::new(&info.path), &info.build_id, debug_root.as_deref())
+            let path = locate_module_file(Path::new(&info.path), sysroot);
+            load_module(&path, &info.build_id, roots)
         })
     }
 }
 
+/// The module file to open: under the sysroot if it is there, else the recorded path.
+fn locate_module_file(recorded: &Path, sysroot: Option<&Path>) -> PathBuf {
+    sysroot
+        .map(|root| root.join(recorded.strip_prefix("/").unwrap_or(recorded)))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| recorded.to_path_buf())
+}
+
 /// Opens a module file after checking that its build-id is the recorded one.
-fn load_module(path: &Path, recorded_build_id: &[u8], debug_root: Option<&Path>) -> ModuleSymbols {
+fn load_module(path: &Path, recorded_build_id: &[u8], debug_roots: &[PathBuf]) -> ModuleSymbols {
     let Some(actual) = read_build_id(path) else {
         return ModuleSymbols::Unavailable;
     };
@@ -190,10 +223,12 @@ fn load_module(path: &Path, recorded_build_id: &[u8], debug_root: Option<&Path>)
     } else {
         Some(recorded_build_id)
     };
-    let debug = build_id
-        .zip(debug_root)
-        .map(|(id, root)| build_id_debug_path(root, id))
-        .filter(|p| p.is_file())
+    let by_build_id = build_id
+        .into_iter()
+        .flat_map(|id| debug_roots.iter().map(move |root| build_id_debug_path(root, id)))
+        .find(|p| p.is_file());
+    let debug = by_build_id
+        .or_else(|| debuglink_file(path, debug_roots))
         .and_then(|p| Loader::new(p).ok())
         .map(Box::new);
     ModuleSymbols::Ready {
@@ -209,6 +244,23 @@ pub fn read_build_id(path: &Path) -> Option<Option<Vec<u8>>> {
     let cache = ReadCache::new(file);
     let obj = object::File::parse(&cache).ok()?;
     Some(obj.build_id().ok().flatten().map(<[u8]>::to_vec))
+}
+
+/// The detached debug file named by the module's `.gnu_debuglink` section whose CRC
+/// matches, searched next to the module, in its `.debug/`, and under each debug root.
+fn debuglink_file(path: &Path, debug_roots: &[PathBuf]) -> Option<PathBuf> {
+    let data = std::fs::read(path).ok()?;
+    let obj = object::File::parse(&*data).ok()?;
+    let (name, crc) = obj.gnu_debuglink().ok().flatten()?;
+    let name = std::str::from_utf8(name).ok()?;
+    let dir = path.parent()?;
+    let relative_dir = dir.strip_prefix("/").unwrap_or(dir);
+    let mut candidates = vec![dir.join(name), dir.join(".debug").join(name)];
+    candidates.extend(debug_roots.iter().map(|root| root.join(relative_dir).join(name)));
+    candidates
+        .into_iter()
+        .filter(|c| c != path && c.is_file())
+        .find(|c| std::fs::read(c).is_ok_and(|bytes| memscope_format::crc32(&bytes) == crc))
 }
 
 /// Where distributions install detached debug info for a build-id.
