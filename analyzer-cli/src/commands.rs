@@ -104,6 +104,7 @@ pub fn render_with(analysis: &Analysis, format: Format, color: bool, weight: Wei
     match format {
         Format::Collapsed => report::flame::collapsed(analysis, weight, &mut symbolizer),
         Format::Svg => report::flame::svg(analysis, weight, &mut symbolizer),
+        Format::Html => report::html::render(analysis, &mut symbolizer),
         Format::Json => report::json::render(&report::build(analysis, &mut symbolizer, None)),
         Format::Text => {
             let doc = report::build(analysis, &mut symbolizer, Some(TEXT_LEAK_GROUPS));

@@ -1,8 +1,10 @@
-//! Reports: the typed, symbolized report document ([`model`]) built from an analysis, and
-//! its renderers ([`json`], [`text`]). Renderers only format; every number is decided
+//! Reports: the typed, symbolized report document ([`model`], with [`metrics`]) built
+//! from an analysis, and its renderers ([`json`], [`text`], [`html`], and [`flame`] for
+//! folded stacks and SVG flame graphs). Renderers only format; every number is decided
 //! before them.
 
 pub mod flame;
+pub mod html;
 pub mod json;
 pub mod metrics;
 pub mod model;
@@ -19,6 +21,9 @@ pub enum Format {
     Collapsed,
     /// An SVG flame graph.
     Svg,
+    /// One self-contained HTML page: summary, memory over time, interactive flame graph,
+    /// findings, leaks, call sites, threads.
+    Html,
 }
 
 /// Leak groups the text report shows (JSON shows all).
