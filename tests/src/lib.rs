@@ -741,27 +741,19 @@ pub fn assert_no_panic(out: &Output, what: &str) {
 /// `memscope analyze TRACE --format json`; panics unless it exits 0 with a
 /// parseable report.
 pub fn analyze(trace: &Path) -> Report {
-    let out = memscope([
-        "analyze".as_ref(),
-        trace.as_os_str(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ]);
-    assert_no_panic(&out, &trace.display().to_string());
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "memscope analyze {} --format json failed: {}",
-        trace.display(),
-        out.describe()
-    );
-    Report::parse(&out.stdout).unwrap_or_else(|e| {
+    let text = analyze_text(trace);
+    Report::parse(text.as_bytes()).unwrap_or_else(|e| {
         panic!(
             "memscope analyze {} printed no valid memscope-report/1 JSON ({e}):\n{}",
             trace.display(),
-            truncate_for_message(&out.stdout_str())
+            truncate_for_message(&text)
         )
     })
+}
+
+/// The stdout of `memscope analyze TRACE --format json`, which must exit 0 without a panic.
+fn analyze_text(trace: &Path) -> String {
+    memscope_ok(&["analyze".as_ref(), trace.as_os_str(), "--format".as_ref(), "json".as_ref()])
 }
 
 // ---------------------------------------------------------------------------
@@ -1143,27 +1135,7 @@ pub fn all_trace_files(dir: &Path) -> Vec<PathBuf> {
 /// fields [`Report`] does not model (`origin`, `inherited_frees`, `exit`,
 /// `warnings`, ...). Panics unless the CLI exits 0 with JSON.
 pub fn analyze_json(trace: &Path) -> serde_json::Value {
-    let out = memscope([
-        "analyze".as_ref(),
-        trace.as_os_str(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ]);
-    assert_no_panic(&out, &trace.display().to_string());
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "memscope analyze {} --format json failed: {}",
-        trace.display(),
-        out.describe()
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "memscope analyze {}: no JSON ({e}): {}",
-            trace.display(),
-            truncate_for_message(&out.stdout_str())
-        )
-    })
+    report_json(trace, &[])
 }
 
 // ---------------------------------------------------------------------------
