@@ -199,6 +199,7 @@ impl ChunkEnc {
         e.svar(d)
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn module(&mut self, e: &mut Enc<'_>, id: u32, base: u64, start: u64, end: u64, path: &[u8], build_id: &[u8]) -> Result<(), Full> {
         e.u8(Tag::Module as u8)?;
         e.var(id as u64)?;
