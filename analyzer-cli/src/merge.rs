@@ -35,6 +35,8 @@ pub enum EventKind {
         align: u64,
         kind: AllocKind,
         stack: StackId,
+        /// Usable minus requested size.
+        slack: u64,
     },
     Free {
         ptr: u64,
@@ -54,6 +56,7 @@ pub enum EventKind {
         size: u64,
         kind: AllocKind,
         stack: StackId,
+        slack: u64,
     },
     /// A realloc returned null for a non-zero size: `old` stays live.
     ReallocFailed {
@@ -99,6 +102,7 @@ pub fn split_record(rec: &Record<'_>, stream: StreamId, out: &mut VecDeque<Event
             align,
             kind,
             stack,
+            slack,
         } => push(
             time,
             EventKind::Alloc {
@@ -107,6 +111,7 @@ pub fn split_record(rec: &Record<'_>, stream: StreamId, out: &mut VecDeque<Event
                 align,
                 kind,
                 stack,
+                slack,
             },
         ),
         Record::Free {
@@ -123,6 +128,7 @@ pub fn split_record(rec: &Record<'_>, stream: StreamId, out: &mut VecDeque<Event
             size,
             kind,
             stack,
+            slack,
         } => {
             if new == 0 && size > 0 {
                 push(
@@ -148,6 +154,7 @@ pub fn split_record(rec: &Record<'_>, stream: StreamId, out: &mut VecDeque<Event
                         size,
                         kind,
                         stack,
+                        slack,
                     },
                 );
             }

@@ -52,6 +52,8 @@ pub struct Counters {
     pub inherited_frees: u64,
     pub live_bytes: u64,
     pub peak_live_bytes: u64,
+    /// Allocator slack (usable minus requested bytes), summed over all allocations.
+    pub slack_bytes: u64,
     /// Time at which `peak_live_bytes` was first reached.
     pub peak_time: u64,
     /// Merged-event position at which `peak_live_bytes` was first reached.
@@ -170,15 +172,23 @@ impl Replay {
                 size,
                 kind,
                 stack,
+                slack,
                 ..
-            } => self.allocate(ptr, size, kind, stack, None, ctx),
+            } => {
+                c.slack_bytes = c.slack_bytes.saturating_add(slack);
+                self.allocate(ptr, size, kind, stack, None, ctx)
+            }
             EventKind::ReallocAlloc {
                 old,
                 new,
                 size,
                 kind,
                 stack,
-            } => self.allocate(new, size, kind, stack, (old != 0).then_some(old), ctx),
+                slack,
+            } => {
+                c.slack_bytes = c.slack_bytes.saturating_add(slack);
+                self.allocate(new, size, kind, stack, (old != 0).then_some(old), ctx)
+            }
             EventKind::Free { ptr, kind, stack } => {
                 self.release(ptr, Release::Free(kind), stack, ctx)
             }

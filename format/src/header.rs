@@ -7,7 +7,7 @@ use crate::error::{FormatError, FormatErrorKind};
 use crate::varint::{Dec, Enc, Full};
 
 pub const MAGIC: &[u8; 8] = b"MEMSCOPE";
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Bytes before the header payload.
 pub const HEADER_PREFIX_LEN: usize = 20;
 

@@ -12,7 +12,8 @@
 //! more than necessary. The decode side never trusts a length: every count is checked
 //! against the bytes that are left before anything is allocated for it.
 //!
-//! Version history: 1 = first release.
+//! Version history: 1 = first release; 2 = allocations and reallocs carry the
+//! allocator's slack (usable minus requested size).
 
 mod crc32;
 pub mod varint;

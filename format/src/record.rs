@@ -160,14 +160,15 @@ pub enum Record<'a> {
     End { time: u64 },
     ThreadStart { time: u64, tid: u32 },
     ThreadExit { time: u64 },
-    /// A successful allocation, stamped after the allocator returned.
-    Alloc { time: u64, ptr: u64, size: u64, align: u64, kind: AllocKind, stack: StackId },
+    /// A successful allocation, stamped after the allocator returned. `slack` is the
+    /// allocator's rounding: usable size (`malloc_usable_size`) minus `size`.
+    Alloc { time: u64, ptr: u64, size: u64, align: u64, kind: AllocKind, stack: StackId, slack: u64 },
     /// A release of a non-null pointer, stamped before the allocator saw it.
     Free { time: u64, ptr: u64, kind: FreeKind, stack: StackId },
     /// `realloc`/`reallocarray`: `time_before` is stamped before the call (when `old` is
     /// given up, if it moves), `time` after it. `new == 0` with `size > 0` is a failed
     /// realloc (old stays live); `new == 0` with `size == 0` freed `old`.
-    Realloc { time_before: u64, time: u64, old: u64, new: u64, size: u64, kind: AllocKind, stack: StackId },
+    Realloc { time_before: u64, time: u64, old: u64, new: u64, size: u64, kind: AllocKind, stack: StackId, slack: u64 },
     /// An allocation call that returned null.
     AllocFailed { time: u64, size: u64, kind: AllocKind, stack: StackId },
 }
@@ -256,15 +257,22 @@ impl ChunkEnc {
         self.time(e, time)
     }
 
+    /// An allocation whose slack is unknown (0).
     #[allow(clippy::too_many_arguments)]
     pub fn alloc(&mut self, e: &mut Enc<'_>, time: u64, ptr: u64, size: u64, align: u64, kind: AllocKind, stack: StackId) -> Result<(), Full> {
+        self.alloc_with_slack(e, time, ptr, size, align, kind, stack, 0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn alloc_with_slack(&mut self, e: &mut Enc<'_>, time: u64, ptr: u64, size: u64, align: u64, kind: AllocKind, stack: StackId, slack: u64) -> Result<(), Full> {
         e.u8(Tag::Alloc as u8)?;
         self.time(e, time)?;
         self.ptr(e, ptr)?;
         e.var(size)?;
         e.u8(kind as u8)?;
         e.var(align)?;
-        e.var(stack.0)
+        e.var(stack.0)?;
+        e.var(slack)
     }
 
     pub fn free(&mut self, e: &mut Enc<'_>, time: u64, ptr: u64, kind: FreeKind, stack: StackId) -> Result<(), Full> {
@@ -275,8 +283,14 @@ impl ChunkEnc {
         e.var(stack.0)
     }
 
+    /// A realloc whose slack is unknown (0).
     #[allow(clippy::too_many_arguments)]
     pub fn realloc(&mut self, e: &mut Enc<'_>, time_before: u64, time: u64, old: u64, new: u64, size: u64, kind: AllocKind, stack: StackId) -> Result<(), Full> {
+        self.realloc_with_slack(e, time_before, time, old, new, size, kind, stack, 0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn realloc_with_slack(&mut self, e: &mut Enc<'_>, time_before: u64, time: u64, old: u64, new: u64, size: u64, kind: AllocKind, stack: StackId, slack: u64) -> Result<(), Full> {
         e.u8(Tag::Realloc as u8)?;
         self.time(e, time_before)?;
         self.time(e, time)?;
@@ -284,7 +298,8 @@ impl ChunkEnc {
         self.ptr(e, new)?;
         e.var(size)?;
         e.u8(kind as u8)?;
-        e.var(stack.0)
+        e.var(stack.0)?;
+        e.var(slack)
     }
 
     pub fn alloc_failed(&mut self, e: &mut Enc<'_>, time: u64, size: u64, kind: AllocKind, stack: StackId) -> Result<(), Full> {
@@ -375,6 +390,7 @@ impl<'a> RecordDecoder<'a> {
                 kind: self.alloc_kind()?,
                 align: self.d.var()?,
                 stack: StackId(self.d.var()?),
+                slack: self.d.var()?,
             },
             t if t == Tag::Free as u8 => {
                 let time = self.time()?;
@@ -391,6 +407,7 @@ impl<'a> RecordDecoder<'a> {
                 size: self.d.var()?,
                 kind: self.alloc_kind()?,
                 stack: StackId(self.d.var()?),
+                slack: self.d.var()?,
             },
             t if t == Tag::AllocFailed as u8 => Record::AllocFailed {
                 time: self.time()?,
@@ -433,7 +450,7 @@ mod tests {
         c.module(&mut e, 1, 0x1000, 0x1000, 0x9000, b"/bin/x", &[1, 2, 3]).unwrap();
         c.stack(&mut e, StackId(7), &[0x401136, 0x401000, 0x7fff_0000_1234]).unwrap();
         c.thread_start(&mut e, 1001, 77).unwrap();
-        c.alloc(&mut e, 1002, 0x5555_0000, 16, 0, AllocKind::Malloc, StackId(7)).unwrap();
+        c.alloc_with_slack(&mut e, 1002, 0x5555_0000, 16, 0, AllocKind::Malloc, StackId(7), 8).unwrap();
         c.realloc(&mut e, 1003, 1005, 0x5555_0000, 0x5555_1000, 64, AllocKind::Realloc, StackId(7)).unwrap();
         c.free(&mut e, 1006, 0x5555_1000, FreeKind::Delete, StackId::NONE).unwrap();
         c.alloc_failed(&mut e, 1007, u64::MAX, AllocKind::Calloc, StackId(7)).unwrap();
@@ -445,10 +462,11 @@ mod tests {
         let n = e.len();
         let recs: Vec<_> = RecordDecoder::new(&buf[..n]).unwrap().collect::<Result<_, _>>().unwrap();
         assert_eq!(recs.len(), 12);
+        assert_eq!(recs[3], Record::Alloc { time: 1002, ptr: 0x5555_0000, size: 16, align: 0, kind: AllocKind::Malloc, stack: StackId(7), slack: 8 });
         assert_eq!(recs[1], Record::Stack { id: StackId(7), frames: vec![0x401136, 0x401000, 0x7fff_0000_1234] });
         assert_eq!(
             recs[4],
-            Record::Realloc { time_before: 1003, time: 1005, old: 0x5555_0000, new: 0x5555_1000, size: 64, kind: AllocKind::Realloc, stack: StackId(7) }
+            Record::Realloc { time_before: 1003, time: 1005, old: 0x5555_0000, new: 0x5555_1000, size: 64, kind: AllocKind::Realloc, stack: StackId(7), slack: 0 }
         );
         assert_eq!(recs[5], Record::Free { time: 1006, ptr: 0x5555_1000, kind: FreeKind::Delete, stack: StackId::NONE });
         assert_eq!(recs[6], Record::AllocFailed { time: 1007, size: u64::MAX, kind: AllocKind::Calloc, stack: StackId(7) });

@@ -1,7 +1,8 @@
 //! The layout of one event in a thread's ring: a fixed header of six words, then the
 //! stack frames inline. Shared by the recorder (hooks) and the writer.
 //!
-//! word 0: tag (bits 0..8) | kind (8..16) | frame count (16..32)
+//! word 0: tag (bits 0..8) | kind (8..16) | frame count (16..32) | slack (32..64: the
+//!         allocator's usable size minus the requested one, for allocations)
 //! word 1: time (ns, after the allocator returned; before it for frees)
 //! words 2..6: tag-specific fields, see [`Tag`].
 
@@ -41,7 +42,19 @@ pub fn word0(tag: Tag, kind: u8, frames: usize) -> u64 {
     tag as u64 | (kind as u64) << 8 | (frames as u64) << 16
 }
 
+/// Word 0 of an allocation entry, with its slack.
+#[inline(always)]
+pub fn word0_with_slack(tag: Tag, kind: u8, slack: usize) -> u64 {
+    word0(tag, kind, 0) | (slack.min(u32::MAX as usize) as u64) << 32
+}
+
 #[inline(always)]
 pub fn split_word0(w: u64) -> (u8, u8, usize) {
     (w as u8, (w >> 8) as u8, ((w >> 16) & 0xffff) as usize)
+}
+
+/// The slack stored in word 0.
+#[inline(always)]
+pub fn slack_of(w: u64) -> u64 {
+    w >> 32
 }

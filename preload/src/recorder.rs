@@ -11,7 +11,7 @@ use memscope_format::{AllocKind, ExitHow, FreeKind};
 use memscope_platform::clock::now_ns;
 
 use crate::config::{FREE_STACKS, STACK_DEPTH};
-use crate::entry::{word0, Tag, HEADER_WORDS, MAX_FRAMES};
+use crate::entry::{word0, word0_with_slack, Tag, HEADER_WORDS, MAX_FRAMES};
 use crate::guard::tls;
 use crate::lifecycle;
 use crate::slot::{self, ThreadSlot};
@@ -100,7 +100,7 @@ fn record(s: &ThreadSlot, header: [u64; HEADER_WORDS], with_stack: bool) {
         }
     }
     buf[..HEADER_WORDS].copy_from_slice(&header);
-    buf[0] |= (n as u64) << 16;
+    buf[0] |= (n as u64) << 16; // the frame count (bits 16..32 of word 0 are free until here)
     push(s, &buf[..HEADER_WORDS + n]);
 }
 
@@ -112,7 +112,18 @@ pub fn alloc(ptr: *mut libc::c_void, size: usize, align: usize, kind: AllocKind)
         record(s, [word0(Tag::AllocFailed, kind as u8, 0), now(), 0, size as u64, 0, 0], true);
         return;
     }
-    record(s, [word0(Tag::Alloc, kind as u8, 0), now(), ptr as u64, size as u64, align as u64, 0], true);
+    let slack = usable_size(ptr).saturating_sub(size);
+    record(s, [word0_with_slack(Tag::Alloc, kind as u8, slack), now(), ptr as u64, size as u64, align as u64, 0], true);
+}
+
+/// What the allocator really reserved for `ptr` (0 if unknown).
+#[inline(always)]
+fn usable_size(ptr: *mut libc::c_void) -> usize {
+    match crate::real::malloc_usable_size() {
+        // SAFETY: `ptr` was just returned by glibc's allocator and is live.
+        Some(f) if !ptr.is_null() => unsafe { f(ptr) },
+        _ => 0,
+    }
 }
 
 /// A release of a non-null pointer (called before the real `free`).
@@ -130,7 +141,8 @@ pub fn free(ptr: *mut libc::c_void, kind: FreeKind) {
 #[inline(always)]
 pub fn realloc(before: u64, old: *mut libc::c_void, new: *mut libc::c_void, size: usize, kind: AllocKind) {
     let Some(s) = current_slot() else { return };
-    record(s, [word0(Tag::Realloc, kind as u8, 0), now(), old as u64, size as u64, new as u64, before], true);
+    let slack = usable_size(new).saturating_sub(size);
+    record(s, [word0_with_slack(Tag::Realloc, kind as u8, slack), now(), old as u64, size as u64, new as u64, before], true);
 }
 
 /// The thread is going away (pthread key destructor).

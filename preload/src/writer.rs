@@ -18,7 +18,7 @@ use memscope_platform::unwind::StackUnwinder;
 use rustc_hash::FxBuildHasher;
 
 use crate::chunk_builder::ChunkBuilder;
-use crate::entry::{split_word0, Tag, HEADER_WORDS};
+use crate::entry::{slack_of, split_word0, Tag, HEADER_WORDS};
 use crate::lifecycle;
 use crate::slot::{for_each_slot, ThreadSlot, EXITING, FREE};
 
@@ -149,7 +149,8 @@ impl Writer {
             self.thread.switch_stream(*stream, &mut self.out_threads);
         }
         while i < head {
-            let (tag, kind, nframes) = split_word0(s.ring.word(i));
+            let w0 = s.ring.word(i);
+            let (tag, kind, nframes) = split_word0(w0);
             let h = [s.ring.word(i + 1), s.ring.word(i + 2), s.ring.word(i + 3), s.ring.word(i + 4), s.ring.word(i + 5)];
             self.frames.clear();
             self.frames.extend((0..nframes as u64).map(|k| s.ring.word(i + HEADER_WORDS as u64 + k)));
@@ -159,7 +160,7 @@ impl Writer {
                 *stream = h[2] as u32;
                 self.thread.switch_stream(*stream, &mut self.out_threads);
             }
-            self.encode(tag, kind, h);
+            self.encode(tag, kind, slack_of(w0), h);
         }
         s.ring.release(head);
     }
@@ -180,19 +181,19 @@ impl Writer {
         id
     }
 
-    fn encode(&mut self, tag: Tag, kind: u8, h: [u64; 5]) {
+    fn encode(&mut self, tag: Tag, kind: u8, slack: u64, h: [u64; 5]) {
         let [time, a, b, c, d] = h;
         let alloc_kind = AllocKind::from_u8(kind).unwrap_or(AllocKind::Malloc);
         let stack = self.intern();
         let out = &mut self.out_threads;
         let put = |t: &mut ChunkBuilder, out: &mut Vec<u8>, f: &dyn Fn(&mut ChunkEnc, &mut Enc<'_>) -> Result<(), Full>| t.put(out, time, f);
         match tag {
-            Tag::Alloc => put(&mut self.thread, out, &|ce, e| ce.alloc(e, time, a, b, c, alloc_kind, stack)),
+            Tag::Alloc => put(&mut self.thread, out, &|ce, e| ce.alloc_with_slack(e, time, a, b, c, alloc_kind, stack, slack)),
             Tag::Free => {
                 let fk = FreeKind::from_u8(kind).unwrap_or(FreeKind::Free);
                 put(&mut self.thread, out, &|ce, e| ce.free(e, time, a, fk, stack))
             }
-            Tag::Realloc => put(&mut self.thread, out, &|ce, e| ce.realloc(e, d, time, a, c, b, alloc_kind, stack)),
+            Tag::Realloc => put(&mut self.thread, out, &|ce, e| ce.realloc_with_slack(e, d, time, a, c, b, alloc_kind, stack, slack)),
             Tag::AllocFailed => put(&mut self.thread, out, &|ce, e| ce.alloc_failed(e, time, b, alloc_kind, stack)),
             Tag::ThreadStart => put(&mut self.thread, out, &|ce, e| ce.thread_start(e, time, a as u32)),
             Tag::ThreadExit => put(&mut self.thread, out, &|ce, e| ce.thread_exit(e, time)),

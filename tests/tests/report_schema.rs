@@ -58,3 +58,16 @@ fn a_report_breaking_the_schema_is_caught() {
     let validator = jsonschema::validator_for(&schema).unwrap();
     assert!(!validator.is_valid(&r));
 }
+
+#[test]
+fn allocator_slack_matches_the_programs_own_sum() {
+    let program = build_test_program("slack", "slack.c", "gcc", &["-O1", "-g", "-Wall"]);
+    let traced = Run::new(program).traced();
+    let printed = traced.output.stdout_str();
+    let mut it = printed.split_whitespace().map(|v| v.parse::<u64>().unwrap());
+    let (slack, count) = (it.next().unwrap(), it.next().unwrap());
+    let r = report_json(&traced.trace, &[]);
+    assert_eq!(r["summary"]["allocations"].as_u64(), Some(count), "the program's allocations are the only ones");
+    assert_eq!(r["metrics"]["allocator_slack"]["bytes"].as_u64(), Some(slack), "slack = Σ malloc_usable_size − request");
+    assert_valid("slack", &r);
+}

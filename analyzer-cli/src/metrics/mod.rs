@@ -3,8 +3,8 @@
 //! (`histograms`), per thread (`threads`) and the peak (`peak`, computed by replaying
 //! again up to the moment of the peak).
 //!
-//! Allocator slack (usable size minus requested size) is not measurable: the trace
-//! records requested sizes only, so reports say "not recorded" rather than guess.
+//! Allocator slack (usable size minus requested size) comes with each allocation record
+//! (the tracer asks `malloc_usable_size`) and is summed by the replay.
 
 pub mod histograms;
 pub mod peak;

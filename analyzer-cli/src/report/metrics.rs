@@ -14,8 +14,7 @@ use super::model::{FrameDoc, Stacks};
 /// Call sites, peak holders and pattern sites listed in the report.
 pub const TOP_SITES: usize = 10;
 
-pub const SLACK_REASON: &str =
-    "not recorded: the trace holds requested sizes only, not the allocator's usable sizes";
+pub const SLACK_REASON: &str = "usable size (malloc_usable_size) minus requested size, summed over all allocations";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MetricsDoc {
@@ -122,9 +121,17 @@ pub struct PatternDoc {
     pub stack: Vec<FrameDoc>,
 }
 
+/// Allocator slack: what the allocator reserved beyond the requested sizes
+/// (`malloc_usable_size` minus the request, recorded by the tracer per allocation).
 #[derive(Debug, Clone, Serialize)]
 pub struct SlackDoc {
     pub recorded: bool,
+    /// Slack summed over every allocation of the run.
+    pub bytes: u64,
+    /// Average slack per allocation.
+    pub per_allocation: f64,
+    /// Slack as a percentage of the bytes requested.
+    pub percent_of_requested: f64,
     pub reason: &'static str,
 }
 
@@ -275,7 +282,14 @@ pub fn build_metrics(a: &Analysis, stacks: &mut Stacks<'_>) -> MetricsDoc {
                 .collect(),
         },
         allocator_slack: SlackDoc {
-            recorded: false,
+            recorded: true,
+            bytes: a.counters.slack_bytes,
+            per_allocation: if a.counters.allocations == 0 { 0.0 } else { a.counters.slack_bytes as f64 / a.counters.allocations as f64 },
+            percent_of_requested: if a.counters.bytes_allocated == 0 {
+                0.0
+            } else {
+                a.counters.slack_bytes as f64 * 100.0 / a.counters.bytes_allocated as f64
+            },
             reason: SLACK_REASON,
         },
         findings_dropped: r.findings.dropped,

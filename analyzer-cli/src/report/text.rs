@@ -274,7 +274,13 @@ fn metrics(o: &mut String, doc: &ReportDoc, style: Style) {
         m.patterns.realloc_chains.len(),
         m.patterns.churn.len()
     );
-    let _ = writeln!(o, "  allocator slack: {}", m.allocator_slack.reason);
+    let _ = writeln!(
+        o,
+        "  allocator slack: {} ({:.1} per allocation, {:.1}% of the bytes requested)",
+        plural(m.allocator_slack.bytes, "byte", "bytes"),
+        m.allocator_slack.per_allocation,
+        m.allocator_slack.percent_of_requested
+    );
     if !m.top_sites.is_empty() {
         let _ = writeln!(o, "\n{}", style.bold("TOP CALL SITES (bytes allocated):"));
         for s in m.top_sites.iter().take(5) {

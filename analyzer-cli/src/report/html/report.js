@@ -580,7 +580,7 @@
 
   function distributions() {
     var m = doc.metrics, l = m.lifetimes;
-    var s = section('distributions', 'Sizes and lifetimes', m.allocator_slack.recorded ? null : 'Allocator slack: ' + m.allocator_slack.reason + '.');
+    var s = section('distributions', 'Sizes and lifetimes', 'Allocator slack: ' + m.allocator_slack.bytes + ' bytes over all allocations (' + m.allocator_slack.percent_of_requested.toFixed(1) + '% of the bytes requested).');
     var cols = el('div', {className: 'two-col'});
     var maxSize = 0;
     m.sizes.forEach(function (b) { maxSize = Math.max(maxSize, b.count); });
