@@ -215,56 +215,49 @@ pub fn fixture(name: &str) -> PathBuf {
         .iter()
         .find(|s| s.output == name)
         .unwrap_or_else(|| panic!("no fixture named {name:?} in tests/src/lib.rs"));
+    compile_cached(spec.output, spec.sources, spec.compiler, spec.flags, spec.libs)
+}
+
+/// Compiles `compiler flags... sources... libs... -o target/fixtures/<output>` (sources
+/// in `tests/fixtures/`) unless the output is newer than every source and was built with
+/// the same command line; returns the output's absolute path. Builds into a temporary
+/// name and renames, so a concurrent reader never sees a half-written file.
+fn compile_cached(output: &str, sources: &[&str], compiler: &str, flags: &[&str], libs: &[&str]) -> PathBuf {
     let _lock = COMPILE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let out_dir = fixtures_out_dir();
     fs::create_dir_all(&out_dir)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", out_dir.display()));
-    let output = out_dir.join(spec.output);
-    let flags_file = out_dir.join(format!("{}.flags", spec.output));
-    let sources: Vec<PathBuf> = spec
-        .sources
-        .iter()
-        .map(|s| fixtures_src_dir().join(s))
-        .collect();
-    let command_line = format!(
-        "{} {} {} {}",
-        spec.compiler,
-        spec.flags.join(" "),
-        spec.sources.join(" "),
-        spec.libs.join(" ")
-    );
-    if is_fresh(&output, &sources)
+    let out = out_dir.join(output);
+    let flags_file = out_dir.join(format!("{output}.flags"));
+    let paths: Vec<PathBuf> = sources.iter().map(|s| fixtures_src_dir().join(s)).collect();
+    let command_line = format!("{compiler} {} {} {}", flags.join(" "), sources.join(" "), libs.join(" "));
+    if is_fresh(&out, &paths)
         && fs::read_to_string(&flags_file).ok().as_deref() == Some(command_line.as_str())
     {
-        return output;
+        return out;
     }
-    // Build into a temporary name and rename, so a concurrent reader never
-    // sees a half-written file.
-    let tmp = out_dir.join(format!(".{}.{}.tmp", spec.output, std::process::id()));
-    let result = Command::new(spec.compiler)
-        .args(spec.flags)
-        .args(&sources)
-        .args(spec.libs)
+    let tmp = out_dir.join(format!(".{output}.{}.tmp", std::process::id()));
+    let result = Command::new(compiler)
+        .args(flags)
+        .args(&paths)
+        .args(libs)
         .arg("-o")
         .arg(&tmp)
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} to build fixture {name}: {e} (install gcc and g++, e.g. with `bash .ci/run`)",
-                spec.compiler
-            )
+            panic!("cannot run {compiler} to build fixture {output}: {e} (install gcc and g++, e.g. with `bash .ci/run`)")
         });
     if !result.status.success() {
         panic!(
-            "building fixture {name} failed: {command_line}\n{}",
+            "building fixture {output} failed: {command_line}\n{}",
             String::from_utf8_lossy(&result.stderr)
         );
     }
-    fs::rename(&tmp, &output)
-        .unwrap_or_else(|e| panic!("cannot move {} to {}: {e}", tmp.display(), output.display()));
+    fs::rename(&tmp, &out)
+        .unwrap_or_else(|e| panic!("cannot move {} to {}: {e}", tmp.display(), out.display()));
     fs::write(&flags_file, &command_line).expect("write fixture flags file");
-    output
+    out
 }
 
 fn is_fresh(output: &Path, sources: &[PathBuf]) -> bool {
@@ -1074,39 +1067,7 @@ pub fn build_surv_fixture(
     flags: &[&str],
     libs: &[&str],
 ) -> PathBuf {
-    let _lock = COMPILE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let out_dir = fixtures_out_dir();
-    fs::create_dir_all(&out_dir)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", out_dir.display()));
-    let out = out_dir.join(output);
-    let flags_file = out_dir.join(format!("{output}.flags"));
-    let src = fixtures_src_dir().join(source);
-    let command_line = format!("{compiler} {} {source} {}", flags.join(" "), libs.join(" "));
-    if is_fresh(&out, std::slice::from_ref(&src))
-        && fs::read_to_string(&flags_file).ok().as_deref() == Some(command_line.as_str())
-    {
-        return out;
-    }
-    let tmp = out_dir.join(format!(".{output}.{}.tmp", std::process::id()));
-    let result = Command::new(compiler)
-        .args(flags)
-        .arg(&src)
-        .args(libs)
-        .arg("-o")
-        .arg(&tmp)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {compiler} to build fixture {output}: {e}"));
-    if !result.status.success() {
-        panic!(
-            "building fixture {output} failed: {command_line}\n{}",
-            String::from_utf8_lossy(&result.stderr)
-        );
-    }
-    fs::rename(&tmp, &out)
-        .unwrap_or_else(|e| panic!("cannot move {} to {}: {e}", tmp.display(), out.display()));
-    fs::write(&flags_file, &command_line).expect("write fixture flags file");
-    out
+    compile_cached(output, &[source], compiler, flags, libs)
 }
 
 /// Every trace file in `dir`, sorted: `*.msl` (including `x.N.msl`, the name the
@@ -1167,37 +1128,7 @@ pub fn stack_functions(stack: &serde_json::Value) -> Vec<String> {
 /// target/fixtures/<output>` (cached like [`fixture`]) for the detector,
 /// classifier and report tests; returns the output's path.
 pub fn build_test_program(output: &str, source: &str, compiler: &str, flags: &[&str]) -> PathBuf {
-    let _lock = COMPILE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let out_dir = fixtures_out_dir();
-    fs::create_dir_all(&out_dir)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", out_dir.display()));
-    let out = out_dir.join(output);
-    let flags_file = out_dir.join(format!("{output}.flags"));
-    let src = fixtures_src_dir().join(source);
-    let command_line = format!("{compiler} {} {source}", flags.join(" "));
-    if is_fresh(&out, std::slice::from_ref(&src))
-        && fs::read_to_string(&flags_file).ok().as_deref() == Some(command_line.as_str())
-    {
-        return out;
-    }
-    let tmp = out_dir.join(format!(".{output}.{}.tmp", std::process::id()));
-    let result = Command::new(compiler)
-        .args(flags)
-        .arg(&src)
-        .arg("-o")
-        .arg(&tmp)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {compiler} to build {output}: {e}"));
-    assert!(
-        result.status.success(),
-        "building {output} failed: {command_line}\n{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    fs::rename(&tmp, &out)
-        .unwrap_or_else(|e| panic!("cannot move {} to {}: {e}", tmp.display(), out.display()));
-    fs::write(&flags_file, &command_line).expect("write fixture flags file");
-    out
+    compile_cached(output, &[source], compiler, flags, &[])
 }
 
 /// `memscope analyze TRACE --format json [EXTRA...]` as an untyped JSON value
