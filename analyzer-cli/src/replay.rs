@@ -27,7 +27,9 @@
 //! `fork`, releases of unknown addresses are blocks inherited from the parent and
 //! counted apart.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use rustc_hash::FxHashMap;
 
 use memscope_format::{AllocKind, Origin};
 
@@ -68,7 +70,7 @@ pub struct Counters {
 /// The most recent frees, oldest forgotten first.
 #[derive(Debug, Default)]
 struct RecentlyFreed {
-    map: HashMap<u64, (u64, FreedBlock)>,
+    map: FxHashMap<u64, (u64, FreedBlock)>,
     order: VecDeque<(u64, u64)>,
     generation: u64,
     capacity: usize,
@@ -119,9 +121,9 @@ pub struct Replay {
     counters: Counters,
     freed: RecentlyFreed,
     /// Allocations so far, per stream.
-    thread_allocs: HashMap<StreamId, u64>,
+    thread_allocs: FxHashMap<StreamId, u64>,
     /// The last block a realloc gave up, per stream: (address, its chain).
-    realloc_from: HashMap<StreamId, (u64, u32)>,
+    realloc_from: FxHashMap<StreamId, (u64, u32)>,
 }
 
 /// What remains after the last event.
@@ -143,8 +145,8 @@ impl Replay {
             live: BTreeMap::new(),
             counters: Counters::default(),
             freed: RecentlyFreed::new(recently_freed),
-            thread_allocs: HashMap::new(),
-            realloc_from: HashMap::new(),
+            thread_allocs: FxHashMap::default(),
+            realloc_from: FxHashMap::default(),
         }
     }
 

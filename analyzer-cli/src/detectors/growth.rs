@@ -13,7 +13,7 @@
 //! Initialisation (one jump, then flat) rises once; a cache that fills and is emptied
 //! does not end near its maximum. Memory: [`SAMPLES`] numbers per stack that held bytes.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::findings::{Finding, FindingSet};
 use crate::ids::StackId;
@@ -33,9 +33,9 @@ pub struct Growth {
     every: u64,
     events: u64,
     /// Live bytes per stack now.
-    live: HashMap<StackId, u64>,
+    live: FxHashMap<StackId, u64>,
     /// Samples per stack (padded with zeros for samples before its first bytes).
-    history: HashMap<StackId, Vec<u64>>,
+    history: FxHashMap<StackId, Vec<u64>>,
     taken: usize,
 }
 
@@ -45,8 +45,8 @@ impl Growth {
         Self {
             every: (expected_events / SAMPLES).max(1),
             events: 0,
-            live: HashMap::new(),
-            history: HashMap::new(),
+            live: FxHashMap::default(),
+            history: FxHashMap::default(),
             taken: 0,
         }
     }

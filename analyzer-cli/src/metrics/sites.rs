@@ -8,7 +8,7 @@
 //!   were short-lived (temporary or freed within
 //!   [`crate::metrics::histograms::SHORT_NS`]): a candidate for reuse or the stack.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::findings::FindingSet;
 use crate::ids::StackId;
@@ -48,7 +48,7 @@ impl SiteStats {
 }
 
 /// Per-stack statistics, filled by [`SiteVisitor`].
-pub type Sites = HashMap<StackId, SiteStats>;
+pub type Sites = FxHashMap<StackId, SiteStats>;
 
 #[derive(Default)]
 pub struct SiteVisitor {
