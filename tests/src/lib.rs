@@ -1131,6 +1131,12 @@ pub fn build_test_program(output: &str, source: &str, compiler: &str, flags: &[&
     compile_cached(output, &[source], compiler, flags, &[])
 }
 
+/// `tests/fixtures/bug_free.c` (one known heap bug per mode), built the one way every
+/// test that uses it needs.
+pub fn bug_free() -> PathBuf {
+    build_test_program("bug_free", "bug_free.c", "gcc", &["-O0", "-g", "-Wall", "-Wextra", "-Wno-free-nonheap-object"])
+}
+
 /// `memscope analyze TRACE --format json [EXTRA...]` as an untyped JSON value
 /// (with `findings` and `metrics`).
 pub fn report_json(trace: &Path, extra: &[&str]) -> serde_json::Value {

@@ -5,17 +5,8 @@
 
 use std::path::PathBuf;
 
-use memscope_tests::{build_test_program, report_json, stack_functions, Run};
+use memscope_tests::{bug_free, build_test_program, report_json, stack_functions, Run};
 use serde_json::Value;
-
-fn bug_free() -> PathBuf {
-    build_test_program(
-        "bug_free",
-        "bug_free.c",
-        "gcc",
-        &["-O0", "-g", "-Wall", "-Wextra", "-Wno-free-nonheap-object"],
-    )
-}
 
 fn bug_mismatch() -> PathBuf {
     build_test_program(

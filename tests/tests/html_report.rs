@@ -15,19 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use memscope_tests::{build_test_program, memscope_ok, report_json, workspace_root, Run};
+use memscope_tests::{bug_free, build_test_program, memscope_ok, report_json, workspace_root, Run};
 
 const HOSTILE_DIR: &str = "<script>alert(1)</script>";
 const HOSTILE_ARG: &str = "</script><!--<img src=x onerror=alert(2)>";
-
-fn bug_free() -> PathBuf {
-    build_test_program(
-        "bug_free",
-        "bug_free.c",
-        "gcc",
-        &["-O0", "-g", "-Wall", "-Wextra", "-Wno-free-nonheap-object"],
-    )
-}
 
 fn html_script_name() -> PathBuf {
     build_test_program(

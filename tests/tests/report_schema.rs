@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use memscope_tests::{build_test_program, fixture, report_json, workspace_root, Run};
+use memscope_tests::{bug_free, build_test_program, fixture, report_json, workspace_root, Run};
 use serde_json::Value;
 
 fn schema() -> Value {
@@ -41,7 +41,7 @@ fn leaks_threads_and_types_validate() {
 
 #[test]
 fn findings_validate() {
-    let bug_free = build_test_program("bug_free", "bug_free.c", "gcc", &["-O0", "-g", "-Wall", "-Wextra", "-Wno-free-nonheap-object"]);
+    let bug_free = bug_free();
     for mode in ["double-free", "interior-free", "realloc-freed", "fishy"] {
         let r = traced_report(bug_free.clone(), &[mode]);
         assert!(!r["findings"].as_array().unwrap().is_empty(), "bug_free {mode}: expected a finding");
