@@ -141,15 +141,7 @@ pub fn traces_since(template: &Path, since: std::time::SystemTime) -> Vec<PathBu
         }
     }
     let parts: Vec<&[u8]> = pattern.split(|&b| b == 0).collect();
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut found: Vec<(std::time::SystemTime, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .filter(|e| name_matches(e.file_name().as_bytes(), &parts))
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .filter(|(modified, _)| *modified >= since)
-        .collect();
+    let mut found: Vec<_> = matching_files(dir, &parts).into_iter().filter(|(modified, _)| *modified >= since).collect();
     found.sort();
     found.into_iter().map(|(_, p)| p).collect()
 }
@@ -289,16 +281,22 @@ pub fn find_traces(template: &Path, pid: u32) -> Vec<PathBuf> {
     // `%e` becomes a NUL byte, which no file name contains: the wildcard.
     let pattern = substitute(file_pattern, pid, OsStr::new("\0"));
     let parts: Vec<&[u8]> = pattern.as_bytes().split(|&b| b == 0).collect();
+    let mut found = matching_files(dir, &parts);
+    found.sort_by(|a, b| b.cmp(a));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// The files of `dir` whose names match `parts` joined by wildcards (see
+/// [`name_matches`]), with their modification times.
+fn matching_files(dir: &Path, parts: &[&[u8]]) -> Vec<(std::time::SystemTime, PathBuf)> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut found: Vec<(std::time::SystemTime, PathBuf)> = entries
+    entries
         .filter_map(Result::ok)
-        .filter(|e| name_matches(e.file_name().as_bytes(), &parts))
+        .filter(|e| name_matches(e.file_name().as_bytes(), parts))
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .collect();
-    found.sort_by(|a, b| b.cmp(a));
-    found.into_iter().map(|(_, p)| p).collect()
+        .collect()
 }
 
 /// Whether `name`, less an optional `.N` (the tracer puts it before a final `.msl`, else
