@@ -1,11 +1,11 @@
-//! Micro-benchmarks of the tracer's per-event work: the event clock, a ring push and
+//! Micro-benchmarks of the tracer's per-event work: the clocks, a ring push and
 //! drain, and a stack capture per frame (warm unwind cache), at 5, 20 and 60 frames.
 //! `cargo bench -p memscope-platform`.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use memscope_platform::clock::now_ns;
+use memscope_platform::clock::{event_ticks, now_ns, start_event_clock};
 use memscope_platform::modules::loaded_modules;
 use memscope_platform::ring::Ring;
 use memscope_platform::thread::{mapping_of, stack_pointer};
@@ -21,6 +21,8 @@ fn at_depth(depth: u32, f: &mut dyn FnMut() -> usize) -> usize {
 
 fn bench(c: &mut Criterion) {
     c.bench_function("clock now_ns", |b| b.iter(|| black_box(now_ns())));
+    start_event_clock();
+    c.bench_function("event clock (TSC where the kernel uses it)", |b| b.iter(|| black_box(event_ticks())));
 
     let ring = Ring::new(1 << 16).unwrap();
     let entry = [1u64, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26];
@@ -36,14 +38,15 @@ fn bench(c: &mut Criterion) {
     for m in loaded_modules(&mut |_, _| true) {
         unwinder.add_module(&m);
     }
+    unwinder.keep_own_frames();
     let stack = mapping_of(stack_pointer()).unwrap();
     let mut cache = UnwindCache::new();
-    let mut out = [0u64; 128];
+    let mut out = [0u64; 64]; // the tracer's default depth
     let mut group = c.benchmark_group("stack capture (warm cache)");
     for depth in [5u32, 20, 60] {
         group.throughput(Throughput::Elements(depth as u64));
         group.bench_with_input(BenchmarkId::from_parameter(depth), &depth, |b, &depth| {
-            b.iter(|| at_depth(depth, &mut || unwinder.capture(&mut cache, stack, &mut out)))
+            b.iter(|| at_depth(depth, &mut || unwinder.capture(&mut cache, stack, &mut out).frames))
         });
     }
     group.finish();

@@ -15,16 +15,24 @@ pub struct Tls {
     pub busy: i32,
 }
 
-extern "C" {
-    fn memscope_tls() -> *mut Tls;
-}
-
 /// This thread's tracer state.
 #[inline(always)]
 pub fn tls() -> &'static mut Tls {
-    // SAFETY: memscope_tls returns the address of this thread's own initial-exec TLS
-    // block, valid for the thread's whole life and touched by no other thread.
-    unsafe { &mut *memscope_tls() }
+    let block: *mut Tls;
+    // SAFETY: computes the address of `memscope_tls_block` (native.c) in the initial-exec
+    // model: the thread pointer (fs:0 holds its own address) plus the block's offset,
+    // which the dynamic linker wrote into the GOT at load time. Reads nothing else.
+    unsafe {
+        core::arch::asm!(
+            "mov {block}, qword ptr fs:[0]",
+            "add {block}, qword ptr [rip + memscope_tls_block@GOTTPOFF]",
+            block = out(reg) block,
+            options(pure, readonly, nostack)
+        );
+    }
+    // SAFETY: the block is this thread's own, valid for the thread's whole life and
+    // touched by no other thread.
+    unsafe { &mut *block }
 }
 
 /// Holds the guard; releases it (if it took it) when dropped.

@@ -17,7 +17,7 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use memscope_format::{ExitHow, Header, Origin};
-use memscope_platform::clock::{now_ns, realtime_ns, sleep_ns};
+use memscope_platform::clock::{event_ns, now_ns, realtime_ns, sleep_ns, start_event_clock};
 use memscope_platform::file::{read_link, read_small_file, write_stderr, RawFile};
 use memscope_platform::thread::{current_pid, futex_wait, futex_wake, parent_pid};
 use memscope_platform::unwind::StackUnwinder;
@@ -79,7 +79,9 @@ fn start(origin: Origin) -> bool {
         return false;
     }
     TRACED_PID.store(current_pid(), Ordering::Relaxed);
-    let Some(file) = open_trace(origin) else { return false };
+    // A forked child keeps its parent's event clock, so that the two traces' times agree.
+    let start_ns = if origin == Origin::Start { start_event_clock() } else { event_ns() };
+    let Some(file) = open_trace(origin, start_ns) else { return false };
     let writer = Writer::new(file);
     publish_unwinder(writer.unwinder());
     if origin == Origin::Start {
@@ -88,8 +90,8 @@ fn start(origin: Origin) -> bool {
     spawn_writer(writer)
 }
 
-/// Creates the trace file and writes its header.
-fn open_trace(origin: Origin) -> Option<RawFile> {
+/// Creates the trace file and writes its header (`start_ns`: the trace's start time).
+fn open_trace(origin: Origin, start_ns: u64) -> Option<RawFile> {
     let pid = current_pid();
     let exe = read_link(c"/proc/self/exe").unwrap_or_default();
     let cmdline = read_small_file(c"/proc/self/cmdline").unwrap_or_default();
@@ -129,7 +131,7 @@ fn open_trace(origin: Origin) -> Option<RawFile> {
     let mut header = vec![0u8; 256 + exe.len() + cmdline.len() * 2];
     let depth = config::STACK_DEPTH.load(Ordering::Relaxed);
     let free_stacks = config::FREE_STACKS.load(Ordering::Relaxed);
-    let encoded = Header::encode_raw(&mut header, pid, parent_pid(), origin, realtime_ns(), now_ns(), &exe, &args, depth, free_stacks);
+    let encoded = Header::encode_raw(&mut header, pid, parent_pid(), origin, realtime_ns(), start_ns, &exe, &args, depth, free_stacks);
     let Ok(n) = encoded else {
         write_stderr(b"memscope: cannot encode the trace header; not tracing\n");
         return None;

@@ -1,6 +1,6 @@
 /* The parts of libmemscope that stable Rust cannot express.
  *
- * 1. Thread-local state in the initial-exec TLS model: a fixed offset from the thread
+ * 1. Thread-local state in the initial-exec TLS model (defined here, read from Rust): a fixed offset from the thread
  *    pointer, no __tls_get_addr, so no allocation and no recursion into malloc when a
  *    thread touches it for the first time after a dlopen.
  * 2. execl, execlp, execle: variadic, so they gather their arguments here and call the
@@ -15,9 +15,10 @@ struct memscope_tls {
     int busy;     /* nonzero while an entry is being assembled and pushed */
 };
 
-static __thread struct memscope_tls tls __attribute__((tls_model("initial-exec")));
-
-__attribute__((visibility("default"))) struct memscope_tls *memscope_tls(void) { return &tls; }
+/* Hidden, and read by the Rust side with inline asm (thread pointer + the offset the
+ * linker puts in the GOT), so that a hook's TLS accesses are a load each, not a call. */
+__attribute__((visibility("hidden"))) __thread struct memscope_tls memscope_tls_block
+    __attribute__((tls_model("initial-exec")));
 
 extern int memscope_execv(const char *path, char *const argv[]);
 extern int memscope_execvp(const char *file, char *const argv[]);

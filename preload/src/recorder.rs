@@ -1,25 +1,32 @@
 //! The hot path: turns one hook call into one ring entry on the calling thread.
 //!
-//! Per event: one TLS read, one relaxed atomic load (is tracing on?), a clock read from
-//! the vDSO, a cached stack unwind, and a copy into the thread's own ring. No lock shared
+//! Per event: one TLS read, one relaxed atomic load (is tracing on?), a clock read (TSC
+//! or vDSO), a memoized stack unwind, and a copy into the thread's own ring. No lock shared
 //! with other threads and no syscall (ARCHITECTURE invariant 6); the only waits are
 //! back-pressure when a ring is full.
 
 use std::sync::atomic::Ordering;
 
 use memscope_format::{AllocKind, ExitHow, FreeKind};
-use memscope_platform::clock::now_ns;
+use memscope_platform::clock::{event_ticks, event_ticks_before};
 
 use crate::config::{FREE_STACKS, STACK_DEPTH};
-use crate::entry::{word0, word0_with_slack, Tag, HEADER_WORDS, MAX_FRAMES};
+use crate::entry::{walk_bits, word0, word0_with_slack, Tag, HEADER_WORDS, MAX_FRAMES};
 use crate::guard::tls;
 use crate::lifecycle;
 use crate::slot::{self, ThreadSlot};
 
-/// The clock the events are stamped with.
+/// The clock the events are stamped with (TSC ticks where the kernel trusts the TSC;
+/// the writer converts them to nanoseconds).
 #[inline(always)]
 pub fn now() -> u64 {
-    now_ns()
+    event_ticks()
+}
+
+/// [`now`] for a stamp taken before the call it stamps (a free, a realloc's start).
+#[inline(always)]
+pub fn now_before() -> u64 {
+    event_ticks_before()
 }
 
 /// The calling thread's slot, attaching the thread (and starting the tracer) on first use.
@@ -60,13 +67,16 @@ pub fn thread_start(s: &ThreadSlot, stream: u32) {
     push(s, &[word0(Tag::ThreadStart, 0, 0), now(), tid, stream as u64, 0, 0]);
 }
 
-/// Appends `words` to the ring, waiting for the writer while the ring is full.
-fn push(s: &ThreadSlot, words: &[u64]) {
+/// Appends `words` to the ring, waiting for the writer while the ring is full. False if
+/// the entry was lost (the writer made no room for a long time).
+fn push(s: &ThreadSlot, words: &[u64]) -> bool {
     let mut waited = 0u32;
     tls().busy = 1;
+    let mut pushed = true;
     while !s.ring.try_push(words) {
         if !lifecycle::wait_for_writer(&mut waited) {
             lifecycle::note_lost_event();
+            pushed = false;
             break;
         }
     }
@@ -74,6 +84,7 @@ fn push(s: &ThreadSlot, words: &[u64]) {
     if lifecycle::final_mode() {
         lifecycle::flush_all();
     }
+    pushed
 }
 
 /// Fills the header, captures the stack after it and pushes the entry.
@@ -88,20 +99,33 @@ fn record(s: &ThreadSlot, header: [u64; HEADER_WORDS], with_stack: bool) {
     let buf = &mut owner.scratch;
     let frames = &mut buf[HEADER_WORDS..HEADER_WORDS + depth.min(MAX_FRAMES)];
     let mut n = 0;
-    if let (true, Some(mut u)) = (depth > 0, lifecycle::unwinder()) {
-        n = u.capture(&mut owner.cache, owner.stack, frames);
-        // Ended in no known module: a library was loaded since the unwinder was built.
-        // Have the writer read the module list again (rate-limited) and unwind once more.
-        if n > 0 && !u.knows(frames[n - 1]) && lifecycle::refresh_modules_now() {
+    let mut walk = 0;
+    if let (true, Some(u)) = (depth > 0, lifecycle::unwinder()) {
+        let mut captured = u.capture(&mut owner.cache, owner.stack, frames);
+        // A library was loaded since the unwinder was built: have the writer read the
+        // module list again (rate-limited) and unwind once more.
+        if captured.cut_short && lifecycle::refresh_modules_now() {
             if let Some(fresh) = lifecycle::unwinder() {
-                u = fresh;
-                n = u.capture(&mut owner.cache, owner.stack, frames);
+                captured = fresh.capture(&mut owner.cache, owner.stack, frames);
+            }
+        }
+        n = captured.frames;
+        // The stack is a memoized walk: send its frames only if the writer does not
+        // have this version yet (see entry.rs).
+        if let Some((slot, version)) = captured.walk {
+            walk = walk_bits(slot);
+            if owner.sent_walks[slot] == version as u64 {
+                n = 0;
+            } else {
+                owner.sent_walks[slot] = version as u64;
             }
         }
     }
     buf[..HEADER_WORDS].copy_from_slice(&header);
-    buf[0] |= (n as u64) << 16; // the frame count (bits 16..32 of word 0 are free until here)
-    push(s, &buf[..HEADER_WORDS + n]);
+    buf[0] |= (n as u64) << 16 | walk;
+    if !push(s, &buf[..HEADER_WORDS + n]) {
+        owner.forget_sent_walks();
+    }
 }
 
 /// A successful allocation (called after the real allocator returned).
@@ -134,7 +158,7 @@ pub fn free(ptr: *mut libc::c_void, kind: FreeKind) {
     }
     let Some(s) = current_slot() else { return };
     let with_stack = FREE_STACKS.load(Ordering::Relaxed);
-    record(s, [word0(Tag::Free, kind as u8, 0), now(), ptr as u64, 0, 0, 0], with_stack);
+    record(s, [word0(Tag::Free, kind as u8, 0), now_before(), ptr as u64, 0, 0, 0], with_stack);
 }
 
 /// A `realloc`-like call: `before` was stamped before the real call.

@@ -11,7 +11,7 @@ use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
 
 use memscope_platform::thread::{current_pid, current_tid, mapping_of, stack_pointer};
-use memscope_platform::unwind::UnwindCache;
+use memscope_platform::unwind::{UnwindCache, MEMO_WALKS};
 
 use crate::entry::{HEADER_WORDS, MAX_FRAMES};
 use memscope_platform::ring::Ring;
@@ -29,6 +29,9 @@ pub struct ThreadSlot {
     owner: UnsafeCell<Owner>,
     /// Writer-only: the stream the slot's events currently go to.
     pub writer_stream: UnsafeCell<u32>,
+    /// Writer-only: the stack id of each memoized walk of the thread, as last sent
+    /// (see `entry.rs`).
+    pub writer_walks: UnsafeCell<[u64; MEMO_WALKS]>,
 }
 
 pub struct Owner {
@@ -37,6 +40,19 @@ pub struct Owner {
     pub stack: (u64, u64),
     /// Where an entry is assembled before it is pushed (header, then frames).
     pub scratch: Box<[u64; HEADER_WORDS + MAX_FRAMES]>,
+    /// The version of each memoized walk whose frames the writer was last sent
+    /// ([`Owner::NOT_SENT`]: none).
+    pub sent_walks: [u64; MEMO_WALKS],
+}
+
+impl Owner {
+    pub const NOT_SENT: u64 = u64::MAX;
+
+    /// Makes the next stack of every walk go to the writer in full (after events were
+    /// lost, or for a new writer).
+    pub fn forget_sent_walks(&mut self) {
+        self.sent_walks = [Self::NOT_SENT; MEMO_WALKS];
+    }
 }
 
 // SAFETY: `owner` is only touched by the thread that owns the slot, `writer_stream` only by
@@ -101,8 +117,14 @@ pub fn acquire() -> Option<(&'static ThreadSlot, u32)> {
                 state: AtomicU8::new(ACTIVE),
                 tid: AtomicU32::new(tid),
                 next: AtomicPtr::new(std::ptr::null_mut()),
-                owner: UnsafeCell::new(Owner { cache: UnwindCache::new(), stack, scratch: Box::new([0; HEADER_WORDS + MAX_FRAMES]) }),
+                owner: UnsafeCell::new(Owner {
+                    cache: UnwindCache::new(),
+                    stack,
+                    scratch: Box::new([0; HEADER_WORDS + MAX_FRAMES]),
+                    sent_walks: [Owner::NOT_SENT; MEMO_WALKS],
+                }),
                 writer_stream: UnsafeCell::new(0),
+                writer_walks: UnsafeCell::new([0; MEMO_WALKS]),
             }));
             publish(s);
             s
@@ -142,6 +164,13 @@ pub fn reset_after_fork(current: Option<&'static ThreadSlot>) -> u32 {
     let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
     if let Some(s) = current {
         s.ring.clear();
+        // The child's writer starts with no stacks: send every walk again.
+        // SAFETY: the calling thread owns `s` and is not inside a hook (fork returned);
+        // the child has no writer thread yet.
+        unsafe {
+            s.owner().forget_sent_walks();
+            *s.writer_walks.get() = [0; MEMO_WALKS];
+        }
         s.state.store(ACTIVE, Ordering::Relaxed);
         s.tid.store(current_tid(), Ordering::Relaxed);
         publish(s);

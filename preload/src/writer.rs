@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 
 use memscope_format::record::ChunkEnc;
 use memscope_format::{AllocKind, Enc, ExitHow, FreeKind, Full, StackId, GLOBAL_STREAM};
+use memscope_platform::clock::{event_ns, ticks_to_ns};
 use memscope_platform::file::RawFile;
 use memscope_platform::modules::{load_generation, loaded_modules, ModuleInfo};
 use memscope_platform::thread::thread_alive;
@@ -18,7 +19,7 @@ use memscope_platform::unwind::StackUnwinder;
 use rustc_hash::FxBuildHasher;
 
 use crate::chunk_builder::ChunkBuilder;
-use crate::entry::{slack_of, split_word0, Tag, HEADER_WORDS};
+use crate::entry::{slack_of, split_word0, walk_of, Tag, HEADER_WORDS};
 use crate::lifecycle;
 use crate::slot::{for_each_slot, ThreadSlot, EXITING, FREE};
 
@@ -82,7 +83,7 @@ impl Writer {
             let requested = lifecycle::flush_requested();
             let busy = self.round();
             if lifecycle::take_end_request() {
-                let now = crate::recorder::now();
+                let now = event_ns();
                 self.global.put(&mut self.out_global, now, |c, e| c.end(e, now));
                 self.write_out();
             }
@@ -148,6 +149,8 @@ impl Writer {
         if self.thread.stream() != *stream {
             self.thread.switch_stream(*stream, &mut self.out_threads);
         }
+        // SAFETY: writer_walks is only touched by the writer thread.
+        let walks = unsafe { &mut *s.writer_walks.get() };
         while i < head {
             let w0 = s.ring.word(i);
             let (tag, kind, nframes) = split_word0(w0);
@@ -160,7 +163,16 @@ impl Writer {
                 *stream = h[2] as u32;
                 self.thread.switch_stream(*stream, &mut self.out_threads);
             }
-            self.encode(tag, kind, slack_of(w0), h);
+            let stack = match (walk_of(w0), nframes) {
+                (Some(w), 0) => StackId(walks[w]),
+                (Some(w), _) => {
+                    let id = self.intern();
+                    walks[w] = id.0;
+                    id
+                }
+                (None, _) => self.intern(),
+            };
+            self.encode(tag, kind, slack_of(w0), stack, h);
         }
         s.ring.release(head);
     }
@@ -181,10 +193,10 @@ impl Writer {
         id
     }
 
-    fn encode(&mut self, tag: Tag, kind: u8, slack: u64, h: [u64; 5]) {
-        let [time, a, b, c, d] = h;
+    fn encode(&mut self, tag: Tag, kind: u8, slack: u64, stack: StackId, h: [u64; 5]) {
+        let [ticks, a, b, c, d] = h;
+        let time = ticks_to_ns(ticks);
         let alloc_kind = AllocKind::from_u8(kind).unwrap_or(AllocKind::Malloc);
-        let stack = self.intern();
         let out = &mut self.out_threads;
         let put = |t: &mut ChunkBuilder, out: &mut Vec<u8>, f: &dyn Fn(&mut ChunkEnc, &mut Enc<'_>) -> Result<(), Full>| t.put(out, time, f);
         match tag {
@@ -193,7 +205,7 @@ impl Writer {
                 let fk = FreeKind::from_u8(kind).unwrap_or(FreeKind::Free);
                 put(&mut self.thread, out, &|ce, e| ce.free(e, time, a, fk, stack))
             }
-            Tag::Realloc => put(&mut self.thread, out, &|ce, e| ce.realloc_with_slack(e, d, time, a, c, b, alloc_kind, stack, slack)),
+            Tag::Realloc => put(&mut self.thread, out, &|ce, e| ce.realloc_with_slack(e, ticks_to_ns(d), time, a, c, b, alloc_kind, stack, slack)),
             Tag::AllocFailed => put(&mut self.thread, out, &|ce, e| ce.alloc_failed(e, time, b, alloc_kind, stack)),
             Tag::ThreadStart => put(&mut self.thread, out, &|ce, e| ce.thread_start(e, time, a as u32)),
             Tag::ThreadExit => put(&mut self.thread, out, &|ce, e| ce.thread_exit(e, time)),

@@ -6,3 +6,4 @@ pub mod modules;
 pub mod ring;
 pub mod thread;
 pub mod unwind;
+mod walk_memo;

@@ -13,6 +13,8 @@ use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
 
 use super::modules::ModuleInfo;
+use super::walk_memo::{bp_after, OwnShapes, ReadLog, Step, StepShape, Walk, WalkMemo, MEMO_FRAMES};
+pub use super::walk_memo::MEMO_WALKS;
 
 /// A read-only unwinder over a snapshot of the module list.
 #[derive(Clone)]
@@ -25,22 +27,47 @@ pub struct StackUnwinder {
     code: Vec<(u64, u64)>,
 }
 
+/// What [`StackUnwinder::capture`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Captured {
+    /// Frames written.
+    pub frames: usize,
+    /// The last frame is in no known module: the stack ran into a library loaded after
+    /// this unwinder was built and was probably cut short there (a complete stack ends in
+    /// `_start` or `clone`).
+    pub cut_short: bool,
+    /// The frames are those of the thread's memoized walk in this slot
+    /// (`0..MEMO_WALKS`) at this version: the same slot and version again mean the same
+    /// frames, so a consumer may remember them by that pair instead of comparing them.
+    pub walk: Option<(usize, u32)>,
+}
+
 /// How many framehop rule caches a thread spreads its frames over.
 pub const CACHE_WAYS: usize = 8;
 
-/// A thread's unwind-rule caches.
-pub struct UnwindCache([CacheX86_64; CACHE_WAYS]);
+/// A thread's unwind-rule caches and its memo of recent walks.
+pub struct UnwindCache {
+    ways: [CacheX86_64; CACHE_WAYS],
+    memo: WalkMemo,
+    own_shapes: OwnShapes,
+}
 
 impl UnwindCache {
     pub fn new() -> Box<Self> {
-        Box::new(UnwindCache(std::array::from_fn(|_| CacheX86_64::new())))
+        Box::new(UnwindCache { ways: std::array::from_fn(|_| CacheX86_64::new()), memo: WalkMemo::new(), own_shapes: OwnShapes::new() })
     }
 
     #[inline(always)]
     fn way(&mut self, lookup: u64) -> &mut CacheX86_64 {
-        // Bits above the low ones that framehop's own slot index mostly uses.
-        &mut self.0[((lookup >> 3) ^ (lookup >> 11)) as usize % CACHE_WAYS]
+        &mut self.ways[way_index(lookup)]
     }
+}
+
+/// The rule cache a frame address uses: bits above the low ones that framehop's own
+/// slot index mostly uses.
+#[inline(always)]
+fn way_index(lookup: u64) -> usize {
+    ((lookup >> 3) ^ (lookup >> 11)) as usize % CACHE_WAYS
 }
 
 impl Default for StackUnwinder {
@@ -77,6 +104,12 @@ impl StackUnwinder {
         self.unwinder.add_module(Module::new(name, m.text_start..m.text_end, m.bias, info));
     }
 
+    /// Keeps the frames of the module this code is in, for benchmarks and tests whose
+    /// own code is linked into the same executable as the unwinder.
+    pub fn keep_own_frames(&mut self) {
+        self.own = (0, 0);
+    }
+
     /// Removes the module whose executable span starts at `text_start`.
     pub fn remove_module(&mut self, text_start: u64) {
         self.unwinder.remove_module(text_start);
@@ -97,10 +130,14 @@ impl StackUnwinder {
     /// only between the current stack pointer and `high`, and nothing is captured when the
     /// stack pointer is elsewhere (a signal stack, a coroutine): no stack beats a fault.
     /// `low` may be `high - 1` and less for a stack that grows (the main thread's).
+    ///
+    /// The tracer's own frames are unwound every time; from the first program frame on,
+    /// a walk the thread made before from the same frame is replayed (see `walk_memo`).
     #[inline(never)]
-    pub fn capture(&self, cache: &mut UnwindCache, stack: (u64, u64), out: &mut [u64]) -> usize {
+    pub fn capture(&self, cache: &mut UnwindCache, stack: (u64, u64), out: &mut [u64]) -> Captured {
+        const NONE: Captured = Captured { frames: 0, cut_short: false, walk: None };
         if out.is_empty() {
-            return 0;
+            return NONE;
         }
         let (ip, sp, bp): (u64, u64, u64);
         // SAFETY: reads three registers into locals; touches no memory and no flags.
@@ -114,50 +151,221 @@ impl StackUnwinder {
             );
         }
         if !(stack.0..stack.1).contains(&sp) {
-            return 0;
+            return NONE;
         }
-        let (lo, hi) = (sp, stack.1);
-        let mut read_stack = |addr: u64| {
-            if addr >= lo && addr.checked_add(8).is_some_and(|end| end <= hi) && addr.is_multiple_of(8) {
-                // SAFETY: the address is 8-aligned and inside this thread's own mapped stack.
-                Ok(unsafe { *(addr as *const u64) })
-            } else {
-                Err(())
-            }
-        };
-        let mut regs = UnwindRegsX86_64::new(ip, sp, bp);
+        let bounds = (sp, stack.1);
+        let (mut sp, mut bp) = (sp, bp);
         let mut frame = FrameAddress::from_instruction_pointer(ip);
-        let mut n = 0;
-        let mut in_own = true;
-        // The same walk as framehop's iter_frames, one frame at a time so that each frame
-        // can use the cache way its address picks.
-        while let Ok(Some(ra)) = self.unwinder.unwind_frame(frame, &mut regs, cache.way(frame.address_for_lookup()), &mut read_stack) {
-            let Some(next) = FrameAddress::from_return_address(ra) else { break };
+        // The tracer's own frames, by their learned shapes or else by their rules, up to
+        // the first program frame.
+        loop {
+            let key = StepShape::key(frame.address(), frame.is_return_address());
+            let shape = *cache.own_shapes.slot(key);
+            let (ra, regs) = if shape.key == key {
+                let sp_after = sp + shape.sp_delta;
+                let Ok(ra) = read_word(bounds, sp_after - 8) else { return NONE };
+                let bp_after = match shape.bp_offset {
+                    Some(offset) => match read_word(bounds, sp + offset) {
+                        Ok(v) => v,
+                        Err(()) => return NONE,
+                    },
+                    None => bp,
+                };
+                (ra, UnwindRegsX86_64::new(ra, sp_after, bp_after))
+            } else {
+                let mut regs = UnwindRegsX86_64::new(frame.address(), sp, bp);
+                let mut log = ReadLog::new();
+                let way = cache.way(frame.address_for_lookup());
+                let next = self.unwinder.unwind_frame(frame, &mut regs, way, &mut |a| {
+                    let r = read_word(bounds, a);
+                    log.note(a, r.ok());
+                    r
+                });
+                let Ok(Some(ra)) = next else { return NONE };
+                if let Some(learned) = StepShape::learn(key, (sp, bp), &log, (regs.sp(), regs.bp()), ra) {
+                    *cache.own_shapes.slot(key) = learned;
+                }
+                (ra, regs)
+            };
+            if ra == 0 {
+                return NONE;
+            }
+            if !(self.own.0..self.own.1).contains(&ra) {
+                return self.walk_from(cache, bounds, ra, regs, out);
+            }
+            let Some(next) = FrameAddress::from_return_address(ra) else { return NONE };
             frame = next;
-            if in_own && (self.own.0..self.own.1).contains(&ra) {
+            (sp, bp) = (regs.sp(), regs.bp());
+        }
+    }
+
+    /// Writes the program frames from the first one, `ra` with `regs` (its caller's
+    /// registers as the step to it left them), into `out`, replaying the memoized walk
+    /// from this frame as far as it still holds.
+    #[inline(always)]
+    fn walk_from(&self, cache: &mut UnwindCache, bounds: (u64, u64), ra: u64, regs: UnwindRegsX86_64, out: &mut [u64]) -> Captured {
+        let limit = out.len();
+        let (sp, bp) = (regs.sp(), regs.bp());
+        if limit > MEMO_FRAMES {
+            out[0] = ra;
+            let n = self.unwind_rest(&mut cache.ways, bounds, regs, out, 0, None, None);
+            return Captured { frames: n, cut_short: !self.knows(out[n - 1]), walk: None };
+        }
+        let id = self as *const Self as usize;
+        let (lo, hi) = bounds;
+        let (slot, walk, previous) = cache.memo.slot(ra, sp);
+        let donor = previous.filter(|p| p.lends_to(id, hi));
+        let mut i = 0;
+        if walk.starts_at(id, limit, hi, ra, sp, bp) {
+            if walk.all_reads_hold() == Some(true) {
+                for (slot, step) in out.iter_mut().zip(&walk.steps[..walk.len]) {
+                    *slot = step.ra;
+                }
+                return Captured { frames: walk.len, cut_short: walk.cut_short, walk: Some((slot, walk.version)) };
+            }
+            loop {
+                let step = &walk.steps[i];
+                out[i] = step.ra;
+                if i + 1 == walk.len && walk.len == limit {
+                    return Captured { frames: limit, cut_short: walk.cut_short, walk: Some((slot, walk.version)) };
+                }
+                if !step.replays(lo, hi) {
+                    break;
+                }
+                if i + 1 == walk.len {
+                    // The walk's last step ended it, and still does.
+                    return Captured { frames: walk.len, cut_short: walk.cut_short, walk: Some((slot, walk.version)) };
+                }
+                i += 1;
+            }
+            // Frames 0..=i still hold; unwind on from frame i with its frame pointer as
+            // it is now.
+            let Some(frame_bp) = bp_after(&walk.steps[..i], bp, bounds) else {
+                walk.unwinder = 0;
+                return Captured { frames: i + 1, cut_short: false, walk: None };
+            };
+            walk.bp = bp;
+            let step = walk.steps[i];
+            let regs = UnwindRegsX86_64::new(step.ra, step.sp, frame_bp);
+            walk.len = self.unwind_rest(&mut cache.ways, bounds, regs, out, i, Some(&mut walk.steps), donor);
+        } else {
+            walk.restart(id, limit, hi, ra, sp, bp);
+            out[0] = ra;
+            walk.len = self.unwind_rest(&mut cache.ways, bounds, regs, out, 0, Some(&mut walk.steps), donor);
+        }
+        let n = walk.len;
+        walk.cut_short = !self.knows(out[n - 1]);
+        walk.settle();
+        walk.version = walk.version.wrapping_add(1);
+        Captured { frames: n, cut_short: walk.cut_short, walk: Some((slot, walk.version)) }
+    }
+
+    /// Unwinds from frame `i` (already in `out[i]`, its registers in `regs`) to the end
+    /// of the stack or of `out`, noting every frame and the words each step read in
+    /// `steps` if given. When a frame turns out to be one of `donor`'s (same return
+    /// address and stack pointer, and the donor's frames from there on do not depend on
+    /// the frame pointer), the donor's steps are replayed from there as far as they hold:
+    /// consecutive stacks of a thread share their outer frames. Returns the number of
+    /// frames in `out`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn unwind_rest(
+        &self,
+        ways: &mut [CacheX86_64; CACHE_WAYS],
+        bounds: (u64, u64),
+        mut regs: UnwindRegsX86_64,
+        out: &mut [u64],
+        mut i: usize,
+        mut steps: Option<&mut [Step; MEMO_FRAMES]>,
+        donor: Option<&Walk>,
+    ) -> usize {
+        let mut cursor = 0;
+        loop {
+            if i + 1 == out.len() {
+                return out.len();
+            }
+            let Some(frame) = FrameAddress::from_return_address(regs.ip()) else { return i + 1 };
+            let bp_before = regs.bp();
+            let mut log = ReadLog::new();
+            let way = &mut ways[way_index(frame.address_for_lookup())];
+            let next = self.unwinder.unwind_frame(frame, &mut regs, way, &mut |a| {
+                let r = read_word(bounds, a);
+                log.note(a, r.ok());
+                r
+            });
+            if let Some(steps) = steps.as_deref_mut() {
+                let step = &mut steps[i];
+                (step.nreads, step.reads) = log.finish();
+                step.uses_bp = log.used_bp(bp_before);
+                step.restores_bp = log.restore_index(regs.sp());
+            }
+            let Ok(Some(ra)) = next else { return i + 1 };
+            i += 1;
+            out[i] = ra;
+            let Some(steps) = steps.as_deref_mut() else { continue };
+            steps[i] = Step::at(ra, regs.sp());
+            let Some(d) = donor else { continue };
+            while cursor < d.len && d.steps[cursor].sp < regs.sp() {
+                cursor += 1;
+            }
+            let Some(first) = d.steps[..d.len].get(cursor) else { continue };
+            if first.sp != regs.sp() || first.ra != ra || first.bp_needed {
                 continue;
             }
-            in_own = false;
-            out[n] = ra;
-            n += 1;
-            if n == out.len() {
-                break;
+            // Frame i is the donor's frame `cursor`: replay the donor from there.
+            #[cfg(test)]
+            tests::SPLICES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (start, bp_start) = (i, regs.bp());
+            let end = loop {
+                let step = d.steps[cursor];
+                steps[i] = step;
+                out[i] = step.ra;
+                if i + 1 == out.len() {
+                    return out.len();
+                }
+                let last = cursor + 1 == d.len;
+                if (last && d.len == d.limit) || !step.replays(bounds.0, bounds.1) {
+                    break None; // unwind on from frame i
+                }
+                if last {
+                    break Some(i + 1); // the donor's last step ended it, and still does
+                }
+                cursor += 1;
+                i += 1;
+            };
+            if let Some(n) = end {
+                return n;
             }
+            let Some(bp) = bp_after(&steps[start..i], bp_start, bounds) else { return i + 1 };
+            regs = UnwindRegsX86_64::new(steps[i].ra, steps[i].sp, bp);
         }
-        n
+    }
+}
+
+/// Reads the stack word at `addr` if it is 8-aligned and inside `[lo, hi)`.
+#[inline(always)]
+fn read_word((lo, hi): (u64, u64), addr: u64) -> Result<u64, ()> {
+    if addr >= lo && addr.checked_add(8).is_some_and(|end| end <= hi) && addr.is_multiple_of(8) {
+        // SAFETY: the address is 8-aligned and inside this thread's own mapped stack.
+        Ok(unsafe { *(addr as *const u64) })
+    } else {
+        Err(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Captures that replayed another walk's outer frames.
+    pub static SPLICES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     use crate::modules::loaded_modules;
     use crate::thread::{mapping_of, stack_pointer};
 
     #[inline(never)]
     fn depth_n(u: &StackUnwinder, c: &mut UnwindCache, n: u32, out: &mut [u64]) -> usize {
         if n == 0 {
-            return u.capture(c, mapping_of(stack_pointer()).unwrap(), out);
+            return u.capture(c, mapping_of(stack_pointer()).unwrap(), out).frames;
         }
         let r = depth_n(u, c, n - 1, out);
         std::hint::black_box(r)
@@ -171,7 +379,7 @@ mod tests {
         }
         // The test binary is the "own" module here, so frames are kept only after it:
         // clear the own range to see everything.
-        u.own = (0, 0);
+        u.keep_own_frames();
         let mut c = UnwindCache::new();
         // The second capture hits the cache and must give the same frames down to the
         // outermost depth_n (the loop may be unrolled, so the caller's site can differ).
@@ -185,5 +393,76 @@ mod tests {
         assert!(stacks[0].len() > 30, "only {} frames", stacks[0].len());
         let same = stacks[0].iter().zip(&stacks[1]).take_while(|(a, b)| a == b).count();
         assert!(same >= 30, "the stacks differ at frame {same}: {:x?} vs {:x?}", stacks[0], stacks[1]);
+    }
+
+    /// Recurses `depth` frames through one of two call sites picked by `pattern`'s bits,
+    /// then captures with a memoizing cache and a fresh one from the same call site.
+    #[inline(never)]
+    fn branchy(u: &StackUnwinder, warm: &mut UnwindCache, depth: u32, pattern: u64, stacks: &mut Vec<(Vec<u64>, Option<(usize, u32)>)>) -> u64 {
+        if depth == 0 {
+            let stack = mapping_of(stack_pointer()).unwrap();
+            let mut cold = UnwindCache::new();
+            for c in [warm, &mut *cold] {
+                let mut out = [0u64; 48];
+                let got = std::hint::black_box(u).capture(c, stack, &mut out);
+                stacks.push((out[..got.frames].to_vec(), got.walk));
+            }
+            return 1;
+        }
+        let r = if pattern & 1 == 0 {
+            branchy(u, warm, depth - 1, pattern >> 1, stacks)
+        } else {
+            let mut pad = [0u8; 40];
+            std::hint::black_box(&mut pad);
+            branchy(u, warm, depth - 1, pattern >> 1, stacks) + pad[3] as u64
+        };
+        std::hint::black_box(r + 1)
+    }
+
+    #[test]
+    fn memoized_walks_equal_fresh_ones() {
+        let mut u = StackUnwinder::new();
+        for m in loaded_modules(&mut |_, _| true) {
+            u.add_module(&m);
+        }
+        u.keep_own_frames();
+        let mut warm = UnwindCache::new();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut longest = 0;
+        let mut by_walk = std::collections::HashMap::new();
+        let mut replays = 0;
+        for round in 0..600 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Few distinct shapes, so that most captures replay a memoized walk, some
+            // only part of one, and some stacks are cut by the 48-frame limit. The first
+            // 200 rounds are straight recursions only.
+            let depth = [3, 10, 10, 25, 60][(seed % 5) as usize];
+            let mask = if round < 200 { 0 } else { [0, 1, 0x5a5a, u64::MAX][(round % 4) as usize] };
+            let pattern = (seed >> 8) & mask;
+            let mut stacks = Vec::new();
+            branchy(&u, &mut warm, depth, pattern, &mut stacks);
+            // Frame 0 is the capture's call site, which loop unrolling may duplicate.
+            let (warm_frames, walk) = &stacks[0];
+            assert_eq!(warm_frames[1..], stacks[1].0[1..], "round {round}: memoized vs fresh walk (depth {depth}, pattern {pattern:x})");
+            // The same walk slot and version always stand for the same frames.
+            let walk = walk.expect("a memoized capture names its walk");
+            match by_walk.entry(walk) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    assert_eq!(first.get(), warm_frames, "round {round}: walk {walk:?} changed without a new version");
+                    replays += (round < 200) as u32;
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(warm_frames.clone());
+                }
+            }
+            longest = longest.max(warm_frames.len());
+        }
+        // 5 shapes, 200 captures: all but the first of each shape replay (unless two
+        // shapes share a memo slot).
+        assert!(replays >= 150, "only {replays} of 200 captures of 5 shapes replayed a memoized walk");
+        assert!(SPLICES.load(std::sync::atomic::Ordering::Relaxed) > 50, "stacks that share outer frames did not share walks");
+        assert_eq!(longest, 48, "no capture reached the frame limit");
     }
 }
