@@ -1,6 +1,6 @@
 //! The analysis pipeline up to typed results: reader (pass 1) → merge (pass 2) → replay
-//! → every visitor of the [`crate::visitor::registry`] (detectors, classifiers, metrics)
-//! → a second replay up to the peak for the stacks that held it. Nothing here is
+//! → every visitor of the [`crate::visitor::registry`] (detectors, classifiers, metrics),
+//! and the stacks that held the peak (which the replay keeps track of). Nothing here is
 //! symbolized or rendered.
 //!
 //! `--at` stops the replay at a moment of the run: everything (counts, findings, live
@@ -13,7 +13,7 @@ use crate::merge::Merger;
 use crate::metrics::peak::Peak;
 use crate::reader::{read_index, TraceIndex};
 use crate::replay::{Counters, Replay};
-use crate::visitor::{registry, End, Results};
+use crate::visitor::{registry, End, Results, Visitors};
 
 pub use crate::detectors::leak::LeakGroup;
 
@@ -104,19 +104,20 @@ pub fn analyze_file_at(path: &Path, at: Option<At>) -> Result<Analysis, CliError
         }
     };
     let expected: u64 = index.streams.values().map(|s| s.events).sum();
-    let mut visitors = registry(expected, start);
+    let mut visitors = Visitors::new(registry(expected, start));
     let mut results = Results::default();
     let mut replay = Replay::new(index.header.origin);
-    for ev in Merger::new(&index)? {
-        let ev = ev?;
-        if stop.is_some_and(|s| ev.time > s) {
-            break;
-        }
-        let (ctx, what) = replay.apply(&ev);
-        for v in visitors.iter_mut() {
-            v.event(&ctx, &what, &mut results.findings);
+    let mut merger = Merger::new(&index)?;
+    'replay: while let Some(run) = merger.next_run()? {
+        for ev in run {
+            if stop.is_some_and(|s| ev.time > s) {
+                break 'replay;
+            }
+            let (ctx, what) = replay.apply(ev);
+            visitors.event(&ctx, &what, &mut results.findings);
         }
     }
+    drop(merger);
     let counters = *replay.counters();
     let end_time = match stop {
         Some(s) => s,
@@ -129,15 +130,18 @@ pub fn analyze_file_at(path: &Path, at: Option<At>) -> Result<Analysis, CliError
             live: replay.live(),
             time: end_time,
         };
-        for v in visitors {
-            v.finish(&end, &mut results);
-        }
+        visitors.finish(&end, &mut results);
     }
+    let peak = Peak {
+        bytes: counters.peak_live_bytes,
+        time: counters.peak_time,
+        seq: counters.peak_seq,
+        holders: replay.peak_holders(),
+    };
     let live = replay.finish().live;
     let live_blocks = live.len() as u64;
     let live_bytes = live.values().fold(0u64, |a, b| a.saturating_add(b.size));
     drop(live);
-    let peak = peak_holders(&index, &counters)?;
     let leaks = results.leaks.clone();
     Ok(Analysis {
         duration_ns: end_time.saturating_sub(start),
@@ -157,35 +161,12 @@ pub fn analyze_file_at(path: &Path, at: Option<At>) -> Result<Analysis, CliError
 
 /// The time of the last event (for a trace without an `End` record).
 fn last_event_time(index: &TraceIndex) -> Result<Option<u64>, CliError> {
+    let mut merger = Merger::new(index)?;
     let mut last = None;
-    for ev in Merger::new(index)? {
-        let t = ev?.time;
-        last = Some(last.map_or(t, |l: u64| l.max(t)));
-    }
-    Ok(last)
-}
-
-/// Replays again up to the event that first reached the peak and groups what was live
-/// then by stack.
-fn peak_holders(index: &TraceIndex, counters: &Counters) -> Result<Peak, CliError> {
-    let mut peak = Peak {
-        bytes: counters.peak_live_bytes,
-        time: counters.peak_time,
-        seq: counters.peak_seq,
-        holders: Vec::new(),
-    };
-    if counters.peak_live_bytes == 0 {
-        return Ok(peak);
-    }
-    // Only the live map matters here: no need to remember frees.
-    let mut replay = Replay::with_memory(index.header.origin, 0);
-    for ev in Merger::new(index)? {
-        let (ctx, _) = replay.apply(&ev?);
-        if ctx.seq >= counters.peak_seq {
-            break;
+    while let Some(run) = merger.next_run()? {
+        for ev in run {
+            last = Some(last.map_or(ev.time, |l: u64| l.max(ev.time)));
         }
     }
-    peak.holders =
-        crate::detectors::leak::group_by_stack(replay.live().values().map(|b| (b.stack, b.size)));
-    Ok(peak)
+    Ok(last)
 }

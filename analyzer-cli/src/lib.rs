@@ -2,7 +2,7 @@
 //! it. The data path, one module per stage:
 //!
 //! `reader` (pass 1: header, modules, stacks, chunk index) → `merge` (pass 2: thread
-//! streams in global order, typed events) → `replay` (live map, valgrind-style counts,
+//! streams in global order, typed events, chunks decoded ahead by `prefetch`) → `replay` (live map, valgrind-style counts,
 //! typed [`lifecycle`] events) → the [`visitor`] registry: `detectors`, `metrics` and
 //! their results (`findings`), driven by `analysis` → `symbolize` (addr2line, only for
 //! shown stacks) → `classify` (type, runtime-internal, on symbolized stacks) → `report`
@@ -23,6 +23,7 @@ pub mod gate;
 pub mod ids;
 pub mod lifecycle;
 pub mod merge;
+pub mod prefetch;
 pub mod progress;
 pub mod metrics;
 pub mod reader;

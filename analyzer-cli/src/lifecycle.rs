@@ -26,6 +26,9 @@ pub struct LiveBlock {
     /// Reallocs that led to this block: 0 for a fresh allocation, n + 1 for a block
     /// produced by a realloc of a block with chain n.
     pub chain: u32,
+    /// Position in the merged stream of the event that made this block (see
+    /// [`Ctx::seq`]); tells whether it was live at the peak.
+    pub seq: u64,
 }
 
 /// A block the replay saw freed recently (see [`crate::replay::RECENTLY_FREED`]).
@@ -130,4 +133,51 @@ pub enum Lifecycle {
         tid: u32,
     },
     ThreadExit,
+}
+
+impl Lifecycle {
+    /// The event's kind as a bit, for [`Kinds`].
+    pub fn kind(&self) -> Kinds {
+        Kinds(match self {
+            Lifecycle::Alloc { .. } => 1,
+            Lifecycle::Free { .. } => 1 << 1,
+            Lifecycle::BadRelease { .. } => 1 << 2,
+            Lifecycle::ReallocFailed { .. } => 1 << 3,
+            Lifecycle::AllocFailed { .. } => 1 << 4,
+            Lifecycle::ThreadStart { .. } => 1 << 5,
+            Lifecycle::ThreadExit => 1 << 6,
+        })
+    }
+}
+
+/// A set of [`Lifecycle`] kinds: what a visitor wants to be shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kinds(u8);
+
+impl Kinds {
+    pub const ALL: Kinds = Kinds(0x7f);
+    pub const NONE: Kinds = Kinds(0);
+    pub const ALLOC: Kinds = Kinds(1);
+    pub const FREE: Kinds = Kinds(1 << 1);
+    pub const BAD_RELEASE: Kinds = Kinds(1 << 2);
+    pub const REALLOC_FAILED: Kinds = Kinds(1 << 3);
+    pub const ALLOC_FAILED: Kinds = Kinds(1 << 4);
+
+    pub const fn or(self, other: Kinds) -> Kinds {
+        Kinds(self.0 | other.0)
+    }
+
+    pub fn contains(self, other: Kinds) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The `n`-th kind of this set's bits (0..7), as a set of its own.
+    pub fn nth(self, n: usize) -> Kinds {
+        Kinds(self.0 & (1 << n))
+    }
+
+    /// Position of a single kind (0..7), to index tables by kind.
+    pub fn index(self) -> usize {
+        self.0.trailing_zeros() as usize
+    }
 }

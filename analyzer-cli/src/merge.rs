@@ -1,9 +1,13 @@
 //! Pass 2: merges the per-thread streams into one global order (ARCHITECTURE invariant 2)
 //! and turns raw records into typed [`Event`]s.
 //!
-//! A k-way merge: one cursor per stream, each loading one chunk at a time with
-//! `read_chunk_at` from the offsets found in pass 1, and a binary heap over the cursors'
-//! next events. Memory is bounded by (threads × one decoded chunk), not by trace length.
+//! A k-way merge: one cursor per stream, each holding one decoded chunk at a time (from
+//! the offsets found in pass 1, decoded ahead by [`crate::prefetch`]), and a binary heap
+//! over the cursors' next events. The merge hands out *runs*: the longest slice of the
+//! leading stream's chunk whose events all sort before every other stream's next event,
+//! i.e. exactly the events one-at-a-time merging would take from that stream in a row.
+//! With one busy thread a run is a whole chunk, so the heap costs nothing per event.
+//! Memory is bounded by (threads + a few) decoded chunks, not by trace length.
 //!
 //! Ordering rules:
 //! - every event has a time; a `Realloc` splits into its "give up old" part at
@@ -14,16 +18,13 @@
 //! - within one stream, record order is kept whatever the times say (the heap only ever
 //!   holds a stream's next event).
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, VecDeque};
-use std::fs::File;
-use std::io::BufReader;
-
-use memscope_format::reader::read_chunk_at;
-use memscope_format::{AllocKind, FreeKind, Record, RecordDecoder};
+use memscope_format::{AllocKind, FreeKind, Record};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use crate::error::CliError;
 use crate::ids::{StackId, StreamId};
+use crate::prefetch::{ChunkRef, Prefetch};
 use crate::reader::TraceIndex;
 
 /// What happened, after realloc splitting.
@@ -92,8 +93,8 @@ pub struct Event {
 }
 
 /// Appends the events one record stands for to `out` (none for process-wide records).
-pub fn split_record(rec: &Record<'_>, stream: StreamId, out: &mut VecDeque<Event>) {
-    let mut push = |time, kind| out.push_back(Event { time, stream, kind });
+pub fn split_record(rec: &Record<'_>, stream: StreamId, out: &mut Vec<Event>) {
+    let mut push = |time, kind| out.push(Event { time, stream, kind });
     match *rec {
         Record::Alloc {
             time,
@@ -176,37 +177,34 @@ pub fn split_record(rec: &Record<'_>, stream: StreamId, out: &mut VecDeque<Event
     }
 }
 
-/// One stream's position: its remaining chunk offsets and the decoded current chunk.
+/// One stream's position: its remaining chunks and the decoded current chunk.
 struct Cursor {
-    stream: StreamId,
-    offsets: Vec<u64>,
+    /// The stream's chunks, as numbers in the file-order list of [`Prefetch`].
+    chunks: Vec<usize>,
     next_chunk: usize,
-    pending: VecDeque<Event>,
+    /// The current chunk's events; `events[pos..]` are still to come.
+    events: Vec<Event>,
+    pos: usize,
 }
 
 impl Cursor {
-    /// Makes sure `pending` holds the stream's next event, loading chunks as needed.
-    /// `Ok(false)` when the stream is exhausted.
-    fn fill(&mut self, file: &mut BufReader<File>, index: &TraceIndex) -> Result<bool, CliError> {
-        while self.pending.is_empty() {
-            let Some(&offset) = self.offsets.get(self.next_chunk) else {
-                return Ok(false);
+    /// The stream's next event without taking it, loading chunks as needed; `None` when
+    /// the stream is exhausted.
+    fn peek(&mut self, supply: &mut Prefetch) -> Result<Option<&Event>, CliError> {
+        while self.pos == self.events.len() {
+            let Some(&chunk) = self.chunks.get(self.next_chunk) else {
+                return Ok(None);
             };
             self.next_chunk += 1;
-            let chunk =
-                read_chunk_at(file, offset).map_err(|e| CliError::format(&index.path, e))?;
-            let base = chunk.payload_offset();
-            let shift =
-                |e: memscope_format::FormatError| CliError::format(&index.path, e.shifted(base));
-            for rec in RecordDecoder::new(&chunk.payload).map_err(shift)? {
-                split_record(&rec.map_err(shift)?, self.stream, &mut self.pending);
-            }
+            self.events = supply.take(chunk, std::mem::take(&mut self.events))?;
+            self.pos = 0;
         }
-        Ok(true)
+        Ok(self.events.get(self.pos))
     }
 }
 
 /// Heap key of a stream's next event: earliest time, releases first, lowest stream.
+/// Keys of different streams never compare equal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     time: u64,
@@ -224,98 +222,104 @@ impl Key {
     }
 }
 
-#[derive(PartialEq, Eq)]
+/// A cursor in the heap, ordered by its next event's key.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct HeapEntry {
     key: Key,
     cursor: usize,
 }
 
-impl Ord for HeapEntry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key
-            .cmp(&other.key)
-            .then(self.cursor.cmp(&other.cursor))
-    }
-}
-
-impl PartialOrd for HeapEntry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// Iterator over all thread events of a trace in global order.
-pub struct Merger<'a> {
-    index: &'a TraceIndex,
-    file: BufReader<File>,
+/// All thread events of a trace in global order, handed out run by run.
+pub struct Merger {
+    supply: Prefetch,
     cursors: Vec<Cursor>,
+    /// Every cursor with events left, except the one of the last run (`last`).
     heap: BinaryHeap<Reverse<HeapEntry>>,
     started: bool,
-    failed: bool,
+    /// The cursor the last run came from: back into the heap once its next event is
+    /// known (loading it may replace the chunk the run borrowed).
+    last: Option<usize>,
 }
 
-impl<'a> Merger<'a> {
+impl Merger {
     /// Opens the trace file again for random access over the chunks found in pass 1.
-    pub fn new(index: &'a TraceIndex) -> Result<Self, CliError> {
-        let file = File::open(&index.path).map_err(|e| CliError::io(&index.path, e))?;
-        let cursors = index
+    pub fn new(index: &TraceIndex) -> Result<Self, CliError> {
+        let mut chunks: Vec<ChunkRef> = index
             .streams
             .iter()
-            .map(|(&stream, chunks)| Cursor {
-                stream,
-                offsets: chunks.offsets.clone(),
-                next_chunk: 0,
-                pending: VecDeque::new(),
+            .flat_map(|(&stream, s)| {
+                s.offsets
+                    .iter()
+                    .map(move |&offset| ChunkRef { offset, stream })
             })
             .collect();
+        chunks.sort_unstable_by_key(|c| c.offset);
+        let mut cursors: Vec<Cursor> = index
+            .streams
+            .values()
+            .map(|_| Cursor {
+                chunks: Vec::new(),
+                next_chunk: 0,
+                events: Vec::new(),
+                pos: 0,
+            })
+            .collect();
+        let slot: std::collections::HashMap<StreamId, usize> = index
+            .streams
+            .keys()
+            .enumerate()
+            .map(|(i, &s)| (s, i))
+            .collect();
+        for (i, c) in chunks.iter().enumerate() {
+            cursors[slot[&c.stream]].chunks.push(i);
+        }
         Ok(Self {
-            index,
-            file: BufReader::with_capacity(1 << 16, file),
+            supply: Prefetch::new(&index.path, chunks)?,
             cursors,
             heap: BinaryHeap::new(),
             started: false,
-            failed: false,
+            last: None,
         })
     }
 
-    fn push_head(&mut self, i: usize) -> Result<(), CliError> {
-        let cursor = &mut self.cursors[i];
-        if cursor.fill(&mut self.file, self.index)? {
-            if let Some(ev) = cursor.pending.front() {
-                self.heap.push(Reverse(HeapEntry {
-                    key: Key::of(ev),
-                    cursor: i,
-                }));
-            }
+    /// Puts cursor `i` in the heap under its next event, if it has one.
+    fn push(&mut self, i: usize) -> Result<(), CliError> {
+        if let Some(ev) = self.cursors[i].peek(&mut self.supply)? {
+            let key = Key::of(ev);
+            self.heap.push(Reverse(HeapEntry { key, cursor: i }));
         }
         Ok(())
     }
 
-    fn step(&mut self) -> Result<Option<Event>, CliError> {
+    /// The next events in global order (never empty), `None` after the last one.
+    pub fn next_run(&mut self) -> Result<Option<&[Event]>, CliError> {
         if !self.started {
             self.started = true;
             for i in 0..self.cursors.len() {
-                self.push_head(i)?;
+                self.push(i)?;
             }
+        }
+        if let Some(i) = self.last.take() {
+            self.push(i)?;
         }
         let Some(Reverse(top)) = self.heap.pop() else {
             return Ok(None);
         };
-        let ev = self.cursors[top.cursor].pending.pop_front();
-        self.push_head(top.cursor)?;
-        Ok(ev)
-    }
-}
-
-impl Iterator for Merger<'_> {
-    type Item = Result<Event, CliError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
+        // The leading stream keeps the lead while its events sort before every other
+        // stream's next one (within a stream, record order is kept whatever the times).
+        let bound = self.heap.peek().map(|Reverse(e)| e.key);
+        let c = &mut self.cursors[top.cursor];
+        let start = c.pos;
+        let mut end = start + 1;
+        if let Some(bound) = bound {
+            while end < c.events.len() && Key::of(&c.events[end]) < bound {
+                end += 1;
+            }
+        } else {
+            end = c.events.len();
         }
-        let r = self.step();
-        self.failed = r.is_err();
-        r.transpose()
+        c.pos = end;
+        self.last = Some(top.cursor);
+        Ok(Some(&c.events[start..end]))
     }
 }

@@ -1,4 +1,5 @@
-//! Pass 1 over a trace: reads every chunk once, in file order, and keeps what is small
+//! Pass 1 over a trace: reads every chunk once, in file order (reading and decompressing
+//! on one thread, decoding on another), and keeps what is small
 //! and process-wide (header, modules, interned stacks, exit, forks, end), plus the file
 //! offsets of each thread stream's chunks for the merge in [`crate::merge`].
 //!
@@ -16,7 +17,10 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use memscope_format::{path_text, ExitHow, Header, Record, RecordDecoder, TraceReader};
+use memscope_format::reader::Chunk;
+use memscope_format::{
+    path_text, ExitHow, FormatError, Header, Record, RecordDecoder, TraceReader,
+};
 
 use crate::error::CliError;
 use crate::ids::{ModuleIdx, StackId, StreamId};
@@ -146,7 +150,15 @@ impl ModuleSet {
     }
 }
 
+/// Chunks read ahead of the decoding (each up to a few hundred KB decompressed).
+const READ_AHEAD: usize = 8;
+
 /// Reads the whole trace at `path` once. Corruption is an error; a torn tail is not.
+///
+/// Two stages on two threads: one reads, checks and decompresses chunks in file order,
+/// the other decodes their records and builds the index. The decoder takes the chunks in
+/// order and stops at its first error, so the error reported is the first one in file
+/// order, as with one thread.
 pub fn read_index(path: &Path) -> Result<TraceIndex, CliError> {
     let file = File::open(path).map_err(|e| CliError::io(path, e))?;
     if file.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
@@ -171,40 +183,43 @@ pub fn read_index(path: &Path) -> Result<TraceIndex, CliError> {
         misplaced_records: 0,
     };
     let mut set = ModuleSet::default();
-    while let Some(chunk) = reader.next_chunk().map_err(fmt_err)? {
-        progress.set(reader.offset());
-        let base = chunk.payload_offset();
-        let stream = StreamId(chunk.stream);
-        let mut events = 0u64;
-        let decoder = RecordDecoder::new(&chunk.payload).map_err(|e| fmt_err(e.shifted(base)))?;
-        for rec in decoder {
-            let rec = rec.map_err(|e| fmt_err(e.shifted(base)))?;
-            if is_event(&rec) {
-                events += 1;
-                continue;
+    std::thread::scope(|scope| {
+        // Each message: a chunk and the offset after it, or the end (`None`), or an error.
+        let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
+        let read_stage = scope.spawn(move || {
+            loop {
+                let next = reader.next_chunk();
+                let more = matches!(next, Ok(Some(_)));
+                let offset = reader.offset();
+                // A send fails once the decoder has stopped at an error.
+                if tx.send(next.map(|c| c.map(|c| (c, offset)))).is_err() || !more {
+                    return reader;
+                }
             }
-            if stream.0 != memscope_format::GLOBAL_STREAM {
-                index.misplaced_records += 1;
-            }
-            index.apply_global(rec, &mut set);
+        });
+        for msg in rx {
+            let Some((chunk, offset)) = msg.map_err(fmt_err)? else {
+                break;
+            };
+            progress.set(offset);
+            index.add_chunk(&chunk, &mut set).map_err(fmt_err)?;
         }
-        if events > 0 {
-            let s = index.streams.entry(stream).or_default();
-            s.offsets.push(chunk.offset);
-            s.events += events;
-        }
-    }
-    index.truncation = match reader.truncated_at() {
-        Some(offset) => Some(Truncation {
-            offset,
-            reason: TruncationReason::TornTail,
-        }),
-        None if index.end_time.is_none() => Some(Truncation {
-            offset: reader.offset(),
-            reason: TruncationReason::NoEndRecord,
-        }),
-        None => None,
-    };
+        let reader = read_stage
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        index.truncation = match reader.truncated_at() {
+            Some(offset) => Some(Truncation {
+                offset,
+                reason: TruncationReason::TornTail,
+            }),
+            None if index.end_time.is_none() => Some(Truncation {
+                offset: reader.offset(),
+                reason: TruncationReason::NoEndRecord,
+            }),
+            None => None,
+        };
+        Ok(())
+    })?;
     Ok(index)
 }
 
@@ -222,6 +237,31 @@ fn is_event(rec: &Record<'_>) -> bool {
 }
 
 impl TraceIndex {
+    /// Decodes every record of `chunk`: counts its events, applies its global records.
+    fn add_chunk(&mut self, chunk: &Chunk, set: &mut ModuleSet) -> Result<(), FormatError> {
+        let base = chunk.payload_offset();
+        let stream = StreamId(chunk.stream);
+        let mut events = 0u64;
+        let decoder = RecordDecoder::new(&chunk.payload).map_err(|e| e.shifted(base))?;
+        for rec in decoder {
+            let rec = rec.map_err(|e| e.shifted(base))?;
+            if is_event(&rec) {
+                events += 1;
+                continue;
+            }
+            if stream.0 != memscope_format::GLOBAL_STREAM {
+                self.misplaced_records += 1;
+            }
+            self.apply_global(rec, set);
+        }
+        if events > 0 {
+            let s = self.streams.entry(stream).or_default();
+            s.offsets.push(chunk.offset);
+            s.events += events;
+        }
+        Ok(())
+    }
+
     fn apply_global(&mut self, rec: Record<'_>, set: &mut ModuleSet) {
         match rec {
             Record::Module {

@@ -8,12 +8,10 @@
 //! pushes findings into the shared [`FindingSet`] as events arrive, and at the end puts
 //! its typed result in its own slot of [`Results`].
 
-use std::collections::BTreeMap;
-
 use crate::findings::FindingSet;
-use crate::lifecycle::{Ctx, Lifecycle, LiveBlock};
+use crate::lifecycle::{Ctx, Kinds, Lifecycle};
 use crate::reader::TraceIndex;
-use crate::replay::Counters;
+use crate::replay::{Counters, LiveMap};
 
 /// What kind of work a visitor does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +46,7 @@ pub struct Info {
 pub struct End<'a> {
     pub index: &'a TraceIndex,
     pub counters: &'a Counters,
-    pub live: &'a BTreeMap<u64, LiveBlock>,
+    pub live: &'a LiveMap,
     /// Time of the end (the last event replayed, or the trace's end).
     pub time: u64,
 }
@@ -56,6 +54,11 @@ pub struct End<'a> {
 /// A detector, classifier or metric fed the lifecycle events in global order.
 pub trait Visitor {
     fn info(&self) -> Info;
+    /// The kinds of events `event` acts on; it is not called for the others (most
+    /// visitors look at one or two kinds, and the replay calls them for every event).
+    fn wants(&self) -> Kinds {
+        Kinds::ALL
+    }
     fn event(&mut self, ctx: &Ctx, ev: &Lifecycle, findings: &mut FindingSet);
     fn finish(self: Box<Self>, end: &End<'_>, results: &mut Results);
 }
@@ -101,4 +104,38 @@ pub fn catalogue() -> Vec<Info> {
     out.extend(crate::classify::SYMBOL_CLASSIFIERS);
     out.push(crate::metrics::peak::INFO);
     out
+}
+
+/// The visitors of a replay, each called only for the kinds of events it wants, in
+/// registry order.
+pub struct Visitors {
+    all: Vec<Box<dyn Visitor>>,
+    /// Per event kind ([`Kinds::index`]), the visitors that want it.
+    by_kind: [Vec<usize>; 7],
+}
+
+impl Visitors {
+    pub fn new(all: Vec<Box<dyn Visitor>>) -> Self {
+        let by_kind = std::array::from_fn(|k| {
+            let kind = Kinds::ALL.nth(k);
+            (0..all.len())
+                .filter(|&i| all[i].wants().contains(kind))
+                .collect()
+        });
+        Self { all, by_kind }
+    }
+
+    /// Shows one event to the visitors that want it.
+    #[inline]
+    pub fn event(&mut self, ctx: &Ctx, ev: &Lifecycle, findings: &mut FindingSet) {
+        for &i in &self.by_kind[ev.kind().index()] {
+            self.all[i].event(ctx, ev, findings);
+        }
+    }
+
+    pub fn finish(self, end: &End<'_>, results: &mut Results) {
+        for v in self.all {
+            v.finish(end, results);
+        }
+    }
 }

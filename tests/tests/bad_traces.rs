@@ -101,13 +101,30 @@ fn truncated_traces_are_analyzed() {
     }
 }
 
+/// Where the last chunk of a trace starts (file header: payload length at byte 12 of a
+/// 20-byte prefix; chunk header: 16 bytes, payload length first). A damaged last chunk
+/// reads as a torn tail (analyzed up to it, exit 0 or 1), so corruption tests damage
+/// bytes before it.
+fn last_chunk_offset(bytes: &[u8]) -> usize {
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
+    let mut off = 20 + u32_at(12);
+    let mut last = off;
+    while off + 16 <= bytes.len() {
+        last = off;
+        off += 16 + u32_at(off);
+    }
+    assert_eq!(off, bytes.len(), "the trace is a header and whole chunks");
+    last
+}
+
 #[test]
 fn flipped_bytes_are_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
     let (good, _) = real_trace(dir.path());
     let bytes = std::fs::read(&good).unwrap();
     let len = bytes.len();
-    for at in [len / 3, len / 2, len * 2 / 3] {
+    let before_last = last_chunk_offset(&bytes);
+    for at in [before_last / 3, before_last / 2, before_last * 2 / 3] {
         let mut bad = bytes.clone();
         bad[at] ^= 0xff;
         let path = dir.path().join(format!("flip{at}.msl"));
@@ -122,7 +139,7 @@ fn several_flipped_bytes_in_the_middle() {
     let dir = tempfile::tempdir().unwrap();
     let (good, _) = real_trace(dir.path());
     let mut bad = std::fs::read(&good).unwrap();
-    let mid = bad.len() / 2;
+    let mid = last_chunk_offset(&bad) / 2;
     for b in &mut bad[mid..mid + 16] {
         *b = b.wrapping_add(0x5b);
     }

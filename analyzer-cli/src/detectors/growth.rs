@@ -31,6 +31,8 @@ pub const MIN_EVENTS: u64 = 20_000;
 
 pub struct Growth {
     every: u64,
+    /// The next multiple of `every` (saves a division per event).
+    next_sample: u64,
     events: u64,
     /// Live bytes per stack now.
     live: FxHashMap<StackId, u64>,
@@ -44,6 +46,7 @@ impl Growth {
     pub fn new(expected_events: u64) -> Self {
         Self {
             every: (expected_events / SAMPLES).max(1),
+            next_sample: (expected_events / SAMPLES).max(1),
             events: 0,
             live: FxHashMap::default(),
             history: FxHashMap::default(),
@@ -96,8 +99,13 @@ impl Visitor for Growth {
 
     fn event(&mut self, ctx: &Ctx, ev: &Lifecycle, _: &mut FindingSet) {
         self.events += 1;
-        if ctx.seq > 0 && ctx.seq.is_multiple_of(self.every) && (self.taken as u64) < 2 * SAMPLES {
-            self.sample();
+        // Samples at every positive multiple of `every` (while fewer than 2 × SAMPLES).
+        if ctx.seq >= self.next_sample {
+            let due = ctx.seq.is_multiple_of(self.every);
+            self.next_sample = (ctx.seq / self.every + 1).saturating_mul(self.every);
+            if due && (self.taken as u64) < 2 * SAMPLES {
+                self.sample();
+            }
         }
         match *ev {
             Lifecycle::Alloc {

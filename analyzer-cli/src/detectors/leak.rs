@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::findings::FindingSet;
 use crate::ids::StackId;
-use crate::lifecycle::{Ctx, Lifecycle};
+use crate::lifecycle::{Ctx, Kinds, Lifecycle};
 use crate::visitor::{Category, End, Info, Results, Visitor};
 
 /// Blocks live at the end of the trace that share an allocation stack.
@@ -21,6 +21,10 @@ pub struct LeakGroup {
 pub struct Leaks;
 
 impl Visitor for Leaks {
+    fn wants(&self) -> Kinds {
+        Kinds::NONE
+    }
+
     fn info(&self) -> Info {
         Info {
             name: "leak",

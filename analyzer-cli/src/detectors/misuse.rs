@@ -15,7 +15,7 @@
 use memscope_format::AllocKind;
 
 use crate::findings::{Finding, FindingSet, FishyReason, InvalidTarget};
-use crate::lifecycle::{Ctx, Lifecycle, Miss, Release};
+use crate::lifecycle::{Ctx, Kinds, Lifecycle, Miss, Release};
 use crate::visitor::{Category, End, Info, Results, Visitor};
 
 /// `PTRDIFF_MAX` on a 64-bit target.
@@ -36,6 +36,10 @@ fn detector(name: &'static str, description: &'static str) -> Info {
 }
 
 impl Visitor for DoubleFree {
+    fn wants(&self) -> Kinds {
+        Kinds::BAD_RELEASE
+    }
+
     fn info(&self) -> Info {
         detector(
             "double-free",
@@ -66,6 +70,10 @@ impl Visitor for DoubleFree {
 }
 
 impl Visitor for InvalidFree {
+    fn wants(&self) -> Kinds {
+        Kinds::BAD_RELEASE
+    }
+
     fn info(&self) -> Info {
         detector(
             "invalid-free",
@@ -100,6 +108,10 @@ impl Visitor for InvalidFree {
 }
 
 impl Visitor for ReallocOfFreed {
+    fn wants(&self) -> Kinds {
+        Kinds::BAD_RELEASE
+    }
+
     fn info(&self) -> Info {
         detector(
             "realloc-of-freed",
@@ -129,6 +141,10 @@ impl Visitor for ReallocOfFreed {
 }
 
 impl Visitor for MismatchedFree {
+    fn wants(&self) -> Kinds {
+        Kinds::FREE
+    }
+
     fn info(&self) -> Info {
         detector(
             "mismatched-free",
@@ -157,6 +173,12 @@ impl Visitor for MismatchedFree {
 }
 
 impl Visitor for FishySize {
+    fn wants(&self) -> Kinds {
+        Kinds::ALLOC
+            .or(Kinds::ALLOC_FAILED)
+            .or(Kinds::REALLOC_FAILED)
+    }
+
     fn info(&self) -> Info {
         detector(
             "fishy-size",

@@ -7,7 +7,7 @@
 //! - **until-exit**: still live when the trace ends.
 
 use crate::findings::FindingSet;
-use crate::lifecycle::{Ctx, Lifecycle};
+use crate::lifecycle::{Ctx, Kinds, Lifecycle};
 use crate::visitor::{Category, End, Info, Results, Visitor};
 
 /// Blocks freed within this many nanoseconds (and not temporary) are short-lived.
@@ -83,6 +83,10 @@ pub struct LifetimeVisitor {
 }
 
 impl Visitor for LifetimeVisitor {
+    fn wants(&self) -> Kinds {
+        Kinds::FREE
+    }
+
     fn info(&self) -> Info {
         Info {
             name: "lifetime",
@@ -123,6 +127,10 @@ pub struct SizeVisitor {
 }
 
 impl Visitor for SizeVisitor {
+    fn wants(&self) -> Kinds {
+        Kinds::ALLOC
+    }
+
     fn info(&self) -> Info {
         Info {
             name: "sizes",

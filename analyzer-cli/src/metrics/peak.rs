@@ -1,7 +1,7 @@
 //! The `peak` metric: the highest live bytes, when they were first reached, and which
 //! allocation stacks held them then. The replay finds the moment (a merged-event
-//! position); the holders come from a second replay that stops there, so no snapshot is
-//! taken on the way (memory stays bounded by the live set).
+//! position) and, without taking snapshots, logs the blocks live then that it releases
+//! afterwards (see [`crate::replay`]), so memory stays bounded by the live set.
 
 use crate::detectors::leak::LeakGroup;
 use crate::visitor::{Category, Info};
@@ -9,7 +9,7 @@ use crate::visitor::{Category, Info};
 pub const INFO: Info = Info {
     name: "peak",
     category: Category::Metric,
-    description: "peak live bytes: when, and the stacks holding them (second replay to the peak)",
+    description: "peak live bytes: when, and the stacks holding them",
 };
 
 /// The peak of live bytes.

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use crate::findings::FindingSet;
 use crate::ids::StackId;
-use crate::lifecycle::{Ctx, Lifecycle};
+use crate::lifecycle::{Ctx, Kinds, Lifecycle};
 use crate::metrics::histograms::SHORT_NS;
 use crate::visitor::{Category, End, Info, Results, Visitor};
 
@@ -56,6 +56,10 @@ pub struct SiteVisitor {
 }
 
 impl Visitor for SiteVisitor {
+    fn wants(&self) -> Kinds {
+        Kinds::ALLOC.or(Kinds::FREE)
+    }
+
     fn info(&self) -> Info {
         Info {
             name: "sites",

@@ -4,7 +4,7 @@
 //! is fixed whatever the run's length. Times are relative to the trace's start.
 
 use crate::findings::FindingSet;
-use crate::lifecycle::{Ctx, Lifecycle};
+use crate::lifecycle::{Ctx, Kinds, Lifecycle};
 use crate::visitor::{Category, End, Info, Results, Visitor};
 
 pub const MAX_BUCKETS: usize = 64;
@@ -84,6 +84,10 @@ impl TimelineVisitor {
 }
 
 impl Visitor for TimelineVisitor {
+    fn wants(&self) -> Kinds {
+        Kinds::ALLOC.or(Kinds::FREE)
+    }
+
     fn info(&self) -> Info {
         Info {
             name: "timeline",
