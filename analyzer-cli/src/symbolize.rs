@@ -48,6 +48,9 @@ pub struct SymFrame {
     pub line: Option<u32>,
     /// Path of the module that holds the address, if any did.
     pub module: Option<String>,
+    /// The address in that module's file (runtime address minus load bias): the same in
+    /// every run, unlike `address` in a library loaded at a random place.
+    pub module_address: Option<u64>,
     /// This frame is a call inlined into the next frame.
     pub inlined: bool,
     /// The module file on disk is not the one that ran (build-id mismatch).
@@ -62,6 +65,7 @@ impl SymFrame {
             file: None,
             line: None,
             module: module.map(|m| m.path.clone()),
+            module_address: module.map(|m| address.wrapping_sub(m.base)),
             inlined: false,
             binary_changed: false,
         }
@@ -181,6 +185,7 @@ impl Symbolizer {
                     file: l.file.clone(),
                     line: l.line,
                     module: Some(info.path.clone()),
+                    module_address: Some(frame.addr.wrapping_sub(info.base)),
                     inlined: j != last,
                     binary_changed: false,
                 });

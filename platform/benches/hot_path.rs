@@ -1,5 +1,5 @@
 //! Micro-benchmarks of the tracer's per-event work: the clocks, a ring push and
-//! drain, and a stack capture per frame (warm unwind cache), at 5, 20 and 60 frames.
+//! drain, and a stack capture (memoized, and from scratch) at 5, 20 and 60 frames.
 //! `cargo bench -p memscope-platform`.
 
 use std::hint::black_box;
@@ -40,16 +40,20 @@ fn bench(c: &mut Criterion) {
     }
     unwinder.keep_own_frames();
     let stack = mapping_of(stack_pointer()).unwrap();
-    let mut cache = UnwindCache::new();
     let mut out = [0u64; 64]; // the tracer's default depth
-    let mut group = c.benchmark_group("stack capture (warm cache)");
-    for depth in [5u32, 20, 60] {
-        group.throughput(Throughput::Elements(depth as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(depth), &depth, |b, &depth| {
-            b.iter(|| at_depth(depth, &mut || unwinder.capture(&mut cache, stack, &mut out).frames))
-        });
+    // The same stack again and again: replayed from the walk memo, and (memo off) unwound
+    // from scratch with warm rule caches.
+    for (name, memoize) in [("stack capture (memoized walk)", true), ("stack capture (from scratch, warm rule cache)", false)] {
+        let mut cache = UnwindCache::new(memoize);
+        let mut group = c.benchmark_group(name);
+        for depth in [5u32, 20, 60] {
+            group.throughput(Throughput::Elements(depth as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(depth), &depth, |b, &depth| {
+                b.iter(|| at_depth(depth, &mut || unwinder.capture(&mut cache, stack, &mut out).frames))
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -6,6 +6,8 @@
 //! - `MEMSCOPE_FREE_STACKS`: `0` to record frees without stacks.
 //! - `MEMSCOPE_RING_KB`: per-thread ring size (default 2048).
 //! - `MEMSCOPE_FOLLOW_CHILDREN`: `0` to leave forked children untraced.
+//! - `MEMSCOPE_STACK_MEMO`: `0` to unwind every stack from scratch instead of replaying
+//!   the thread's memoized walks (slower; the stacks are the same, which tests check).
 
 use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -15,6 +17,7 @@ use crate::entry::MAX_FRAMES;
 pub static STACK_DEPTH: AtomicU32 = AtomicU32::new(64);
 pub static FREE_STACKS: AtomicBool = AtomicBool::new(true);
 pub static FOLLOW_CHILDREN: AtomicBool = AtomicBool::new(true);
+pub static STACK_MEMO: AtomicBool = AtomicBool::new(true);
 
 fn env(name: &CStr) -> Option<&'static [u8]> {
     // SAFETY: getenv with a NUL-terminated name; the result (if any) is a NUL-terminated
@@ -37,6 +40,9 @@ pub fn load() {
     }
     if env(c"MEMSCOPE_FOLLOW_CHILDREN") == Some(b"0") {
         FOLLOW_CHILDREN.store(false, Ordering::Relaxed);
+    }
+    if env(c"MEMSCOPE_STACK_MEMO") == Some(b"0") {
+        STACK_MEMO.store(false, Ordering::Relaxed);
     }
     if let Some(kb) = env_u64(c"MEMSCOPE_RING_KB") {
         let words = (kb.clamp(64, 1 << 20) * 1024 / 8) as u32;

@@ -118,7 +118,7 @@ pub fn acquire() -> Option<(&'static ThreadSlot, u32)> {
                 tid: AtomicU32::new(tid),
                 next: AtomicPtr::new(std::ptr::null_mut()),
                 owner: UnsafeCell::new(Owner {
-                    cache: UnwindCache::new(),
+                    cache: UnwindCache::new(crate::config::STACK_MEMO.load(Ordering::Relaxed)),
                     stack,
                     scratch: Box::new([0; HEADER_WORDS + MAX_FRAMES]),
                     sent_walks: [Owner::NOT_SENT; MEMO_WALKS],

@@ -643,6 +643,17 @@ pub fn elf_has_tls(path: &Path) -> bool {
 }
 
 /// Finds `name` in `$PATH`.
+/// Debian's python3, not a version-manager shim (a shell script that would be traced
+/// instead of the interpreter).
+pub fn python3() -> PathBuf {
+    let system = Path::new("/usr/bin/python3");
+    if system.is_file() {
+        system.to_path_buf()
+    } else {
+        which("python3").expect("python3 is not installed (`bash .ci/run` installs it)")
+    }
+}
+
 pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)

@@ -5,19 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use memscope_tests::{
-    analyze, assert_clean, assert_counts_eq, fixture, which, Counts, Report, Run,
+    analyze, assert_clean, assert_counts_eq, fixture, python3, which, Counts, Report, Run,
 };
-
-/// Debian's python3, not a version-manager shim (a shell script that would be
-/// traced instead of the interpreter).
-fn python3() -> PathBuf {
-    let system = Path::new("/usr/bin/python3");
-    if system.is_file() {
-        system.to_path_buf()
-    } else {
-        which("python3").expect("python3 is not installed (`bash .ci/run` installs it)")
-    }
-}
 
 fn tool(name: &str) -> PathBuf {
     which(name).unwrap_or_else(|| panic!("{name} is not installed (`bash .ci/run` installs it)"))

@@ -200,6 +200,7 @@ mod tests {
                 file: None,
                 line: None,
                 module: Some("/bin/x".into()),
+                module_address: None,
                 inlined: false,
                 binary_changed: false,
             })

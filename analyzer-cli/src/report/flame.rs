@@ -35,7 +35,7 @@ fn frame_name(f: &SymFrame) -> String {
         None => {
             let module = f.module.as_deref().unwrap_or("?");
             let file = module.rsplit('/').next().unwrap_or(module);
-            format!("{file}+{:#x}", f.address)
+            format!("{file}+{:#x}", f.module_address.unwrap_or(f.address))
         }
     };
     // `;` separates frames and the last space the weight: keep names free of both roles.

@@ -9,6 +9,13 @@
 //! equal the frames are exactly what unwinding would give; at the first difference real
 //! unwinding resumes from that frame. A memoized stack is never a guess.
 //!
+//! A saved frame pointer that a step restores only has to hold if a later step uses the
+//! frame pointer (most code here does not: its `rbp` is an ordinary register whose saved
+//! value changes from call to call). Which step used it is read off its reads (see
+//! [`ReadLog::used_bp`] and [`ReadLog::restore_index`]), which fits framehop 0.16's
+//! x86_64 rules: recheck both against `UnwindRuleX86_64::exec` when framehop changes.
+//! `tests/tests/stack_memo.rs` checks real programs traced with and without the memo.
+//!
 //! Hand-written rather than a crate: it lives on the allocation hot path, where nothing
 //! may allocate or lock, and its layout is tied to framehop's x86_64 rules (at most two
 //! stack reads per step for the rules `.eh_frame` produces).
@@ -221,8 +228,8 @@ pub fn read_checked((lo, hi): (u64, u64), addr: u64) -> Option<u64> {
     }
 }
 
-/// A thread's walks, and which one its last capture used.
-pub struct WalkMemo(Box<[Walk; MEMO_WALKS]>, usize);
+/// A thread's walks, and which ones its last two captures used (latest first).
+pub struct WalkMemo(Box<[Walk; MEMO_WALKS]>, [usize; 2]);
 
 impl WalkMemo {
     pub fn new() -> Self {
@@ -240,21 +247,26 @@ impl WalkMemo {
             version: 0,
             steps: [Step::default(); MEMO_FRAMES],
         }));
-        WalkMemo(walks, 0)
+        WalkMemo(walks, [0, 0])
     }
 
-    /// The walk slot for a first frame at (`ra`, `sp`) and its index, and the walk the
-    /// previous capture used if it is another one (it may share outer frames).
+    /// The walk slot for a first frame at (`ra`, `sp`) and its index, and the other
+    /// walks the last two captures used (they may share outer frames with this one).
     #[inline(always)]
-    pub fn slot(&mut self, ra: u64, sp: u64) -> (usize, &mut Walk, Option<&Walk>) {
+    pub fn slot(&mut self, ra: u64, sp: u64) -> (usize, &mut Walk, [Option<&Walk>; 2]) {
         let h = (ra ^ sp.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let i = (h >> 60) as usize % MEMO_WALKS;
-        let last = std::mem::replace(&mut self.1, i);
-        if last == i {
-            return (i, &mut self.0[i], None);
+        let [a, b] = self.1;
+        if a != i {
+            self.1 = [i, a];
         }
-        let [walk, previous] = self.0.get_disjoint_mut([i, last]).expect("two distinct slots");
-        (i, walk, Some(previous))
+        let base = self.0.as_mut_ptr();
+        // SAFETY: `i`, `a` and `b` are slot indices (below MEMO_WALKS); the walk handed
+        // out mutably is `i`, and the shared ones are only others than `i`.
+        let lend = |j: usize| (j != i).then(|| unsafe { &*base.add(j) });
+        let donors = [lend(a), if b != a { lend(b) } else { None }];
+        // SAFETY: as above; no other reference to walk `i` exists.
+        (i, unsafe { &mut *base.add(i) }, donors)
     }
 }
 
