@@ -1,7 +1,7 @@
 //! The layout of one event in a thread's ring: a fixed header of six words, then the
 //! stack frames inline. Shared by the recorder (hooks) and the writer.
 //!
-//! word 0: tag (bits 0..8) | kind (8..16) | frame count (16..25) | walk (25..30: 0, or
+//! word 0: tag (bits 0..8) | kind (8..16) | frame count (16..25) | walk (25..32: 0, or
 //!         1 + the slot of the thread's memoized walk the stack is; see below) |
 //!         slack (32..64: the allocator's usable size minus the requested one, for
 //!         allocations)
@@ -60,19 +60,19 @@ pub fn split_word0(w: u64) -> (u8, u8, usize) {
     (w as u8, (w >> 8) as u8, ((w >> 16) & 0x1ff) as usize)
 }
 
-// Word 0 has 9 bits for the frame count and 5 for the walk.
-const _: () = assert!(MAX_FRAMES < 512 && memscope_platform::unwind::MEMO_WALKS < 31);
+// Word 0 has 9 bits for the frame count and 7 for the walk.
+const _: () = assert!(MAX_FRAMES < 512 && memscope_platform::unwind::MEMO_WALKS < 127);
 
 /// The bits of word 0 that name memoized walk `slot` (see the module comment).
 #[inline(always)]
 pub fn walk_bits(slot: usize) -> u64 {
-    ((slot as u64 + 1) & 0x1f) << 25
+    ((slot as u64 + 1) & 0x7f) << 25
 }
 
 /// The memoized walk an entry names, if any.
 #[inline(always)]
 pub fn walk_of(w: u64) -> Option<usize> {
-    match (w >> 25) & 0x1f {
+    match (w >> 25) & 0x7f {
         0 => None,
         v => Some(v as usize - 1),
     }

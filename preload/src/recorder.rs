@@ -8,7 +8,7 @@
 use std::sync::atomic::Ordering;
 
 use memscope_format::{AllocKind, ExitHow, FreeKind};
-use memscope_platform::clock::{event_ticks, event_ticks_before};
+use memscope_platform::clock::event_ticks;
 
 use crate::config::{FREE_STACKS, STACK_DEPTH};
 use crate::entry::{walk_bits, word0, word0_with_slack, Tag, HEADER_WORDS, MAX_FRAMES};
@@ -21,12 +21,6 @@ use crate::slot::{self, ThreadSlot};
 #[inline(always)]
 pub fn now() -> u64 {
     event_ticks()
-}
-
-/// [`now`] for a stamp taken before the call it stamps (a free, a realloc's start).
-#[inline(always)]
-pub fn now_before() -> u64 {
-    event_ticks_before()
 }
 
 /// The calling thread's slot, attaching the thread (and starting the tracer) on first use.
@@ -158,7 +152,7 @@ pub fn free(ptr: *mut libc::c_void, kind: FreeKind) {
     }
     let Some(s) = current_slot() else { return };
     let with_stack = FREE_STACKS.load(Ordering::Relaxed);
-    record(s, [word0(Tag::Free, kind as u8, 0), now_before(), ptr as u64, 0, 0, 0], with_stack);
+    record(s, [word0(Tag::Free, kind as u8, 0), now(), ptr as u64, 0, 0, 0], with_stack);
 }
 
 /// A `realloc`-like call: `before` was stamped before the real call.

@@ -3,14 +3,17 @@
 //!
 //! When the kernel itself keeps time with the TSC (its clocksource is `tsc`: constant
 //! rate and synchronized across CPUs, or the kernel would have switched away from it),
-//! an event costs one `lfence; rdtsc` instead of a vDSO `clock_gettime` (≈ 8 ns instead
-//! of ≈ 21 ns here), and the writer thread converts ticks to nanoseconds with one fixed
+//! an event costs one `lfence; rdtsc` instead of a vDSO `clock_gettime` (≈ 16 ns instead
+//! of ≈ 22 ns here), and the writer thread converts ticks to nanoseconds with one fixed
 //! linear map: an anchor pair (ticks, ns) read at start and a rate measured once, ≥ 2 ms
 //! later. A fixed map is strictly monotonic, so the order of events across threads
 //! (ARCHITECTURE invariant 2) is exactly the TSC's; the nanoseconds are off from the
 //! monotonic clock by the rate's error (a few ppm) times the run's length. The `lfence`
-//! makes the read wait for the allocator call before it: an allocation seen by one
-//! thread is stamped after the free another thread stamped before releasing the block.
+//! makes the read wait for everything before it, as the vDSO's own read does: an
+//! allocation is stamped after the allocator returned the block (which another thread
+//! may have freed), and a free after the thread got hold of the pointer (which another
+//! thread may have allocated and handed over). A bare `rdtsc` may run before those loads
+//! and stamp a free before the allocation it frees: a 300-thread test saw exactly that.
 //! Elsewhere the event clock is `CLOCK_MONOTONIC` itself and the conversion is the
 //! identity.
 
@@ -90,26 +93,11 @@ fn paired_reading() -> (u64, u64) {
     (before + (after - before) / 2, ns)
 }
 
-/// The event clock: TSC ticks, or monotonic nanoseconds (see the module comment). The
-/// read waits for the instructions before it, for stamps taken after the operation
-/// they stamp (an allocation).
+/// The event clock: TSC ticks, or monotonic nanoseconds (see the module comment).
 #[inline(always)]
 pub fn event_ticks() -> u64 {
     if TSC.load(Relaxed) {
         rdtsc_ordered()
-    } else {
-        now_ns()
-    }
-}
-
-/// [`event_ticks`] for stamps taken before the operation they stamp (a free): the read
-/// may run early, which only makes the stamp smaller, and it cannot run after the
-/// operation's stores become visible (those wait for it to retire). Saves the fence.
-#[inline(always)]
-pub fn event_ticks_before() -> u64 {
-    if TSC.load(Relaxed) {
-        // SAFETY: rdtsc exists on every x86_64 CPU and touches no memory.
-        unsafe { core::arch::x86_64::_rdtsc() }
     } else {
         now_ns()
     }

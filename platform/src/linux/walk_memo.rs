@@ -20,8 +20,9 @@
 //! may allocate or lock, and its layout is tied to framehop's x86_64 rules (at most two
 //! stack reads per step for the rules `.eh_frame` produces).
 
-/// Walks kept per thread (direct-mapped by their first frame).
-pub const MEMO_WALKS: usize = 16;
+/// Walks kept per thread (direct-mapped by their first frame; ≈ 6 KB each, committed
+/// only when used).
+pub const MEMO_WALKS: usize = 64;
 /// Longest walk kept; deeper stack limits are unwound without the memo.
 pub const MEMO_FRAMES: usize = 64;
 
@@ -98,11 +99,13 @@ pub struct Walk {
     /// Bumped on every change of its frames (never reused while the walk lives).
     pub version: u32,
     pub steps: [Step; MEMO_FRAMES],
-    /// Every word that must hold, in one list, when all of them lie between the first
-    /// frame's stack pointer and `hi` and every step is replayable; `None` otherwise.
-    /// Checking it is a tight loop with no bounds checks and no branch per frame.
-    pub all_reads: Option<usize>,
+    /// Every word that must hold, in one list (`reads[..reads_len]`), when all of them
+    /// lie between the first frame's stack pointer and `hi` and every step is
+    /// replayable (`reads_usable`). Checking it is a tight loop with no bounds checks and
+    /// no branch per frame. Gathered on the first replay after a change (`gathered`).
     pub gathered: bool,
+    pub reads_usable: bool,
+    pub reads_len: usize,
     pub reads: [(u64, u64); 2 * MEMO_FRAMES],
 }
 
@@ -126,7 +129,6 @@ impl Walk {
         self.limit = limit;
         self.hi = hi;
         self.bp = bp;
-        self.all_reads = None;
         self.gathered = false;
         self.bp_keyed = false;
         self.len = 1;
@@ -159,7 +161,6 @@ impl Walk {
             self.steps[stepped].bp_needed = true; // its step was never taken: unknown
         }
         self.bp_keyed = bp_used_later;
-        self.all_reads = None;
         self.gathered = false;
     }
 
@@ -167,6 +168,7 @@ impl Walk {
     /// it is about to be replayed).
     pub fn gather(&mut self) {
         self.gathered = true;
+        self.reads_usable = false;
         let stepped = if self.len == self.limit { self.len - 1 } else { self.len };
         let (lo, hi) = (self.steps[0].sp, self.hi);
         let mut n = 0;
@@ -185,7 +187,8 @@ impl Walk {
                 n += 1;
             }
         }
-        self.all_reads = Some(n);
+        self.reads_len = n;
+        self.reads_usable = true;
     }
 
     /// Whether every word that must hold is unchanged, by the gathered list; `None` if
@@ -195,9 +198,11 @@ impl Walk {
         if !self.gathered {
             self.gather();
         }
-        let n = self.all_reads?;
+        if !self.reads_usable {
+            return None;
+        }
         let mut diff = 0;
-        for &(addr, value) in &self.reads[..n] {
+        for &(addr, value) in &self.reads[..self.reads_len] {
             // SAFETY: `settle` kept only 8-aligned addresses (they were read before)
             // between the first frame's stack pointer and the top of this thread's
             // stack, and the walk matched this frame and stack (`starts_at`).
@@ -233,20 +238,10 @@ pub struct WalkMemo(Box<[Walk; MEMO_WALKS]>, [usize; 2]);
 
 impl WalkMemo {
     pub fn new() -> Self {
-        let walks = Box::new(std::array::from_fn(|_| Walk {
-            unwinder: 0,
-            hi: 0,
-            bp: 0,
-            all_reads: None,
-            gathered: false,
-            reads: [(0, 0); 2 * MEMO_FRAMES],
-            limit: 0,
-            bp_keyed: false,
-            len: 0,
-            cut_short: false,
-            version: 0,
-            steps: [Step::default(); MEMO_FRAMES],
-        }));
+        // Zeroed memory: a thread touches (and the kernel commits) only the walks it
+        // uses. SAFETY: every field of `Walk` and `Step` is an integer, a bool or an
+        // array of them, for which all zero bits are valid (an empty walk: unwinder 0).
+        let walks = unsafe { Box::<[Walk; MEMO_WALKS]>::new_zeroed().assume_init() };
         WalkMemo(walks, [0, 0])
     }
 
@@ -255,7 +250,7 @@ impl WalkMemo {
     #[inline(always)]
     pub fn slot(&mut self, ra: u64, sp: u64) -> (usize, &mut Walk, [Option<&Walk>; 2]) {
         let h = (ra ^ sp.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let i = (h >> 60) as usize % MEMO_WALKS;
+        let i = (h >> 57) as usize % MEMO_WALKS;
         let [a, b] = self.1;
         if a != i {
             self.1 = [i, a];
