@@ -272,21 +272,28 @@ fn ring_doorbell() {
     futex_wake(&DOORBELL);
 }
 
-/// Called by a producer whose ring is full: wakes the writer and waits a little.
-/// Returns false when the writer has not made room for ten seconds (it is gone): the
-/// event is then dropped rather than hanging the program.
+/// Called by a producer whose ring is full: wakes the writer and waits a little —
+/// spinning first (the writer, on another core, frees space within microseconds), then
+/// yielding (it may need this core), then sleeping. Returns false when the writer has
+/// not made room for ten seconds (it is gone): the event is then dropped rather than
+/// hanging the program.
 pub fn wait_for_writer(waited: &mut u32) -> bool {
     if WRITER_TID.load(Ordering::Relaxed) == memscope_platform::thread::current_tid() {
         return false;
     }
-    ring_doorbell();
-    *waited += 1;
-    if *waited < 64 {
-        std::hint::spin_loop();
-        return true;
+    if *waited % 256 == 0 {
+        ring_doorbell(); // a futex wake: not on every spin
     }
-    sleep_ns(20_000);
-    *waited < 64 + 500_000
+    *waited += 1;
+    match *waited {
+        0..1024 => std::hint::spin_loop(),
+        1024..2048 => {
+            // SAFETY: sched_yield has no preconditions.
+            unsafe { libc::sched_yield() };
+        }
+        _ => sleep_ns(20_000),
+    }
+    *waited < 2048 + 500_000
 }
 
 pub fn note_lost_event() {

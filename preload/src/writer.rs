@@ -173,6 +173,11 @@ impl Writer {
                 (None, _) => self.intern(),
             };
             self.encode(tag, kind, slack_of(w0), stack, h);
+            // Hand space back as it is read, not only at the end: a producer waiting on
+            // a full ring goes on after a few microseconds instead of a whole round.
+            if i & 0xfff < (HEADER_WORDS + nframes) as u64 {
+                s.ring.release(i);
+            }
         }
         s.ring.release(head);
     }
