@@ -6,8 +6,10 @@
 //! thread owns rule caches keyed by return address, so a stack seen before unwinds with a
 //! table lookup per frame and no allocation. framehop's cache holds a fixed 509 rules,
 //! which large programs (a compiler) overflow into constant CFI re-parsing, so each thread
-//! has [`CACHE_WAYS`] of them and every frame picks one by its address. Stack memory is read only inside the
-//! thread's own stack bounds, so a bad rule can end a stack early but never fault.
+//! has [`CACHE_WAYS`] of them and every frame picks one by its address. On top of that a
+//! thread replays the walks it made before instead of stepping through the rules again
+//! (`walk_memo`). Stack memory is read only inside the thread's own stack bounds, so a
+//! bad rule can end a stack early but never fault.
 
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
@@ -132,14 +134,15 @@ impl StackUnwinder {
     }
 
     /// Captures the caller's stack (return addresses, innermost first, the tracer's own
-    /// frames left out) into `out`; returns how many frames were written.
+    /// frames left out) into `out`; returns what it wrote (see [`Captured`]).
     /// `stack` is the calling thread's stack mapping as `[low, high)`; memory is read
     /// only between the current stack pointer and `high`, and nothing is captured when the
     /// stack pointer is elsewhere (a signal stack, a coroutine): no stack beats a fault.
     /// `low` may be `high - 1` and less for a stack that grows (the main thread's).
     ///
-    /// The tracer's own frames are unwound every time; from the first program frame on,
-    /// a walk the thread made before from the same frame is replayed (see `walk_memo`).
+    /// The tracer's own frames are stepped over by shapes learned from their first real
+    /// step; from the first program frame on, a walk the thread made before from the same
+    /// frame is replayed as far as it holds (see `walk_memo`).
     #[inline(never)]
     pub fn capture(&self, cache: &mut UnwindCache, stack: (u64, u64), out: &mut [u64]) -> Captured {
         const NONE: Captured = Captured { frames: 0, cut_short: false, walk: None };
