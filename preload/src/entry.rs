@@ -5,7 +5,8 @@
 //!         1 + the slot of the thread's memoized walk the stack is; see below) |
 //!         slack (32..64: the allocator's usable size minus the requested one, for
 //!         allocations)
-//! word 1: time (ns, after the allocator returned; before it for frees)
+//! word 1: time (event-clock ticks, which the writer converts to ns; read after the
+//!         allocator returned, before it for frees)
 //! words 2..6: tag-specific fields, see [`Tag`].
 //!
 //! Walk references save copying and interning a stack the writer already has: an entry

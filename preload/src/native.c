@@ -1,8 +1,8 @@
 /* The parts of libmemscope that stable Rust cannot express.
  *
- * 1. Thread-local state in the initial-exec TLS model (defined here, read from Rust): a fixed offset from the thread
- *    pointer, no __tls_get_addr, so no allocation and no recursion into malloc when a
- *    thread touches it for the first time after a dlopen.
+ * 1. Thread-local state in the initial-exec TLS model (defined here, read from Rust):
+ *    a fixed offset from the thread pointer, no __tls_get_addr, so no allocation and no
+ *    recursion into malloc when a thread touches it for the first time after a dlopen.
  * 2. execl, execlp, execle: variadic, so they gather their arguments here and call the
  *    Rust-side execv/execvp/execve hooks, which flush the trace before the image goes. */
 #include <stdarg.h>

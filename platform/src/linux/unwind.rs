@@ -15,7 +15,7 @@ use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
 
 use super::modules::ModuleInfo;
-use super::walk_memo::{bp_after, OwnShapes, ReadLog, Step, StepShape, Walk, WalkMemo, MEMO_FRAMES};
+use super::walk_memo::{bp_after, read_word, OwnShapes, ReadLog, Step, StepShape, Walk, WalkMemo, MEMO_FRAMES};
 pub use super::walk_memo::MEMO_WALKS;
 
 /// A read-only unwinder over a snapshot of the module list.
@@ -42,6 +42,13 @@ pub struct Captured {
     /// (`0..MEMO_WALKS`) at this version: the same slot and version again mean the same
     /// frames, so a consumer may remember them by that pair instead of comparing them.
     pub walk: Option<(usize, u32)>,
+}
+
+/// What a capture that ended on memoized walk `walk` (in `slot`) wrote: `frames` of its
+/// frames.
+#[inline(always)]
+fn memoized(slot: usize, walk: &Walk, frames: usize) -> Captured {
+    Captured { frames, cut_short: walk.cut_short, walk: Some((slot, walk.version)) }
 }
 
 /// How many framehop rule caches a thread spreads its frames over.
@@ -173,11 +180,11 @@ impl StackUnwinder {
             let shape = *cache.own_shapes.slot(key);
             let (ra, regs) = if shape.key == key {
                 let sp_after = sp + shape.sp_delta;
-                let Ok(ra) = read_word(bounds, sp_after - 8) else { return NONE };
+                let Some(ra) = read_word(bounds, sp_after - 8) else { return NONE };
                 let bp_after = match shape.bp_offset {
                     Some(offset) => match read_word(bounds, sp + offset) {
-                        Ok(v) => v,
-                        Err(()) => return NONE,
+                        Some(v) => v,
+                        None => return NONE,
                     },
                     None => bp,
                 };
@@ -188,8 +195,8 @@ impl StackUnwinder {
                 let way = cache.way(frame.address_for_lookup());
                 let next = self.unwinder.unwind_frame(frame, &mut regs, way, &mut |a| {
                     let r = read_word(bounds, a);
-                    log.note(a, r.ok());
-                    r
+                    log.note(a, r);
+                    r.ok_or(())
                 });
                 let Ok(Some(ra)) = next else { return NONE };
                 if let Some(learned) = StepShape::learn(key, (sp, bp), &log, (regs.sp(), regs.bp()), ra) {
@@ -224,27 +231,28 @@ impl StackUnwinder {
         let id = self as *const Self as usize;
         let (lo, hi) = bounds;
         let (slot, walk, recent) = cache.memo.slot(ra, sp);
-        let donors = recent.map(|d| d.filter(|d| d.lends_to(id, hi)));
+        // Walks that may lend outer frames; looked at only when this one does not replay.
+        let donors = || [recent[0].filter(|d| d.lends_to(id, hi)), recent[1].filter(|d| d.lends_to(id, hi))];
         let mut i = 0;
         if walk.starts_at(id, limit, hi, ra, sp, bp) {
             if walk.all_reads_hold() == Some(true) {
                 for (slot, step) in out.iter_mut().zip(&walk.steps[..walk.len]) {
                     *slot = step.ra;
                 }
-                return Captured { frames: walk.len, cut_short: walk.cut_short, walk: Some((slot, walk.version)) };
+                return memoized(slot, walk, walk.len);
             }
             loop {
                 let step = &walk.steps[i];
                 out[i] = step.ra;
                 if i + 1 == walk.len && walk.len == limit {
-                    return Captured { frames: limit, cut_short: walk.cut_short, walk: Some((slot, walk.version)) };
+                    return memoized(slot, walk, limit);
                 }
                 if !step.replays(lo, hi) {
                     break;
                 }
                 if i + 1 == walk.len {
                     // The walk's last step ended it, and still does.
-                    return Captured { frames: walk.len, cut_short: walk.cut_short, walk: Some((slot, walk.version)) };
+                    return memoized(slot, walk, walk.len);
                 }
                 i += 1;
             }
@@ -257,17 +265,17 @@ impl StackUnwinder {
             walk.bp = bp;
             let step = walk.steps[i];
             let regs = UnwindRegsX86_64::new(step.ra, step.sp, frame_bp);
-            walk.len = self.unwind_rest(&mut cache.ways, bounds, regs, out, i, Some(&mut walk.steps), donors);
+            walk.len = self.unwind_rest(&mut cache.ways, bounds, regs, out, i, Some(&mut walk.steps), donors());
         } else {
             walk.restart(id, limit, hi, ra, sp, bp);
             out[0] = ra;
-            walk.len = self.unwind_rest(&mut cache.ways, bounds, regs, out, 0, Some(&mut walk.steps), donors);
+            walk.len = self.unwind_rest(&mut cache.ways, bounds, regs, out, 0, Some(&mut walk.steps), donors());
         }
         let n = walk.len;
         walk.cut_short = !self.knows(out[n - 1]);
         walk.settle();
         walk.version = walk.version.wrapping_add(1);
-        Captured { frames: n, cut_short: walk.cut_short, walk: Some((slot, walk.version)) }
+        memoized(slot, walk, n)
     }
 
     /// Unwinds from frame `i` (already in `out[i]`, its registers in `regs`) to the end
@@ -300,8 +308,8 @@ impl StackUnwinder {
             let way = &mut ways[way_index(frame.address_for_lookup())];
             let next = self.unwinder.unwind_frame(frame, &mut regs, way, &mut |a| {
                 let r = read_word(bounds, a);
-                log.note(a, r.ok());
-                r
+                log.note(a, r);
+                r.ok_or(())
             });
             if let Some(steps) = steps.as_deref_mut() {
                 let step = &mut steps[i];
@@ -354,16 +362,6 @@ impl StackUnwinder {
     }
 }
 
-/// Reads the stack word at `addr` if it is 8-aligned and inside `[lo, hi)`.
-#[inline(always)]
-fn read_word((lo, hi): (u64, u64), addr: u64) -> Result<u64, ()> {
-    if addr >= lo && addr.checked_add(8).is_some_and(|end| end <= hi) && addr.is_multiple_of(8) {
-        // SAFETY: the address is 8-aligned and inside this thread's own mapped stack.
-        Ok(unsafe { *(addr as *const u64) })
-    } else {
-        Err(())
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -217,14 +217,14 @@ impl Walk {
 /// (its address is relative to the replayed stack pointers), or `bp`.
 pub fn bp_after(steps: &[Step], bp: u64, bounds: (u64, u64)) -> Option<u64> {
     match steps.iter().rev().find(|s| s.restores_bp != 0) {
-        Some(s) => read_checked(bounds, s.reads[s.restores_bp as usize - 1].0),
+        Some(s) => read_word(bounds, s.reads[s.restores_bp as usize - 1].0),
         None => Some(bp),
     }
 }
 
 /// Reads the stack word at `addr` if it is 8-aligned and inside `[lo, hi)`.
 #[inline(always)]
-pub fn read_checked((lo, hi): (u64, u64), addr: u64) -> Option<u64> {
+pub fn read_word((lo, hi): (u64, u64), addr: u64) -> Option<u64> {
     if addr >= lo && addr.checked_add(8).is_some_and(|end| end <= hi) && addr.is_multiple_of(8) {
         // SAFETY: the address is 8-aligned and inside this thread's own mapped stack.
         Some(unsafe { *(addr as *const u64) })
