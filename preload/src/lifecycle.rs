@@ -281,7 +281,7 @@ pub fn wait_for_writer(waited: &mut u32) -> bool {
     if WRITER_TID.load(Ordering::Relaxed) == memscope_platform::thread::current_tid() {
         return false;
     }
-    if *waited % 256 == 0 {
+    if waited.is_multiple_of(256) {
         ring_doorbell(); // a futex wake: not on every spin
     }
     *waited += 1;
