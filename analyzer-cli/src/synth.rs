@@ -44,7 +44,10 @@ impl TraceBuilder {
     ) -> &mut Self {
         let mut buf = vec![0u8; 1 << 16];
         let mut e = Enc::new(&mut buf);
-        let written = ChunkEnc::begin(&mut e, base_time).and_then(|mut c| f(&mut e, &mut c));
+        let written = ChunkEnc::begin(&mut e, base_time).and_then(|mut c| {
+            f(&mut e, &mut c)?;
+            c.finish(&mut e)
+        });
         assert!(written.is_ok(), "synthetic chunk too large");
         let n = e.len();
         self.raw_chunk(stream, &buf[..n])

@@ -1,5 +1,6 @@
-//! Micro-benchmarks of the writer's encoding: one allocation record, one interned stack
-//! of 20 frames, and checksumming plus compressing a full chunk.
+//! Micro-benchmarks of the writer's encoding and the reader's decoding: a chunk of 20k
+//! malloc/free records (a loop over 64 live blocks, as in scripts/malloc_loop.c),
+//! an interned stack of 20 frames, and checksumming plus compressing the chunk.
 //! `cargo bench -p memscope-format`.
 
 use std::hint::black_box;
@@ -7,37 +8,51 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use memscope_format::chunk::{compressed_bound, ChunkCompressor};
 use memscope_format::record::ChunkEnc;
-use memscope_format::{crc32, AllocKind, Enc, StackId};
+use memscope_format::{crc32, AllocKind, Enc, FreeKind, RecordDecoder, StackId};
+
+const RECORDS: u64 = 20_000;
+
+/// Writes the benchmark chunk into `buf` with `c`; returns its length.
+fn write_chunk(c: &mut ChunkEnc, buf: &mut [u8]) -> usize {
+    let mut e = Enc::new(buf);
+    c.restart(&mut e, 0).unwrap();
+    let mut live = [0u64; 64];
+    let mut seed = 1u64;
+    for i in 0..RECORDS / 2 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let size = [16u64, 24, 32, 48, 64, 100, 128, 256, 512, 1000, 2048, 4000][(seed >> 33) as usize % 12];
+        let slot = (seed >> 40) as usize % 64;
+        let ptr = 0x5555_0000_0000 + (seed >> 20) % 0x10_0000 * 16;
+        c.alloc_with_slack(&mut e, i * 173, ptr, size, 0, AllocKind::Malloc, StackId(2), 8).unwrap();
+        if live[slot] != 0 {
+            c.free(&mut e, i * 173 + 40, live[slot], FreeKind::Free, StackId(3)).unwrap();
+        }
+        live[slot] = ptr;
+    }
+    c.finish(&mut e).unwrap();
+    e.len()
+}
 
 fn bench(c: &mut Criterion) {
     let mut buf = vec![0u8; 1 << 20];
-    c.bench_function("encode alloc record", |b| {
-        let mut t = 0u64;
-        b.iter(|| {
-            let mut e = Enc::new(&mut buf);
-            let mut ce = ChunkEnc::begin(&mut e, t).unwrap();
-            t += 150;
-            ce.alloc(&mut e, black_box(t), 0x5555_0000_1230, 48, 0, AllocKind::Malloc, StackId(17)).unwrap();
-            black_box(e.len())
-        })
-    });
+    let mut ce = ChunkEnc::new(buf.len());
+    let mut group = c.benchmark_group("records");
+    group.throughput(Throughput::Elements(RECORDS));
+    group.bench_function("encode", |b| b.iter(|| black_box(write_chunk(&mut ce, &mut buf))));
+    let n = write_chunk(&mut ce, &mut buf);
+    let payload = buf[..n].to_vec();
+    group.bench_function("decode", |b| b.iter(|| RecordDecoder::new(black_box(&payload)).unwrap().count()));
+    group.finish();
+
     let frames: Vec<u64> = (0..20).map(|i| 0x5555_0000_0000 + i * 0x1234).collect();
     c.bench_function("encode 20-frame stack", |b| {
         b.iter(|| {
             let mut e = Enc::new(&mut buf);
-            let mut ce = ChunkEnc::begin(&mut e, 0).unwrap();
             ce.stack(&mut e, StackId(1), black_box(&frames)).unwrap();
             black_box(e.len())
         })
     });
-    // A realistic chunk: 20k allocation records.
-    let mut e = Enc::new(&mut buf);
-    let mut ce = ChunkEnc::begin(&mut e, 0).unwrap();
-    for i in 0..20_000u64 {
-        ce.alloc(&mut e, i * 173, 0x5555_0000_0000 + (i % 64) * 48, 16 + i % 200, 0, AllocKind::Malloc, StackId(1 + i % 7)).unwrap();
-    }
-    let n = e.len();
-    let payload = buf[..n].to_vec();
+
     let mut group = c.benchmark_group("chunk");
     group.throughput(Throughput::Bytes(n as u64));
     group.bench_function("crc32", |b| b.iter(|| black_box(crc32(black_box(&payload)))));

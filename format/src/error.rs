@@ -48,7 +48,9 @@ impl fmt::Display for FormatErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::BadMagic => write!(f, "not a memscope trace (bad magic)"),
-            Self::UnsupportedVersion(v) => write!(f, "unsupported trace format version {v}"),
+            Self::UnsupportedVersion(v) => {
+                write!(f, "unsupported trace format version {v} (this memscope reads version {})", crate::FORMAT_VERSION)
+            }
             Self::BadChecksum => write!(f, "checksum mismatch"),
             Self::BadLength => write!(f, "length out of range"),
             Self::BadVarint => write!(f, "malformed varint"),

@@ -7,7 +7,9 @@ use crate::error::{FormatError, FormatErrorKind};
 use crate::varint::{Dec, Enc, Full};
 
 pub const MAGIC: &[u8; 8] = b"MEMSCOPE";
-pub const FORMAT_VERSION: u16 = 2;
+/// The format this crate writes and reads (see the version history in the crate docs);
+/// a trace of any other version is refused with [`FormatErrorKind::UnsupportedVersion`].
+pub const FORMAT_VERSION: u16 = 3;
 /// Bytes before the header payload.
 pub const HEADER_PREFIX_LEN: usize = 20;
 
@@ -184,5 +186,21 @@ mod tests {
         assert_eq!(h.args, vec!["x".to_string(), "-y".to_string()]);
         assert_eq!(h.exe, "/bin/x");
         assert!(h.free_stacks);
+    }
+
+    #[test]
+    fn older_versions_are_refused_by_name() {
+        let mut buf = [0u8; 512];
+        Header::encode_raw(&mut buf, 42, 1, Origin::Start, 5, 6, b"/bin/x", &[b"x"], 64, true).unwrap();
+        for old in [1u16, 2] {
+            buf[8..10].copy_from_slice(&old.to_le_bytes());
+            let prefix: [u8; HEADER_PREFIX_LEN] = buf[..HEADER_PREFIX_LEN].try_into().unwrap();
+            let e = Header::payload_len(&prefix).unwrap_err();
+            assert_eq!(e, FormatError::new(8, FormatErrorKind::UnsupportedVersion(old)));
+            assert_eq!(
+                e.to_string(),
+                format!("unsupported trace format version {old} (this memscope reads version {FORMAT_VERSION}) at byte offset 8")
+            );
+        }
     }
 }

@@ -3,19 +3,29 @@
 //!
 //! A trace is a [`header`] followed by [`chunk`]s. Each chunk belongs to one stream
 //! (stream 0 holds process-wide records: modules, stacks, exit; every traced thread has a
-//! stream of its own), carries a CRC-32 of its bytes and a sequence of varint-coded
-//! [`record`]s. Chunks let a reader find a torn tail (a process killed mid-write) and
-//! analyze everything before it, and tell that apart from corruption in the middle.
+//! stream of its own), carries a CRC-32 of its bytes and a payload of [`record`]s, coded
+//! against a model of the chunk's earlier records (recent pointers, stacks, sizes) and
+//! split into streams by field so that zstd compresses each well. Chunks are the unit of
+//! recovery: every chunk decodes alone, so a reader finds a torn tail (a process killed
+//! mid-write), analyzes everything before it, and tells that apart from corruption in the
+//! middle.
 //!
-//! The encode side never allocates: records are written into a caller-given byte slice
-//! ([`Enc`]), because the tracer encodes on a thread that must not touch the traced heap
-//! more than necessary. The decode side never trusts a length: every count is checked
-//! against the bytes that are left before anything is allocated for it.
+//! The encode side allocates once ([`ChunkEnc::new`]) and never while recording: the
+//! main stream goes into a caller-given byte slice ([`Enc`]), the side streams into
+//! buffers the encoder reuses, because the tracer encodes on a thread that must not touch
+//! the traced heap more than necessary. The decode side never trusts a length: every
+//! count is checked against the bytes that are left before anything is allocated for it,
+//! and no input makes it panic.
 //!
 //! Version history: 1 = first release; 2 = allocations and reallocs carry the
-//! allocator's slack (usable minus requested size).
+//! allocator's slack (usable minus requested size); 3 = records coded against a per-chunk
+//! model (pointer rings, stack and size predictions, opcodes that fold kind and modes)
+//! and laid out as a main stream and ten side streams (see [`record`]).
 
 mod crc32;
+mod decode;
+mod encode;
+mod model;
 pub mod varint;
 
 pub mod chunk;

@@ -169,10 +169,11 @@ mod tests {
         out.truncate(n);
         let mut chunk_len = 0;
         for i in 0..3u64 {
-            let mut payload = vec![0u8; 128];
+            let mut payload = vec![0u8; 512];
             let mut e = Enc::new(&mut payload);
             let mut c = ChunkEnc::begin(&mut e, i * 10).unwrap();
             c.alloc(&mut e, i * 10 + 1, 0x1000 + i, 8, 0, AllocKind::Malloc, StackId::NONE).unwrap();
+            c.finish(&mut e).unwrap();
             let len = e.len();
             payload.truncate(len);
             let mut hdr = [0u8; CHUNK_HEADER_LEN];
@@ -227,6 +228,7 @@ mod tests {
         for i in 0..500u64 {
             c.alloc(&mut e, i, 0x1000 + 16 * i, 16, 0, AllocKind::Malloc, StackId(1)).unwrap();
         }
+        c.finish(&mut e).unwrap();
         let len = e.len();
         payload.truncate(len);
         let mut stored = vec![0u8; crate::chunk::compressed_bound(len)];

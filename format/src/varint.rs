@@ -1,5 +1,9 @@
 //! LEB128 varints and the two byte cursors built on them: [`Enc`] writes into a
 //! caller-given slice without allocating, [`Dec`] reads with every length checked.
+//!
+//! Also the *split* varint of the record streams (see `streams`): a varint whose first
+//! byte goes to one byte stream (its head) and whose continuation bytes go to another
+//! (its tail), so that zstd sees the noisy low bits and the rarer high bits apart.
 
 use crate::error::{FormatError, FormatErrorKind};
 
@@ -28,6 +32,25 @@ pub struct Full;
 impl<'a> Enc<'a> {
     pub fn new(buf: &'a mut [u8]) -> Self {
         Self { buf, pos: 0 }
+    }
+
+    /// An encoder over `buf` whose first `len` bytes are already written (by earlier
+    /// encoders over the same buffer); later writes go after them.
+    pub fn resume(buf: &'a mut [u8], len: usize) -> Self {
+        let pos = len.min(buf.len());
+        Self { buf, pos }
+    }
+
+    /// Bytes that can still be written.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Overwrites already-written bytes at `at` (a reserved field filled in later).
+    pub fn patch(&mut self, at: usize, v: &[u8]) -> Result<(), Full> {
+        let end = at.checked_add(v.len()).filter(|&end| end <= self.pos).ok_or(Full)?;
+        self.buf[at..end].copy_from_slice(v);
+        Ok(())
     }
 
     /// Bytes written so far.
@@ -65,15 +88,13 @@ impl<'a> Enc<'a> {
     }
 
     #[inline]
-    pub fn var(&mut self, mut v: u64) -> Result<(), Full> {
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                return self.u8(byte);
-            }
-            self.u8(byte | 0x80)?;
+    pub fn var(&mut self, v: u64) -> Result<(), Full> {
+        if v < 0x80 {
+            return self.u8(v as u8);
         }
+        let mut tmp = [0u8; 10];
+        let n = put_var(&mut tmp, v);
+        self.bytes(&tmp[..n])
     }
 
     #[inline]
@@ -88,6 +109,43 @@ impl<'a> Enc<'a> {
     }
 }
 
+/// Writes `v` as LEB128 into `out` (10 bytes suffice for any u64); returns the length.
+#[inline]
+pub fn put_var(out: &mut [u8; 10], mut v: u64) -> usize {
+    let mut n = 0;
+    while v >= 0x80 {
+        out[n] = v as u8 | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    out[n] = v as u8;
+    n + 1
+}
+
+/// Writes `v` as a split varint into `buf`: its first LEB128 byte at `*head`, the rest
+/// at `*tail` (both advanced); returns the bytes written. Panics if `buf` is too short:
+/// the caller checks room first.
+#[inline(always)]
+pub fn put_split(buf: &mut [u8], head: &mut usize, tail: &mut usize, v: u64) -> usize {
+    if v < 0x80 {
+        buf[*head] = v as u8;
+        *head += 1;
+        return 1;
+    }
+    buf[*head] = v as u8 | 0x80;
+    *head += 1;
+    let start = *tail;
+    let mut v = v >> 7;
+    while v >= 0x80 {
+        buf[*tail] = v as u8 | 0x80;
+        *tail += 1;
+        v >>= 7;
+    }
+    buf[*tail] = v as u8;
+    *tail += 1;
+    1 + *tail - start
+}
+
 /// Decoder over a byte slice; offsets in its errors are relative to the slice start.
 pub struct Dec<'a> {
     buf: &'a [u8],
@@ -97,6 +155,13 @@ pub struct Dec<'a> {
 impl<'a> Dec<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
+    }
+
+    /// A decoder of `buf[start..end]` whose offsets stay relative to `buf` (the caller
+    /// checked `start <= end <= buf.len()`; otherwise it is empty).
+    pub fn range(buf: &'a [u8], start: usize, end: usize) -> Self {
+        let end = end.min(buf.len());
+        Self { buf: &buf[..end], pos: start.min(end) }
     }
 
     pub fn pos(&self) -> usize {
@@ -143,9 +208,21 @@ impl<'a> Dec<'a> {
 
     #[inline]
     pub fn var(&mut self) -> Result<u64, FormatError> {
+        // One byte is by far the most common case.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(b as u64);
+            }
+        }
+        self.var_rest(0, 0)
+    }
+
+    /// The LEB128 continuation of a varint whose first `shift / 7` bytes (value `v`)
+    /// were read elsewhere (`shift` 0: a whole varint from here).
+    #[inline(never)]
+    pub fn var_rest(&mut self, mut v: u64, mut shift: u32) -> Result<u64, FormatError> {
         let start = self.pos;
-        let mut v = 0u64;
-        let mut shift = 0u32;
         loop {
             let b = self.u8()?;
             if shift == 63 && b > 1 {
@@ -162,6 +239,16 @@ impl<'a> Dec<'a> {
                 return Err(self.err(FormatErrorKind::BadVarint));
             }
         }
+    }
+
+    /// A split varint: its head byte from `self`, its continuation from `tail`.
+    #[inline]
+    pub fn split_var(&mut self, tail: &mut Dec<'a>) -> Result<u64, FormatError> {
+        let b = self.u8()?;
+        if b < 0x80 {
+            return Ok(b as u64);
+        }
+        tail.var_rest((b & 0x7f) as u64, 7)
     }
 
     pub fn var_u32(&mut self) -> Result<u32, FormatError> {
@@ -214,6 +301,32 @@ mod tests {
         }
         assert_eq!(d.svar().unwrap(), -5);
         assert!(d.at_end());
+    }
+
+    #[test]
+    fn split_varint_round_trip() {
+        let values = [0u64, 1, 127, 128, 300, 1 << 20, u32::MAX as u64, u64::MAX - 1, u64::MAX];
+        let mut buf = [0u8; 200];
+        let (mut head, mut tail) = (0, 100);
+        for v in values {
+            put_split(&mut buf, &mut head, &mut tail, v);
+        }
+        let (mut h, mut t) = (Dec::new(&buf[..head]), Dec::new(&buf[100..tail]));
+        for v in values {
+            assert_eq!(h.split_var(&mut t).unwrap(), v);
+        }
+        assert!(h.at_end() && t.at_end());
+    }
+
+    #[test]
+    fn overlong_split_varint_is_an_error() {
+        let head = [0x80u8];
+        let tail = [0xffu8; 10];
+        assert_eq!(Dec::new(&head).split_var(&mut Dec::new(&tail)).unwrap_err().kind, FormatErrorKind::BadVarint);
+        let tail = [0xffu8, 0x02];
+        assert!(Dec::new(&head).split_var(&mut Dec::new(&tail)).is_ok());
+        let tail = [0xffu8; 8];
+        assert_eq!(Dec::new(&head).split_var(&mut Dec::new(&tail)).unwrap_err().kind, FormatErrorKind::UnexpectedEnd);
     }
 
     #[test]

@@ -1,0 +1,383 @@
+//! The encoder of one chunk payload ([`ChunkEnc`]), as laid out in `record`.
+//!
+//! Opcodes and rare fields go to the main stream, which is the caller's [`Enc`]; the
+//! frequent fields go to ten side streams the encoder keeps, and [`ChunkEnc::finish`]
+//! appends them and fills in the directory. The side streams are regions of one buffer
+//! allocated with the encoder ([`ChunkEnc::new`]; untouched pages cost no memory) and
+//! reused by [`ChunkEnc::restart`] for every later chunk: recording never allocates.
+//!
+//! Every event record first checks that the payload still has room for everything the
+//! encoder holds plus the largest event, and returns `Err(Full)` before it changes any
+//! state if not; past that check no write can fail, so a record is written whole or not
+//! at all, and `finish` always fits.
+
+use crate::model::{
+    predicted_slack, Model, SHARED_FRAMES_MAX, CLASS_ALLOC, CLASS_FREE, DIRECTORY_LEN, DIRECTORY_TAG, F_DELTA, F_INDEX, F_SIZE, F_STACK, F_TIME, SIDE_STREAMS,
+    STACK_EXPLICIT,
+};
+use crate::record::{op, AllocKind, ExitHow, FreeKind, StackId};
+use crate::varint::{put_split, zigzag, Enc, Full};
+
+/// Bytes one event record can add to the main and side streams together, at most
+/// (a realloc: two times, two pointers, a stack, size and slack as ten-byte varints).
+const EVENT_MAX: usize = 96;
+
+/// The side streams: stream `i` is `buf[i * cap..pos[i]]`.
+struct Sides {
+    buf: Box<[u8]>,
+    pos: [usize; SIDE_STREAMS],
+    cap: usize,
+    /// Bytes in all streams together.
+    used: usize,
+}
+
+impl Sides {
+    fn new(cap: usize) -> Self {
+        Sides { buf: vec![0; cap * SIDE_STREAMS].into_boxed_slice(), pos: std::array::from_fn(|i| i * cap), cap, used: 0 }
+    }
+
+    fn clear(&mut self) {
+        self.pos = std::array::from_fn(|i| i * self.cap);
+        self.used = 0;
+    }
+
+    fn stream(&self, i: usize) -> &[u8] {
+        &self.buf[i * self.cap..self.pos[i]]
+    }
+
+    /// Appends `v` to `field` as a split varint. Room was checked (a stream holds at
+    /// most `used` bytes, and `used` stays an event short of `cap`).
+    #[inline(always)]
+    fn put(&mut self, field: usize, v: u64) {
+        let (heads, tails) = self.pos.split_at_mut(2 * field + 1);
+        self.used += put_split(&mut self.buf, &mut heads[2 * field], &mut tails[0], v);
+    }
+}
+
+/// Encoder state for one chunk: the prediction model and the side streams.
+pub struct ChunkEnc {
+    m: Model,
+    sides: Sides,
+    /// The frames of the chunk's previous `Stack` record (empty if it had too many).
+    prev_frames: Vec<u64>,
+    /// Payload offset of the directory and of the main stream.
+    dir_at: usize,
+    main_at: usize,
+}
+
+impl ChunkEnc {
+    /// An encoder for chunk payloads of at most `capacity` bytes. Allocates its tables
+    /// and side streams; call [`ChunkEnc::restart`] to start each chunk.
+    pub fn new(capacity: usize) -> Self {
+        ChunkEnc {
+            m: Model::for_encoder(0),
+            sides: Sides::new(capacity),
+            prev_frames: Vec::with_capacity(SHARED_FRAMES_MAX),
+            dir_at: 0,
+            main_at: 0,
+        }
+    }
+
+    /// A new encoder (sized for what `e` can hold) that has started a chunk payload in `e`.
+    pub fn begin(e: &mut Enc<'_>, base_time: u64) -> Result<Self, Full> {
+        let mut c = Self::new(e.remaining());
+        c.restart(e, base_time)?;
+        Ok(c)
+    }
+
+    /// Starts a chunk payload at the start of `e`: writes the base time and room for the
+    /// directory, and forgets everything about the previous chunk.
+    pub fn restart(&mut self, e: &mut Enc<'_>, base_time: u64) -> Result<(), Full> {
+        self.m.reset(base_time);
+        self.sides.clear();
+        self.prev_frames.clear();
+        e.var(base_time)?;
+        self.dir_at = e.len();
+        e.u8(DIRECTORY_TAG)?;
+        e.bytes(&[0; DIRECTORY_LEN - 1])?;
+        self.main_at = e.len();
+        Ok(())
+    }
+
+    /// Completes the payload: `e` is the whole payload so far (as given to `restart`, or
+    /// resumed over the same bytes). Appends the side streams and fills in the directory.
+    pub fn finish(&mut self, e: &mut Enc<'_>) -> Result<(), Full> {
+        let main_len = e.len().checked_sub(self.main_at).ok_or(Full)?;
+        let mut dir = [0u8; DIRECTORY_LEN - 1];
+        dir[..4].copy_from_slice(&(main_len as u32).to_le_bytes());
+        for i in 0..SIDE_STREAMS {
+            let len = self.sides.stream(i).len() as u32;
+            dir[4 + 4 * i..8 + 4 * i].copy_from_slice(&len.to_le_bytes());
+        }
+        e.patch(self.dir_at + 1, &dir)?;
+        for i in 0..SIDE_STREAMS {
+            e.bytes(self.sides.stream(i))?;
+        }
+        Ok(())
+    }
+
+    /// Whether an event record fits (see the module comment).
+    #[inline(always)]
+    fn room(&self, e: &Enc<'_>) -> Result<(), Full> {
+        let need = self.sides.used + EVENT_MAX;
+        if e.remaining() < need || self.sides.cap < need {
+            return Err(Full);
+        }
+        Ok(())
+    }
+
+    /// After a record written to the main stream only: whether the side streams still fit.
+    fn fits(&self, e: &Enc<'_>) -> Result<(), Full> {
+        if e.remaining() < self.sides.used {
+            return Err(Full);
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn put(&mut self, field: usize, v: u64) {
+        self.sides.put(field, v);
+    }
+
+    #[inline(always)]
+    fn time(&mut self, t: u64) {
+        let dt = self.m.time_delta(t);
+        self.put(F_TIME, dt);
+    }
+
+    /// Codes `stack` for a record of `class`; returns its mode.
+    #[inline(always)]
+    fn stack_mode(&mut self, stack: StackId, class: usize) -> u8 {
+        let mode = self.m.stack_mode(stack.0, class);
+        if mode == STACK_EXPLICIT {
+            let v = self.m.stack_delta(stack.0);
+            self.put(F_STACK, v);
+        }
+        self.m.saw_stack(stack.0, class);
+        mode
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn module(&mut self, e: &mut Enc<'_>, id: u32, base: u64, start: u64, end: u64, path: &[u8], build_id: &[u8]) -> Result<(), Full> {
+        e.u8(op::MODULE)?;
+        e.var(id as u64)?;
+        e.var(base)?;
+        e.var(start)?;
+        e.var(end)?;
+        e.blob(path)?;
+        e.blob(build_id)?;
+        self.fits(e)
+    }
+
+    pub fn module_unload(&mut self, e: &mut Enc<'_>, id: u32) -> Result<(), Full> {
+        e.u8(op::MODULE_UNLOAD)?;
+        e.var(id as u64)?;
+        self.fits(e)
+    }
+
+    /// An interned stack: its outermost frames that equal the previous stack's are only
+    /// counted, the others coded as deltas.
+    pub fn stack(&mut self, e: &mut Enc<'_>, id: StackId, frames: &[u64]) -> Result<(), Full> {
+        let shared = frames.iter().rev().zip(self.prev_frames.iter().rev()).take_while(|(a, b)| a == b).count();
+        e.u8(op::STACK)?;
+        e.var(id.0)?;
+        e.var(frames.len() as u64)?;
+        e.var(shared as u64)?;
+        let mut prev = 0u64;
+        for &f in &frames[..frames.len() - shared] {
+            e.svar(f.wrapping_sub(prev) as i64)?;
+            prev = f;
+        }
+        self.fits(e)?;
+        self.prev_frames.clear();
+        if frames.len() <= SHARED_FRAMES_MAX {
+            self.prev_frames.extend_from_slice(frames);
+        }
+        Ok(())
+    }
+
+    pub fn process_exit(&mut self, e: &mut Enc<'_>, time: u64, how: ExitHow, code: i32) -> Result<(), Full> {
+        self.room(e)?;
+        e.u8(op::PROCESS_EXIT)?;
+        e.u8(how as u8)?;
+        e.svar(code as i64)?;
+        self.time(time);
+        Ok(())
+    }
+
+    pub fn fork(&mut self, e: &mut Enc<'_>, time: u64, child_pid: u32) -> Result<(), Full> {
+        self.room(e)?;
+        e.u8(op::FORK)?;
+        e.var(child_pid as u64)?;
+        self.time(time);
+        Ok(())
+    }
+
+    pub fn end(&mut self, e: &mut Enc<'_>, time: u64) -> Result<(), Full> {
+        self.room(e)?;
+        e.u8(op::END)?;
+        self.time(time);
+        Ok(())
+    }
+
+    pub fn thread_start(&mut self, e: &mut Enc<'_>, time: u64, tid: u32) -> Result<(), Full> {
+        self.room(e)?;
+        e.u8(op::THREAD_START)?;
+        e.var(tid as u64)?;
+        self.time(time);
+        Ok(())
+    }
+
+    pub fn thread_exit(&mut self, e: &mut Enc<'_>, time: u64) -> Result<(), Full> {
+        self.room(e)?;
+        e.u8(op::THREAD_EXIT)?;
+        self.time(time);
+        Ok(())
+    }
+
+    /// An allocation whose slack is unknown (0).
+    #[allow(clippy::too_many_arguments)]
+    pub fn alloc(&mut self, e: &mut Enc<'_>, time: u64, ptr: u64, size: u64, align: u64, kind: AllocKind, stack: StackId) -> Result<(), Full> {
+        self.alloc_with_slack(e, time, ptr, size, align, kind, stack, 0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn alloc_with_slack(&mut self, e: &mut Enc<'_>, time: u64, ptr: u64, size: u64, align: u64, kind: AllocKind, stack: StackId, slack: u64) -> Result<(), Full> {
+        self.room(e)?;
+        self.time(time);
+        let mut mode = match self.m.freed.find(ptr) {
+            Some(back) => {
+                self.put(F_INDEX, back);
+                op::PTR_HIT
+            }
+            None => {
+                let d = zigzag(ptr.wrapping_sub(self.m.alloc_end) as i64);
+                self.put(F_DELTA, d);
+                0
+            }
+        };
+        mode |= self.stack_mode(stack, CLASS_ALLOC);
+        if self.m.predicted_size(stack.0) == Some(size) {
+            mode |= op::SIZE_HIT;
+        } else {
+            self.put(F_SIZE, size);
+        }
+        if predicted_slack(size) == slack {
+            mode |= op::SLACK_HIT;
+        } else {
+            self.put(F_SIZE, slack);
+        }
+        match if align == 0 { op::fast_kind(kind) } else { None } {
+            Some(k) => e.u8(op::ALLOC | k << 5 | mode)?,
+            None => {
+                e.u8(op::ALLOC_ANY)?;
+                e.u8(kind as u8)?;
+                e.u8(mode)?;
+                self.put(F_SIZE, align);
+            }
+        }
+        self.m.saw_alloc(ptr, size, slack, stack.0);
+        Ok(())
+    }
+
+    #[inline]
+    pub fn free(&mut self, e: &mut Enc<'_>, time: u64, ptr: u64, kind: FreeKind, stack: StackId) -> Result<(), Full> {
+        self.room(e)?;
+        self.time(time);
+        let mut mode = match self.m.allocated.find(ptr) {
+            Some(back) => {
+                self.put(F_INDEX, back);
+                op::FREE_PTR_HIT
+            }
+            None => {
+                let d = zigzag(ptr.wrapping_sub(self.m.last_ptr) as i64);
+                self.put(F_DELTA, d);
+                0
+            }
+        };
+        mode |= self.stack_mode(stack, CLASS_FREE);
+        e.u8(op::FREE | (kind as u8) << 3 | mode)?;
+        self.m.saw_free(ptr);
+        Ok(())
+    }
+
+    /// A realloc whose slack is unknown (0).
+    #[allow(clippy::too_many_arguments)]
+    pub fn realloc(&mut self, e: &mut Enc<'_>, time_before: u64, time: u64, old: u64, new: u64, size: u64, kind: AllocKind, stack: StackId) -> Result<(), Full> {
+        self.realloc_with_slack(e, time_before, time, old, new, size, kind, stack, 0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn realloc_with_slack(
+        &mut self,
+        e: &mut Enc<'_>,
+        time_before: u64,
+        time: u64,
+        old: u64,
+        new: u64,
+        size: u64,
+        kind: AllocKind,
+        stack: StackId,
+        slack: u64,
+    ) -> Result<(), Full> {
+        self.room(e)?;
+        self.time(time_before);
+        self.time(time);
+        let old_mode = if old == 0 {
+            op::OLD_NULL
+        } else if let Some(back) = self.m.allocated.find(old) {
+            self.put(F_INDEX, back);
+            op::OLD_HIT
+        } else {
+            let d = zigzag(old.wrapping_sub(self.m.last_ptr) as i64);
+            self.put(F_DELTA, d);
+            op::OLD_DELTA
+        };
+        let new_mode = if new == 0 {
+            op::NEW_NULL
+        } else if new == old {
+            op::NEW_SAME
+        } else if let Some(back) = self.m.freed.find(new) {
+            self.put(F_INDEX, back);
+            op::NEW_HIT
+        } else {
+            let d = zigzag(new.wrapping_sub(self.m.alloc_end) as i64);
+            self.put(F_DELTA, d);
+            op::NEW_DELTA
+        };
+        let mut mode = self.stack_mode(stack, CLASS_ALLOC) | old_mode << 2 | new_mode << 4;
+        if self.m.predicted_size(stack.0) == Some(size) {
+            mode |= op::RE_SIZE_HIT;
+        } else {
+            self.put(F_SIZE, size);
+        }
+        if predicted_slack(size) == slack {
+            mode |= op::RE_SLACK_HIT;
+        } else {
+            self.put(F_SIZE, slack);
+        }
+        match kind {
+            AllocKind::Realloc => e.u8(op::REALLOC)?,
+            AllocKind::ReallocArray => e.u8(op::REALLOC_ARRAY)?,
+            other => {
+                e.u8(op::REALLOC_ANY)?;
+                e.u8(other as u8)?;
+            }
+        }
+        e.u8(mode)?;
+        self.m.saw_realloc(old, new, size, slack, stack.0);
+        Ok(())
+    }
+
+    pub fn alloc_failed(&mut self, e: &mut Enc<'_>, time: u64, size: u64, kind: AllocKind, stack: StackId) -> Result<(), Full> {
+        self.room(e)?;
+        self.time(time);
+        let mode = self.stack_mode(stack, CLASS_ALLOC);
+        self.put(F_SIZE, size);
+        e.u8(op::ALLOC_FAILED)?;
+        e.u8(kind as u8)?;
+        e.u8(mode)?;
+        Ok(())
+    }
+}
