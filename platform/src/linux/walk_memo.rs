@@ -271,67 +271,6 @@ impl Default for WalkMemo {
     }
 }
 
-/// How the step from a frame at one code address moves the registers, learned from one
-/// real step whose reads were all relative to the stack pointer: the caller's stack
-/// pointer is `sp + sp_delta`, its return address the word below that, and its frame
-/// pointer the word at `sp + bp_offset` (or unchanged). The tracer's own frames take the
-/// same few steps for every event; replaying their shapes skips two rule lookups.
-#[derive(Clone, Copy, Default)]
-pub struct StepShape {
-    /// The frame address it was learned at (0: empty); see [`StepShape::key`].
-    pub key: u64,
-    pub sp_delta: u64,
-    pub bp_offset: Option<u64>,
-}
-
-impl StepShape {
-    /// The key of a frame address: return addresses and instruction pointers (the first
-    /// frame, whose rule differs) never collide, as the low bit tells them apart.
-    #[inline(always)]
-    pub fn key(addr: u64, is_return_address: bool) -> u64 {
-        (addr << 1) | is_return_address as u64
-    }
-
-    /// The shape of a step from stack pointer `sp` and frame pointer `bp` that read
-    /// `log` and left `sp_after`, `bp_after` and return address `ra`; `None` unless
-    /// every read was relative to `sp` (a frame-pointer rule depends on `bp` instead).
-    pub fn learn(key: u64, (sp, bp): (u64, u64), log: &ReadLog, (sp_after, bp_after): (u64, u64), ra: u64) -> Option<StepShape> {
-        if log.failed || log.n == 0 || log.n > 2 || sp_after <= sp || sp_after - sp > 1 << 20 || log.used_bp(bp) {
-            return None;
-        }
-        let ra_read = log.reads[log.n - 1];
-        if ra_read != (sp_after - 8, ra) {
-            return None;
-        }
-        let bp_offset = match log.n {
-            1 if bp_after == bp => None,
-            2 if log.reads[0].1 == bp_after && log.reads[0].0 >= sp => Some(log.reads[0].0 - sp),
-            _ => return None,
-        };
-        Some(StepShape { key, sp_delta: sp_after - sp, bp_offset })
-    }
-}
-
-/// Shapes of the steps out of the tracer's own frames, direct-mapped by address.
-pub struct OwnShapes([StepShape; 8]);
-
-impl OwnShapes {
-    pub fn new() -> Self {
-        OwnShapes([StepShape::default(); 8])
-    }
-
-    #[inline(always)]
-    pub fn slot(&mut self, key: u64) -> &mut StepShape {
-        &mut self.0[((key >> 1) ^ (key >> 7)) as usize % 8]
-    }
-}
-
-impl Default for OwnShapes {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// Collects the stack words one step reads.
 pub struct ReadLog {
     pub n: usize,
