@@ -16,7 +16,7 @@ use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
 
 use super::modules::ModuleInfo;
 use super::step_shapes::{ShapeCache, StepShape};
-use super::walk_memo::{bp_after, read_word, ReadLog, Step, Walk, WalkMemo, MEMO_FRAMES};
+use super::walk_memo::{bp_after, read_word, EndReads, ReadLog, Step, Walk, WalkMemo, MEMO_FRAMES};
 pub use super::walk_memo::MEMO_WALKS;
 
 /// A read-only unwinder over a snapshot of the module list.
@@ -211,7 +211,7 @@ impl StackUnwinder {
             return Captured { frames: n, cut_short: !self.knows(out[n - 1]), walk: None };
         }
         let id = self as *const Self as usize;
-        let (lo, hi) = bounds;
+        let hi = bounds.1;
         let (slot, walk, recent) = cache.memo.slot(ra, sp);
         // Walks that may lend outer frames; looked at only when this one does not replay.
         let donors = || [recent[0].filter(|d| d.lends_to(id, hi)), recent[1].filter(|d| d.lends_to(id, hi))];
@@ -224,12 +224,11 @@ impl StackUnwinder {
                 return memoized(slot, walk, walk.len);
             }
             loop {
-                let step = &walk.steps[i];
-                out[i] = step.ra;
+                out[i] = walk.steps[i].ra;
                 if i + 1 == walk.len && walk.len == limit {
                     return memoized(slot, walk, limit);
                 }
-                if !step.replays(lo, hi) {
+                if !walk.step_replays(i, bounds) {
                     break;
                 }
                 if i + 1 == walk.len {
@@ -247,11 +246,11 @@ impl StackUnwinder {
             walk.bp = bp;
             let step = walk.steps[i];
             set_frame(regs, step.ra, step.sp, frame_bp);
-            walk.len = self.unwind_rest(&mut cache.rules, bounds, regs, out, i, Some(&mut walk.steps), donors());
+            walk.len = self.unwind_rest(&mut cache.rules, bounds, regs, out, i, Some(&mut *walk), donors());
         } else {
             walk.restart(id, limit, hi, ra, sp, bp);
             out[0] = ra;
-            walk.len = self.unwind_rest(&mut cache.rules, bounds, regs, out, 0, Some(&mut walk.steps), donors());
+            walk.len = self.unwind_rest(&mut cache.rules, bounds, regs, out, 0, Some(&mut *walk), donors());
         }
         let n = walk.len;
         walk.cut_short = !self.knows(out[n - 1]);
@@ -306,7 +305,7 @@ impl StackUnwinder {
         regs: &mut UnwindRegsX86_64,
         out: &mut [u64],
         mut i: usize,
-        mut steps: Option<&mut [Step; MEMO_FRAMES]>,
+        mut walk: Option<&mut Walk>,
         donors: [Option<&Walk>; 2],
     ) -> usize {
         let mut cursors = [0; 2];
@@ -318,16 +317,18 @@ impl StackUnwinder {
             let bp_before = regs.bp();
             let mut log = ReadLog::new();
             let next = self.step(rules, bounds, frame, regs, &mut log);
-            if let Some(steps) = steps.as_deref_mut() {
-                let step = &mut steps[i];
-                (step.nreads, step.reads) = log.finish();
-                step.uses_bp = log.used_bp(bp_before);
-                step.restores_bp = log.restore_index(regs.sp());
+            if let Some(walk) = walk.as_deref_mut() {
+                let uses_bp = log.used_bp(bp_before);
+                match next {
+                    Some(ra) => walk.steps[i].took(&log, uses_bp, regs.sp(), ra),
+                    None => (walk.steps[i].uses_bp, walk.end) = (uses_bp, EndReads::of(&log)),
+                }
             }
             let Some(ra) = next else { return i + 1 };
             i += 1;
             out[i] = ra;
-            let Some(steps) = steps.as_deref_mut() else { continue };
+            let Some(walk) = walk.as_deref_mut() else { continue };
+            let steps = &mut walk.steps;
             steps[i] = Step::at(ra, regs.sp());
             let Some((d, mut cursor)) = donors.iter().zip(&mut cursors).find_map(|(d, cursor)| {
                 let d = (*d)?;
@@ -351,10 +352,11 @@ impl StackUnwinder {
                     return out.len();
                 }
                 let last = cursor + 1 == d.len;
-                if (last && d.len == d.limit) || !step.replays(bounds.0, bounds.1) {
+                if !d.step_replays(cursor, bounds) {
                     break None; // unwind on from frame i
                 }
                 if last {
+                    walk.end = d.end;
                     break Some(i + 1); // the donor's last step ended it, and still does
                 }
                 cursor += 1;
