@@ -99,7 +99,7 @@ fn record<const N: usize>(s: &ThreadSlot, header: [u64; N], with_stack: bool) {
         let mut captured = u.capture(&mut owner.cache, owner.stack, frames);
         // A library was loaded since the unwinder was built: have the writer read the
         // module list again (rate-limited) and unwind once more.
-        if captured.cut_short && lifecycle::refresh_modules_now() {
+        if captured.cut_short && lifecycle::refresh_modules_now(u) {
             if let Some(fresh) = lifecycle::unwinder() {
                 captured = fresh.capture(&mut owner.cache, owner.stack, frames);
             }
