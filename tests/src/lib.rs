@@ -210,6 +210,13 @@ const FIXTURES: &[FixtureSpec] = &[
         libs: &["-ldl"],
     },
     FixtureSpec {
+        output: "dlopen_deepbind",
+        sources: &["dlopen_deepbind.c"],
+        compiler: "gcc",
+        flags: &["-O2", "-g", "-Wall", "-Wextra", "-Wl,--enable-new-dtags,-rpath,$ORIGIN"],
+        libs: &["-ldl"],
+    },
+    FixtureSpec {
         output: "mt",
         sources: &["mt.c"],
         compiler: "gcc",
