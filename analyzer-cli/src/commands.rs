@@ -100,8 +100,8 @@ pub fn render(analysis: &Analysis, format: Format, color: bool) -> String {
 
 /// As [`render`], with the flame graph weight.
 pub fn render_with(analysis: &Analysis, format: Format, color: bool, weight: Weight) -> String {
-    let mut symbolizer = Symbolizer::new();
-    match format {
+    let mut symbolizer = Symbolizer::with_warmup(&analysis.symbols);
+    let text = match format {
         Format::Collapsed => report::flame::collapsed(analysis, weight, &mut symbolizer),
         Format::Svg => report::flame::svg(analysis, weight, &mut symbolizer),
         Format::Html => report::html::render(analysis, &mut symbolizer),
@@ -110,7 +110,13 @@ pub fn render_with(analysis: &Analysis, format: Format, color: bool, weight: Wei
             let doc = report::build(analysis, &mut symbolizer, Some(TEXT_LEAK_GROUPS));
             report::text::render(&doc, Style { color })
         }
-    }
+    };
+    // Freeing parsed DWARF is a few milliseconds of small frees (libc's alone is ~20 MB
+    // of them) that the report need not wait for; the process usually exits first.
+    let _ = std::thread::Builder::new()
+        .name("memscope-free".into())
+        .spawn(move || drop(symbolizer));
+    text
 }
 
 /// The one-line stderr note for a truncated trace.
