@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod reader;
 pub mod replay;
 pub mod report;
+#[cfg(unix)]
 pub mod run;
 pub mod symbolize;
 pub mod stack_table;
