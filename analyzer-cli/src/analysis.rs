@@ -13,6 +13,7 @@ use crate::merge::Merger;
 use crate::metrics::peak::Peak;
 use crate::reader::{read_index, TraceIndex};
 use crate::replay::{Counters, Replay};
+use crate::symbolize::Warmup;
 use crate::visitor::{registry, End, Results, Visitors};
 
 pub use crate::detectors::leak::LeakGroup;
@@ -80,6 +81,9 @@ pub struct Analysis {
     pub peak: Peak,
     /// Set when the analysis stopped at a moment (`--at`).
     pub at: Option<AtInfo>,
+    /// The modules of the trace's stacks, loading for symbolizing (see
+    /// [`crate::warmup`]).
+    pub symbols: Warmup,
 }
 
 /// Reads, merges and replays the whole trace at `path`.
@@ -90,6 +94,7 @@ pub fn analyze_file(path: &Path) -> Result<Analysis, CliError> {
 /// As [`analyze_file`], stopping at `at` when given.
 pub fn analyze_file_at(path: &Path, at: Option<At>) -> Result<Analysis, CliError> {
     let index = read_index(path)?;
+    let early = Warmup::before_replay().then(|| Warmup::start(&index));
     let start = index.header.start_clock_ns;
     let stop = match at {
         None => None,
@@ -104,7 +109,9 @@ pub fn analyze_file_at(path: &Path, at: Option<At>) -> Result<Analysis, CliError
         }
     };
     let expected: u64 = index.streams.values().map(|s| s.events).sum();
-    let mut visitors = Visitors::new(registry(expected, start));
+    let max_stack = index.stacks.keys().map(|s| s.0).max().unwrap_or(0);
+    let dense = crate::stack_table::dense_limit(index.stacks.len(), max_stack);
+    let mut visitors = Visitors::new(registry(expected, start, dense));
     let mut results = Results::default();
     let mut replay = Replay::new(index.header.origin);
     let mut merger = Merger::new(&index)?;
@@ -118,6 +125,7 @@ pub fn analyze_file_at(path: &Path, at: Option<At>) -> Result<Analysis, CliError
         }
     }
     drop(merger);
+    let symbols = early.unwrap_or_else(|| Warmup::start(&index));
     let counters = *replay.counters();
     let end_time = match stop {
         Some(s) => s,
@@ -156,6 +164,7 @@ pub fn analyze_file_at(path: &Path, at: Option<At>) -> Result<Analysis, CliError
         leaks,
         results,
         peak,
+        symbols,
     })
 }
 

@@ -17,7 +17,11 @@ use crate::symbolize::Symbolizer;
 pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::Analyze(args) => analyze(&args).map(|()| 0),
+        #[cfg(unix)]
         Command::Run(args) => crate::run::run(&args),
+        // The tracer is Linux's (libmemscope.so); other systems analyze its traces.
+        #[cfg(not(unix))]
+        Command::Run(_) => Err(CliError::Usage("memscope run: tracing needs Linux; analyze traces made there with `memscope analyze`".into())),
         Command::Check(args) => crate::gate::check(&args),
         Command::Diff(args) => {
             let text = crate::diff::diff(&args)?;
@@ -100,8 +104,8 @@ pub fn render(analysis: &Analysis, format: Format, color: bool) -> String {
 
 /// As [`render`], with the flame graph weight.
 pub fn render_with(analysis: &Analysis, format: Format, color: bool, weight: Weight) -> String {
-    let mut symbolizer = Symbolizer::new();
-    match format {
+    let mut symbolizer = Symbolizer::with_warmup(&analysis.symbols);
+    let text = match format {
         Format::Collapsed => report::flame::collapsed(analysis, weight, &mut symbolizer),
         Format::Svg => report::flame::svg(analysis, weight, &mut symbolizer),
         Format::Html => report::html::render(analysis, &mut symbolizer),
@@ -110,7 +114,13 @@ pub fn render_with(analysis: &Analysis, format: Format, color: bool, weight: Wei
             let doc = report::build(analysis, &mut symbolizer, Some(TEXT_LEAK_GROUPS));
             report::text::render(&doc, Style { color })
         }
-    }
+    };
+    // Freeing parsed DWARF is a few milliseconds of small frees (libc's alone is ~20 MB
+    // of them) that the report need not wait for; the process usually exits first.
+    let _ = std::thread::Builder::new()
+        .name("memscope-free".into())
+        .spawn(move || drop(symbolizer));
+    text
 }
 
 /// The one-line stderr note for a truncated trace.

@@ -43,7 +43,7 @@ pub struct DiffDoc {
 
 /// Per call-site key, the sums of one trace.
 fn by_key(a: &Analysis) -> BTreeMap<Vec<String>, SideDoc> {
-    let mut sym = Symbolizer::new();
+    let mut sym = Symbolizer::with_warmup(&a.symbols);
     let mut out: BTreeMap<Vec<String>, SideDoc> = BTreeMap::new();
     for (&stack, s) in &a.results.sites {
         let key: Vec<String> = sym

@@ -4,16 +4,18 @@
 //! `reader` (pass 1: header, modules, stacks, chunk index) → `merge` (pass 2: thread
 //! streams in global order, typed events, chunks decoded ahead by `prefetch`) → `replay` (live map, valgrind-style counts,
 //! typed [`lifecycle`] events) → the [`visitor`] registry: `detectors`, `metrics` and
-//! their results (`findings`), driven by `analysis` → `symbolize` (addr2line, only for
-//! shown stacks) → `classify` (type, runtime-internal, on symbolized stacks) → `report`
-//! (JSON, text, collapsed stacks, SVG flame graph) and `diff`. `cli` parses the command
-//! line, `commands` and `run` carry it out.
+//! their results (`findings`), driven by `analysis` (per-stack state in `stack_table`)
+//! → `symbolize` (addr2line over the `debuginfo` loader, only for shown stacks; modules
+//! loaded ahead by `warmup`) → `classify` (type, runtime-internal, on symbolized stacks)
+//! → `report` (JSON, text, collapsed stacks, SVG flame graph) and `diff`. `cli` parses
+//! the command line, `commands` and `run` carry it out.
 
 pub mod analysis;
 pub mod classify;
 pub mod cli;
 pub mod commands;
 pub mod coverage;
+pub mod debuginfo;
 pub mod detectors;
 pub mod diff;
 pub mod dump;
@@ -29,10 +31,13 @@ pub mod metrics;
 pub mod reader;
 pub mod replay;
 pub mod report;
+#[cfg(unix)]
 pub mod run;
 pub mod symbolize;
+pub mod stack_table;
 pub mod synth;
 pub mod visitor;
+pub mod warmup;
 
 #[cfg(test)]
 mod tests;

@@ -93,6 +93,7 @@ pub struct Event {
 }
 
 /// Appends the events one record stands for to `out` (none for process-wide records).
+#[inline]
 pub fn split_record(rec: &Record<'_>, stream: StreamId, out: &mut Vec<Event>) {
     let mut push = |time, kind| out.push(Event { time, stream, kind });
     match *rec {

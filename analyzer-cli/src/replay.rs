@@ -99,7 +99,10 @@ enum Slot {
 /// One hash map holds both, so that an event costs one lookup: an allocation replaces
 /// whatever the address held, a free turns a live entry into a freed one in place. At
 /// most `capacity` freed entries are kept, the oldest forgotten first (`order`); an
-/// address allocated again forgets its free at once.
+/// address allocated again forgets its free at once. Frees are numbered (`generation`),
+/// so the log of their order is only kept once it is needed: the first time the freed
+/// entries outnumber `capacity`, it is built from the map, oldest first; until then
+/// (most traces: freed addresses are soon allocated again) a free costs no log entry.
 ///
 /// The rare question "which live block does this address fall inside" needs address
 /// order. It is answered by a scan while scans stay cheap overall, and from an ordered
@@ -111,8 +114,8 @@ pub struct LiveMap {
     live: usize,
     freed: usize,
     /// Frees in order: (address, generation); entries whose address was allocated or
-    /// freed again since are stale and skipped.
-    order: VecDeque<(u64, u64)>,
+    /// freed again since are stale and skipped. `None` until first needed.
+    order: Option<VecDeque<(u64, u64)>>,
     generation: u64,
     capacity: usize,
     ordered: Option<BTreeSet<u64>>,
@@ -159,6 +162,9 @@ impl LiveMap {
     }
 
     /// Makes `block` live at `ptr`; returns the live block it replaces, if any.
+    // Inlined into the replay, so that the block goes from registers into the map's
+    // slot (through a stack copy, the slot's wide loads stalled on the narrow stores).
+    #[inline(always)]
     fn insert(&mut self, ptr: u64, block: LiveBlock) -> Option<LiveBlock> {
         let old = self.slots.insert(ptr, Slot::Live(block));
         match old {
@@ -176,6 +182,7 @@ impl LiveMap {
     /// Releases the live block at `ptr`, remembering it as freed (`free` says how), or
     /// tells what the address held instead: `Err(Some(_))` for a recent free, `Err(None)`
     /// for nothing known.
+    #[inline(always)]
     fn release(
         &mut self,
         ptr: u64,
@@ -199,16 +206,34 @@ impl LiveMap {
         if let Some(o) = &mut self.ordered {
             o.remove(&ptr);
         }
-        self.order.push_back((ptr, self.generation));
-        self.forget_oldest();
+        if let Some(order) = &mut self.order {
+            order.push_back((ptr, self.generation));
+        }
+        if self.freed > self.capacity || self.order.is_some() {
+            self.forget_oldest();
+        }
         Ok(block)
     }
 
     /// Keeps at most `capacity` freed entries.
+    #[inline(never)]
     fn forget_oldest(&mut self) {
         let current = |slots: &FxHashMap<u64, Slot>, p: u64, g: u64| matches!(slots.get(&p), Some(Slot::Freed { generation, .. }) if *generation == g);
+        let slots = &self.slots;
+        let order = self.order.get_or_insert_with(|| {
+            // The log as it would be: every remembered free, in the order they happened.
+            let mut frees: Vec<(u64, u64)> = slots
+                .iter()
+                .filter_map(|(&p, s)| match s {
+                    Slot::Freed { generation, .. } => Some((p, *generation)),
+                    Slot::Live(_) => None,
+                })
+                .collect();
+            frees.sort_unstable_by_key(|&(_, g)| g);
+            frees.into()
+        });
         while self.freed > self.capacity {
-            let Some((p, g)) = self.order.pop_front() else {
+            let Some((p, g)) = order.pop_front() else {
                 break;
             };
             if current(&self.slots, p, g) {
@@ -217,9 +242,9 @@ impl LiveMap {
             }
         }
         // Entries of addresses allocated again are stale; drop them now and then.
-        if self.order.len() > 2 * self.capacity.max(1024) {
+        if order.len() > 2 * self.capacity.max(1024) {
             let slots = &self.slots;
-            self.order.retain(|&(p, g)| current(slots, p, g));
+            order.retain(|&(p, g)| current(slots, p, g));
         }
     }
 
@@ -242,6 +267,50 @@ impl LiveMap {
     }
 }
 
+/// Streams below this id are counted in a vector (the tracer numbers them 1, 2, …).
+const DENSE_STREAMS: usize = 1024;
+
+/// A count per stream, 0 until counted: every allocation and release looks one up.
+#[derive(Debug, Default)]
+struct StreamCounts {
+    dense: Vec<u64>,
+    sparse: FxHashMap<StreamId, u64>,
+}
+
+impl StreamCounts {
+    #[inline(always)]
+    fn entry(&mut self, stream: StreamId) -> &mut u64 {
+        let i = stream.0 as usize;
+        if i < self.dense.len() {
+            return &mut self.dense[i];
+        }
+        self.entry_slow(stream)
+    }
+
+    #[inline(never)]
+    fn entry_slow(&mut self, stream: StreamId) -> &mut u64 {
+        let i = stream.0 as usize;
+        if i < DENSE_STREAMS {
+            if i >= self.dense.len() {
+                self.dense.resize(i + 1, 0);
+            }
+            &mut self.dense[i]
+        } else {
+            self.sparse.entry(stream).or_insert(0)
+        }
+    }
+
+    #[inline]
+    fn get(&self, stream: StreamId) -> u64 {
+        let i = stream.0 as usize;
+        if i < DENSE_STREAMS {
+            self.dense.get(i).copied().unwrap_or(0)
+        } else {
+            self.sparse.get(&stream).copied().unwrap_or(0)
+        }
+    }
+}
+
 /// The live map (with the recent frees) and counters.
 #[derive(Debug)]
 pub struct Replay {
@@ -251,7 +320,7 @@ pub struct Replay {
     /// Blocks live at the latest peak and released since: (stack, size).
     released_since_peak: Vec<(StackId, u64)>,
     /// Allocations so far, per stream.
-    thread_allocs: FxHashMap<StreamId, u64>,
+    thread_allocs: StreamCounts,
     /// The last block a realloc gave up, per stream: (address, its chain).
     realloc_from: FxHashMap<StreamId, (u64, u32)>,
 }
@@ -275,7 +344,7 @@ impl Replay {
             live: LiveMap::new(recently_freed),
             counters: Counters::default(),
             released_since_peak: Vec::new(),
-            thread_allocs: FxHashMap::default(),
+            thread_allocs: StreamCounts::default(),
             realloc_from: FxHashMap::default(),
         }
     }
@@ -393,7 +462,7 @@ impl Replay {
         let c = &mut self.counters;
         c.allocations += 1;
         c.bytes_allocated = c.bytes_allocated.saturating_add(size);
-        let seq = self.thread_allocs.entry(ctx.stream).or_insert(0);
+        let seq = self.thread_allocs.entry(ctx.stream);
         *seq += 1;
         let chain = match from {
             None => 0,
@@ -453,7 +522,8 @@ impl Replay {
                 if let Release::Realloc(_) = how {
                     self.realloc_from.insert(ctx.stream, (ptr, block.chain));
                 }
-                let temporary = self.thread_allocs.get(&block.stream) == Some(&block.thread_seq);
+                // (Counts start at 1: a stream without one never matches.)
+                let temporary = self.thread_allocs.get(block.stream) == block.thread_seq;
                 return Lifecycle::Free {
                     ptr,
                     block,

@@ -22,18 +22,22 @@
 //! binary than the one that ran: its frames are not symbolized (that would name the
 //! wrong functions) and are marked `binary_changed`. Frames inside the tracer itself
 //! (`libmemscope*`) are dropped.
+//!
+//! Opening a file's debug info is [`crate::debuginfo`]'s job; a [`Warmup`] may have done
+//! it already, on a background thread while the replay ran.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use addr2line::Loader;
 use object::read::ReadCache;
 use object::Object;
 
+use crate::debuginfo::{DebugInfo, FrameInfo};
 use crate::ids::ModuleIdx;
 use crate::reader::{ModuleInfo, StackFrame, TraceIndex};
+pub use crate::warmup::Warmup;
 
 /// File name prefix of the tracer's own library, whose frames reports never show.
 pub const TRACER_LIB_PREFIX: &str = "libmemscope";
@@ -73,10 +77,11 @@ impl SymFrame {
 }
 
 /// Debug information of one module file, or why there is none.
-enum ModuleSymbols {
+#[derive(Debug)]
+pub(crate) enum ModuleSymbols {
     Ready {
-        main: Box<Loader>,
-        debug: Option<Box<Loader>>,
+        main: DebugInfo,
+        debug: Option<DebugInfo>,
     },
     /// The file's build-id differs from the recorded one.
     Changed,
@@ -85,11 +90,10 @@ enum ModuleSymbols {
 }
 
 /// Function, file and line of one (possibly inlined) frame, before it gets an address.
-struct Located {
-    function: Option<String>,
-    file: Option<String>,
-    line: Option<u32>,
-}
+type Located = FrameInfo;
+
+/// Module files by path and recorded build-id.
+pub(crate) type ModuleKey = (String, Vec<u8>);
 
 /// Where module files and their debug info are looked for, beyond the recorded paths.
 #[derive(Debug, Clone, Default)]
@@ -110,24 +114,51 @@ pub fn set_search_paths(paths: SearchPaths) {
 #[derive(Default)]
 pub struct Symbolizer {
     /// Module files by (path, recorded build-id).
-    modules: HashMap<(String, Vec<u8>), ModuleSymbols>,
+    modules: HashMap<ModuleKey, ModuleSymbols>,
     /// Results by (module, probe address).
     frames: HashMap<(ModuleIdx, u64), Vec<Located>>,
     /// Roots of detached debug files, in search order.
     debug_roots: Vec<PathBuf>,
     sysroot: Option<PathBuf>,
+    /// Modules loaded ahead, taken from here before loading them here.
+    warm: Vec<Warmup>,
+}
+
+/// The debug roots (`--debug-dir`s, then `/usr/lib/debug`) and the sysroot.
+pub(crate) fn search_paths() -> (Vec<PathBuf>, Option<PathBuf>) {
+    let search = SEARCH_PATHS.get().cloned().unwrap_or_default();
+    let mut debug_roots = search.debug_dirs;
+    debug_roots.push(PathBuf::from("/usr/lib/debug"));
+    (debug_roots, search.sysroot)
 }
 
 impl Symbolizer {
+    /// A symbolizer; it takes modules from the latest [`Warmup`] of the process, if any.
     pub fn new() -> Self {
-        let search = SEARCH_PATHS.get().cloned().unwrap_or_default();
-        let mut debug_roots = search.debug_dirs;
-        debug_roots.push(PathBuf::from("/usr/lib/debug"));
+        let (debug_roots, sysroot) = search_paths();
         Self {
             debug_roots,
-            sysroot: search.sysroot,
+            sysroot,
+            warm: Warmup::latest().into_iter().collect(),
             ..Self::default()
         }
+    }
+
+    /// A symbolizer that loads every module itself.
+    #[cfg(test)]
+    pub(crate) fn cold() -> Self {
+        let mut s = Self::new();
+        s.warm.clear();
+        s
+    }
+
+    /// A symbolizer that takes the modules `warmup` has loaded (or is loading) instead
+    /// of loading them again.
+    pub fn with_warmup(warmup: &Warmup) -> Self {
+        let mut s = Self::new();
+        s.warm.retain(|w| !w.same(warmup));
+        s.warm.insert(0, warmup.clone());
+        s
     }
 
     /// Symbolizes one recorded stack, innermost first, without the tracer's own frames.
@@ -164,7 +195,7 @@ impl Symbolizer {
             }
             if !self.frames.contains_key(&(idx, probe)) {
                 let located = match self.module_symbols(info) {
-                    ModuleSymbols::Ready { main, debug } => locate(main, debug.as_deref(), probe),
+                    ModuleSymbols::Ready { main, debug } => locate(main, debug.as_ref(), probe),
                     _ => Vec::new(),
                 };
                 self.frames.insert((idx, probe), located);
@@ -196,12 +227,23 @@ impl Symbolizer {
 
     fn module_symbols(&mut self, info: &ModuleInfo) -> &ModuleSymbols {
         let key = (info.path.clone(), info.build_id.clone());
-        let (roots, sysroot) = (&self.debug_roots, self.sysroot.as_deref());
-        self.modules.entry(key).or_insert_with(|| {
-            let path = locate_module_file(Path::new(&info.path), sysroot);
-            load_module(&path, &info.build_id, roots)
+        let (roots, sysroot, warm) = (&self.debug_roots, self.sysroot.as_deref(), &self.warm);
+        self.modules.entry(key).or_insert_with_key(|key| {
+            warm.iter()
+                .find_map(|w| w.take(key))
+                .unwrap_or_else(|| load_key(key, roots, sysroot))
         })
     }
+}
+
+/// Loads the module file of `key` (see [`load_module`]).
+pub(crate) fn load_key(
+    key: &ModuleKey,
+    roots: &[PathBuf],
+    sysroot: Option<&Path>,
+) -> ModuleSymbols {
+    let path = locate_module_file(Path::new(&key.0), sysroot);
+    load_module(&path, &key.1, roots)
 }
 
 /// The module file to open: under the sysroot if it is there, else the recorded path.
@@ -220,7 +262,7 @@ fn load_module(path: &Path, recorded_build_id: &[u8], debug_roots: &[PathBuf]) -
     if !recorded_build_id.is_empty() && actual.as_deref() != Some(recorded_build_id) {
         return ModuleSymbols::Changed;
     }
-    let Ok(main) = Loader::new(path) else {
+    let Some(main) = DebugInfo::open(path) else {
         return ModuleSymbols::Unavailable;
     };
     let build_id = if recorded_build_id.is_empty() {
@@ -234,12 +276,8 @@ fn load_module(path: &Path, recorded_build_id: &[u8], debug_roots: &[PathBuf]) -
         .find(|p| p.is_file());
     let debug = by_build_id
         .or_else(|| debuglink_file(path, debug_roots))
-        .and_then(|p| Loader::new(p).ok())
-        .map(Box::new);
-    ModuleSymbols::Ready {
-        main: Box::new(main),
-        debug,
-    }
+        .and_then(|p| DebugInfo::open(&p));
+    ModuleSymbols::Ready { main, debug }
 }
 
 /// The GNU build-id of an object file: `None` if the file cannot be read or parsed,
@@ -254,10 +292,12 @@ pub fn read_build_id(path: &Path) -> Option<Option<Vec<u8>>> {
 /// The detached debug file named by the module's `.gnu_debuglink` section whose CRC
 /// matches, searched next to the module, in its `.debug/`, and under each debug root.
 fn debuglink_file(path: &Path, debug_roots: &[PathBuf]) -> Option<PathBuf> {
-    let data = std::fs::read(path).ok()?;
-    let obj = object::File::parse(&*data).ok()?;
+    // Only the headers and the link section are read, not the whole module.
+    let cache = ReadCache::new(File::open(path).ok()?);
+    let obj = object::File::parse(&cache).ok()?;
     let (name, crc) = obj.gnu_debuglink().ok().flatten()?;
-    let name = std::str::from_utf8(name).ok()?;
+    let name = std::str::from_utf8(name).ok()?.to_owned();
+    let name = name.as_str();
     let dir = path.parent()?;
     let relative_dir = dir.strip_prefix("/").unwrap_or(dir);
     let mut candidates = vec![dir.join(name), dir.join(".debug").join(name)];
@@ -278,16 +318,16 @@ pub fn build_id_debug_path(root: &Path, build_id: &[u8]) -> PathBuf {
 }
 
 /// Frames for one file address: inlined calls first, the containing function last.
-fn locate(main: &Loader, debug: Option<&Loader>, probe: u64) -> Vec<Located> {
-    let mut frames = debug.map(|d| dwarf_frames(d, probe)).unwrap_or_default();
+fn locate(main: &DebugInfo, debug: Option<&DebugInfo>, probe: u64) -> Vec<Located> {
+    let mut frames = debug.map(|d| d.frames(probe)).unwrap_or_default();
     if frames.is_empty() {
-        frames = dwarf_frames(main, probe);
+        frames = main.frames(probe);
     }
     let needs_symbol = frames.last().is_none_or(|f| f.function.is_none());
     if needs_symbol {
         let symbol = debug
-            .and_then(|d| d.find_symbol(probe))
-            .or_else(|| main.find_symbol(probe));
+            .and_then(|d| d.symbol(probe))
+            .or_else(|| main.symbol(probe));
         if let Some(name) = symbol {
             let name = demangle(name);
             match frames.last_mut() {
@@ -301,30 +341,6 @@ fn locate(main: &Loader, debug: Option<&Loader>, probe: u64) -> Vec<Located> {
         }
     }
     frames
-}
-
-fn dwarf_frames(loader: &Loader, probe: u64) -> Vec<Located> {
-    let mut out = Vec::new();
-    let Ok(mut iter) = loader.find_frames(probe) else {
-        return out;
-    };
-    // A malformed DWARF entry ends the walk; what was found so far is kept.
-    while let Ok(Some(frame)) = iter.next() {
-        let function = frame
-            .function
-            .as_ref()
-            .and_then(|f| f.raw_name().ok())
-            .map(|raw| demangle(&raw));
-        let (file, line) = frame
-            .location
-            .map_or((None, None), |l| (l.file.map(str::to_owned), l.line));
-        out.push(Located {
-            function,
-            file,
-            line,
-        });
-    }
-    out
 }
 
 /// Demangles Rust (legacy and v0, without the hash) and C++ names; others unchanged.

@@ -77,8 +77,13 @@ pub struct Results {
 
 /// All event visitors, in report order.
 /// `expected_events` sizes the growth detector's sampling (records in the trace);
-/// `start_clock` is the trace's start time.
-pub fn registry(expected_events: u64, start_clock: u64) -> Vec<Box<dyn Visitor>> {
+/// `start_clock` is the trace's start time; `dense_stacks` sizes per-stack tables (see
+/// [`crate::stack_table::dense_limit`]).
+pub fn registry(
+    expected_events: u64,
+    start_clock: u64,
+    dense_stacks: usize,
+) -> Vec<Box<dyn Visitor>> {
     use crate::detectors::{growth, leak, misuse};
     use crate::metrics::{histograms, sites, threads, timeline};
     vec![
@@ -88,9 +93,9 @@ pub fn registry(expected_events: u64, start_clock: u64) -> Vec<Box<dyn Visitor>>
         Box::new(misuse::MismatchedFree),
         Box::new(misuse::FishySize),
         Box::new(leak::Leaks),
-        Box::new(growth::Growth::new(expected_events)),
+        Box::new(growth::Growth::new(expected_events, dense_stacks)),
         Box::new(histograms::LifetimeVisitor::default()),
-        Box::new(sites::SiteVisitor::default()),
+        Box::new(sites::SiteVisitor::new(dense_stacks)),
         Box::new(timeline::TimelineVisitor::new(start_clock)),
         Box::new(histograms::SizeVisitor::default()),
         Box::new(threads::ThreadVisitor::default()),
@@ -100,7 +105,7 @@ pub fn registry(expected_events: u64, start_clock: u64) -> Vec<Box<dyn Visitor>>
 /// Everything `--list-detectors` shows: the event visitors, then the classifiers that
 /// run on symbolized stacks when a report is built.
 pub fn catalogue() -> Vec<Info> {
-    let mut out: Vec<Info> = registry(0, 0).iter().map(|v| v.info()).collect();
+    let mut out: Vec<Info> = registry(0, 0, 0).iter().map(|v| v.info()).collect();
     out.extend(crate::classify::SYMBOL_CLASSIFIERS);
     out.push(crate::metrics::peak::INFO);
     out

@@ -1,5 +1,7 @@
-//! The layout of one event in a thread's ring: a fixed header of six words, then the
-//! stack frames inline. Shared by the recorder (hooks) and the writer.
+//! The layout of one event in a thread's ring: a header of three to six words (by tag:
+//! the common entries carry only what they need, so that the program writes and the
+//! writer reads fewer bytes per event), then the stack frames inline. Shared by the
+//! recorder (hooks) and the writer.
 //!
 //! word 0: tag (bits 0..8) | kind (8..16) | frame count (16..25) | walk (25..32: 0, or
 //!         1 + the slot of the thread's memoized walk the stack is; see below) |
@@ -7,13 +9,14 @@
 //!         allocations)
 //! word 1: time (event-clock ticks, which the writer converts to ns; read after the
 //!         allocator returned, before it for frees)
-//! words 2..6: tag-specific fields, see [`Tag`].
+//! words 2..: tag-specific fields, see [`Tag`] and [`header_words`].
 //!
 //! Walk references save copying and interning a stack the writer already has: an entry
 //! that names a walk *and* carries frames tells the writer "these are the frames of walk
 //! w from now on"; one that names a walk and carries no frames means "the frames of walk
 //! w, as last sent". The ring is FIFO per thread, so the writer always has them.
 
+/// The longest header.
 pub const HEADER_WORDS: usize = 6;
 /// Deepest stack a ring entry carries.
 pub const MAX_FRAMES: usize = 256;
@@ -21,7 +24,7 @@ pub const MAX_FRAMES: usize = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Tag {
-    /// a = ptr, b = size, c = alignment.
+    /// a = ptr, b = size (an allocation with no alignment asked for).
     Alloc = 1,
     /// a = ptr.
     Free = 2,
@@ -36,12 +39,25 @@ pub enum Tag {
     ProcessExit = 7,
     /// a = child pid.
     Fork = 8,
+    /// a = ptr, b = size, c = alignment.
+    AllocAligned = 9,
 }
 
 impl Tag {
     pub fn from_u8(v: u8) -> Option<Tag> {
         use Tag::*;
-        [Alloc, Free, Realloc, AllocFailed, ThreadStart, ThreadExit, ProcessExit, Fork].into_iter().find(|t| *t as u8 == v)
+        [Alloc, Free, Realloc, AllocFailed, ThreadStart, ThreadExit, ProcessExit, Fork, AllocAligned].into_iter().find(|t| *t as u8 == v)
+    }
+}
+
+/// Header words (word 0, the time and the fields) of an entry with this tag byte.
+#[inline(always)]
+pub const fn header_words(tag: u8) -> usize {
+    match tag {
+        t if t == Tag::Free as u8 => 3,
+        t if t == Tag::Alloc as u8 || t == Tag::AllocFailed as u8 => 4,
+        t if t == Tag::AllocAligned as u8 => 5,
+        _ => HEADER_WORDS,
     }
 }
 

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, O
 use memscope_format::{ExitHow, Header, Origin};
 use memscope_platform::clock::{event_ns, now_ns, realtime_ns, sleep_ns, start_event_clock};
 use memscope_platform::file::{read_link, read_small_file, write_stderr, RawFile};
+use memscope_platform::modules::load_generation;
 use memscope_platform::thread::{current_pid, futex_wait, futex_wake, parent_pid};
 use memscope_platform::unwind::StackUnwinder;
 
@@ -323,19 +324,26 @@ pub fn flush_all() {
 }
 
 /// Asks the writer to re-read the module list now and waits for it (it re-reads when the
-/// loader's counters moved, as in every round). At most once per two milliseconds, so
-/// code outside any module (JIT compilers) costs little. True if a new unwinder was
-/// published meanwhile.
-pub fn refresh_modules_now() -> bool {
+/// loader's counters moved, as in every round): a stack ran into code outside every
+/// module the unwinder knows. Right away when the loader loaded or unloaded something
+/// since the last such request (a library a program calls just after `dlopen`),
+/// otherwise at most once per two milliseconds, so that code outside any module (JIT
+/// compilers) costs little. True if the unwinder now published is another than `used`
+/// (the one the cut stack came from).
+pub fn refresh_modules_now(used: &StackUnwinder) -> bool {
     static LAST: AtomicU64 = AtomicU64::new(0);
+    static LAST_LOADS: AtomicU64 = AtomicU64::new(u64::MAX);
     let now = now_ns();
     let last = LAST.load(Ordering::Relaxed);
-    if now.saturating_sub(last) < 2_000_000 || LAST.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+    let (adds, subs) = load_generation();
+    let loads = adds.wrapping_add(subs.rotate_left(32));
+    let loader_moved = LAST_LOADS.swap(loads, Ordering::Relaxed) != loads;
+    if !loader_moved && (now.saturating_sub(last) < 2_000_000 || LAST.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()) {
         return false;
     }
-    let before = UNWINDER.load(Ordering::Acquire);
+    LAST.store(now, Ordering::Relaxed);
     flush_all();
-    UNWINDER.load(Ordering::Acquire) != before
+    !std::ptr::eq(UNWINDER.load(Ordering::Acquire), used)
 }
 
 /// Records how the process ends (once), writes everything and the end marker, and turns

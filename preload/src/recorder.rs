@@ -11,7 +11,7 @@ use memscope_format::{AllocKind, ExitHow, FreeKind};
 use memscope_platform::clock::event_ticks;
 
 use crate::config::{FREE_STACKS, STACK_DEPTH};
-use crate::entry::{walk_bits, word0, word0_with_slack, Tag, HEADER_WORDS, MAX_FRAMES};
+use crate::entry::{walk_bits, word0, word0_with_slack, Tag, MAX_FRAMES};
 use crate::guard::tls;
 use crate::lifecycle;
 use crate::slot::{self, ThreadSlot};
@@ -81,9 +81,10 @@ fn push(s: &ThreadSlot, words: &[u64]) -> bool {
     pushed
 }
 
-/// Fills the header, captures the stack after it and pushes the entry.
+/// Fills the header (its length must be `header_words` of its tag), captures the stack
+/// after it and pushes the entry.
 #[inline(always)]
-fn record(s: &ThreadSlot, header: [u64; HEADER_WORDS], with_stack: bool) {
+fn record<const N: usize>(s: &ThreadSlot, header: [u64; N], with_stack: bool) {
     // SAFETY: we are the owning thread of `s` and hold the guard, so no other reference
     // to the owner state exists (a signal handler that interrupts us sees `busy` and
     // leaves the slot alone).
@@ -91,14 +92,14 @@ fn record(s: &ThreadSlot, header: [u64; HEADER_WORDS], with_stack: bool) {
     let owner = unsafe { s.owner() };
     let depth = if with_stack { STACK_DEPTH.load(Ordering::Relaxed) as usize } else { 0 };
     let buf = &mut owner.scratch;
-    let frames = &mut buf[HEADER_WORDS..HEADER_WORDS + depth.min(MAX_FRAMES)];
+    let frames = &mut buf[N..N + depth.min(MAX_FRAMES)];
     let mut n = 0;
     let mut walk = 0;
     if let (true, Some(u)) = (depth > 0, lifecycle::unwinder()) {
         let mut captured = u.capture(&mut owner.cache, owner.stack, frames);
         // A library was loaded since the unwinder was built: have the writer read the
         // module list again (rate-limited) and unwind once more.
-        if captured.cut_short && lifecycle::refresh_modules_now() {
+        if captured.cut_short && lifecycle::refresh_modules_now(u) {
             if let Some(fresh) = lifecycle::unwinder() {
                 captured = fresh.capture(&mut owner.cache, owner.stack, frames);
             }
@@ -115,9 +116,9 @@ fn record(s: &ThreadSlot, header: [u64; HEADER_WORDS], with_stack: bool) {
             }
         }
     }
-    buf[..HEADER_WORDS].copy_from_slice(&header);
+    buf[..N].copy_from_slice(&header);
     buf[0] |= (n as u64) << 16 | walk;
-    if !push(s, &buf[..HEADER_WORDS + n]) {
+    if !push(s, &buf[..N + n]) {
         owner.forget_sent_walks();
     }
 }
@@ -127,11 +128,15 @@ fn record(s: &ThreadSlot, header: [u64; HEADER_WORDS], with_stack: bool) {
 pub fn alloc(ptr: *mut libc::c_void, size: usize, align: usize, kind: AllocKind) {
     let Some(s) = current_slot() else { return };
     if ptr.is_null() {
-        record(s, [word0(Tag::AllocFailed, kind as u8, 0), now(), 0, size as u64, 0, 0], true);
+        record(s, [word0(Tag::AllocFailed, kind as u8, 0), now(), 0, size as u64], true);
         return;
     }
     let slack = usable_size(ptr).saturating_sub(size);
-    record(s, [word0_with_slack(Tag::Alloc, kind as u8, slack), now(), ptr as u64, size as u64, align as u64, 0], true);
+    if align == 0 {
+        record(s, [word0_with_slack(Tag::Alloc, kind as u8, slack), now(), ptr as u64, size as u64], true);
+    } else {
+        record(s, [word0_with_slack(Tag::AllocAligned, kind as u8, slack), now(), ptr as u64, size as u64, align as u64], true);
+    }
 }
 
 /// What the allocator really reserved for `ptr` (0 if unknown).
@@ -152,7 +157,7 @@ pub fn free(ptr: *mut libc::c_void, kind: FreeKind) {
     }
     let Some(s) = current_slot() else { return };
     let with_stack = FREE_STACKS.load(Ordering::Relaxed);
-    record(s, [word0(Tag::Free, kind as u8, 0), now(), ptr as u64, 0, 0, 0], with_stack);
+    record(s, [word0(Tag::Free, kind as u8, 0), now(), ptr as u64], with_stack);
 }
 
 /// A `realloc`-like call: `before` was stamped before the real call.

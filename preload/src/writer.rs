@@ -26,7 +26,7 @@ use memscope_platform::unwind::StackUnwinder;
 use rustc_hash::FxBuildHasher;
 
 use crate::chunk_builder::ChunkBuilder;
-use crate::entry::{slack_of, split_word0, walk_of, Tag, HEADER_WORDS};
+use crate::entry::{header_words, slack_of, split_word0, walk_of, Tag};
 use crate::lifecycle;
 use crate::slot::{for_each_slot, ThreadSlot, EXITING, FREE};
 
@@ -176,10 +176,15 @@ impl Writer {
         while i < head {
             let w0 = s.ring.word(i);
             let (tag, kind, nframes) = split_word0(w0);
-            let h = [s.ring.word(i + 1), s.ring.word(i + 2), s.ring.word(i + 3), s.ring.word(i + 4), s.ring.word(i + 5)];
+            let header = header_words(tag);
+            let mut h = [0u64; 5];
+            for (k, field) in h.iter_mut().enumerate().take(header - 1) {
+                *field = s.ring.word(i + 1 + k as u64);
+            }
             self.frames.clear();
-            self.frames.extend((0..nframes as u64).map(|k| s.ring.word(i + HEADER_WORDS as u64 + k)));
-            i += (HEADER_WORDS + nframes) as u64;
+            self.frames.extend((0..nframes as u64).map(|k| s.ring.word(i + (header as u64) + k)));
+            let entry = (header + nframes) as u64;
+            i += entry;
             let Some(tag) = Tag::from_u8(tag) else { continue };
             if tag == Tag::ThreadStart {
                 *stream = h[2] as u32;
@@ -197,7 +202,7 @@ impl Writer {
             self.encode(tag, kind, slack_of(w0), stack, h);
             // Hand space back as it is read, not only at the end: a producer waiting on
             // a full ring goes on after a few microseconds instead of a whole round.
-            if i & 0xfff < (HEADER_WORDS + nframes) as u64 {
+            if i & 0xfff < entry {
                 s.ring.release(i);
             }
         }
@@ -226,7 +231,7 @@ impl Writer {
         let alloc_kind = AllocKind::from_u8(kind).unwrap_or(AllocKind::Malloc);
         let (thread, out) = (&mut self.thread, &mut self.out_threads);
         match tag {
-            Tag::Alloc => thread.put(out, time, |ce, e| ce.alloc_with_slack(e, time, a, b, c, alloc_kind, stack, slack)),
+            Tag::Alloc | Tag::AllocAligned => thread.put(out, time, |ce, e| ce.alloc_with_slack(e, time, a, b, c, alloc_kind, stack, slack)),
             Tag::Free => {
                 let fk = FreeKind::from_u8(kind).unwrap_or(FreeKind::Free);
                 thread.put(out, time, |ce, e| ce.free(e, time, a, fk, stack))

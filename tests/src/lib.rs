@@ -196,6 +196,27 @@ const FIXTURES: &[FixtureSpec] = &[
         libs: &[],
     },
     FixtureSpec {
+        output: "plugin.so",
+        sources: &["plugin.c"],
+        compiler: "gcc",
+        flags: &["-O2", "-g", "-fPIC", "-shared", "-Wall", "-Wextra"],
+        libs: &[],
+    },
+    FixtureSpec {
+        output: "dlopen_stacks",
+        sources: &["dlopen_stacks.c"],
+        compiler: "gcc",
+        flags: &["-O2", "-g", "-Wall", "-Wextra"],
+        libs: &["-ldl"],
+    },
+    FixtureSpec {
+        output: "dlopen_deepbind",
+        sources: &["dlopen_deepbind.c"],
+        compiler: "gcc",
+        flags: &["-O2", "-g", "-Wall", "-Wextra", "-Wl,--enable-new-dtags,-rpath,$ORIGIN"],
+        libs: &["-ldl"],
+    },
+    FixtureSpec {
         output: "mt",
         sources: &["mt.c"],
         compiler: "gcc",

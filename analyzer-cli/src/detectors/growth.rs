@@ -18,6 +18,7 @@ use rustc_hash::FxHashMap;
 use crate::findings::{Finding, FindingSet};
 use crate::ids::StackId;
 use crate::lifecycle::{Ctx, Lifecycle};
+use crate::stack_table::StackTable;
 use crate::visitor::{Category, End, Info, Results, Visitor};
 
 /// Sample points over the run.
@@ -35,7 +36,7 @@ pub struct Growth {
     next_sample: u64,
     events: u64,
     /// Live bytes per stack now.
-    live: FxHashMap<StackId, u64>,
+    live: StackTable<u64>,
     /// Samples per stack (padded with zeros for samples before its first bytes).
     history: FxHashMap<StackId, Vec<u64>>,
     taken: usize,
@@ -43,19 +44,20 @@ pub struct Growth {
 
 impl Growth {
     /// `expected_events`: about how many events the run has (records in the trace).
-    pub fn new(expected_events: u64) -> Self {
+    /// `dense_stacks`: see [`crate::stack_table::dense_limit`].
+    pub fn new(expected_events: u64, dense_stacks: usize) -> Self {
         Self {
             every: (expected_events / SAMPLES).max(1),
             next_sample: (expected_events / SAMPLES).max(1),
             events: 0,
-            live: FxHashMap::default(),
+            live: StackTable::new(dense_stacks),
             history: FxHashMap::default(),
             taken: 0,
         }
     }
 
     fn sample(&mut self) {
-        for (&stack, &bytes) in &self.live {
+        for (stack, &bytes) in self.live.iter() {
             let taken = self.taken;
             let h = self.history.entry(stack).or_insert_with(|| vec![0; taken]);
             h.push(bytes);
@@ -111,15 +113,15 @@ impl Visitor for Growth {
             Lifecycle::Alloc {
                 block, replaced, ..
             } => {
-                let b = self.live.entry(block.stack).or_insert(0);
+                let b = self.live.entry(block.stack);
                 *b = b.saturating_add(block.size);
                 if let Some(old) = replaced {
-                    let b = self.live.entry(old.stack).or_insert(0);
+                    let b = self.live.entry(old.stack);
                     *b = b.saturating_sub(old.size);
                 }
             }
             Lifecycle::Free { block, .. } => {
-                let b = self.live.entry(block.stack).or_insert(0);
+                let b = self.live.entry(block.stack);
                 *b = b.saturating_sub(block.size);
             }
             _ => {}

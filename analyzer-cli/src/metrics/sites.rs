@@ -14,6 +14,7 @@ use crate::findings::FindingSet;
 use crate::ids::StackId;
 use crate::lifecycle::{Ctx, Kinds, Lifecycle};
 use crate::metrics::histograms::SHORT_NS;
+use crate::stack_table::StackTable;
 use crate::visitor::{Category, End, Info, Results, Visitor};
 
 /// Reallocs in a row that make a growth-chain pattern.
@@ -52,7 +53,16 @@ pub type Sites = FxHashMap<StackId, SiteStats>;
 
 #[derive(Default)]
 pub struct SiteVisitor {
-    sites: Sites,
+    sites: StackTable<SiteStats>,
+}
+
+impl SiteVisitor {
+    /// `dense_stacks`: see [`crate::stack_table::dense_limit`].
+    pub fn new(dense_stacks: usize) -> Self {
+        Self {
+            sites: StackTable::new(dense_stacks),
+        }
+    }
 }
 
 impl Visitor for SiteVisitor {
@@ -73,7 +83,7 @@ impl Visitor for SiteVisitor {
             Lifecycle::Alloc {
                 block, replaced, ..
             } => {
-                let s = self.sites.entry(block.stack).or_default();
+                let s = self.sites.entry(block.stack);
                 if s.allocations == 0 {
                     s.min_size = block.size;
                 }
@@ -85,7 +95,7 @@ impl Visitor for SiteVisitor {
                 s.max_size = s.max_size.max(block.size);
                 s.longest_chain = s.longest_chain.max(block.chain);
                 if let Some(old) = replaced {
-                    let o = self.sites.entry(old.stack).or_default();
+                    let o = self.sites.entry(old.stack);
                     o.live_blocks = o.live_blocks.saturating_sub(1);
                     o.live_bytes = o.live_bytes.saturating_sub(old.size);
                 }
@@ -93,7 +103,7 @@ impl Visitor for SiteVisitor {
             Lifecycle::Free {
                 block, temporary, ..
             } => {
-                let s = self.sites.entry(block.stack).or_default();
+                let s = self.sites.entry(block.stack);
                 s.frees += 1;
                 s.live_blocks = s.live_blocks.saturating_sub(1);
                 s.live_bytes = s.live_bytes.saturating_sub(block.size);
@@ -106,7 +116,7 @@ impl Visitor for SiteVisitor {
     }
 
     fn finish(self: Box<Self>, _: &End<'_>, results: &mut Results) {
-        results.sites = self.sites;
+        results.sites = self.sites.into_entries().collect();
     }
 }
 

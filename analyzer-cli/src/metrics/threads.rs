@@ -2,7 +2,7 @@
 //! of blocks another thread allocated (cross-thread frees, counted on the freeing
 //! thread).
 
-use std::collections::BTreeMap;
+use rustc_hash::FxHashMap;
 
 use crate::findings::FindingSet;
 use crate::ids::StreamId;
@@ -20,9 +20,35 @@ pub struct ThreadStats {
     pub cross_thread_frees: u64,
 }
 
+/// Threads in order of first event, found by stream (the last one without a lookup:
+/// events come in runs of one thread).
 #[derive(Default)]
 pub struct ThreadVisitor {
-    threads: BTreeMap<StreamId, ThreadStats>,
+    threads: Vec<ThreadStats>,
+    by_stream: FxHashMap<StreamId, usize>,
+    last: Option<(StreamId, usize)>,
+}
+
+impl ThreadVisitor {
+    #[inline]
+    fn stats(&mut self, stream: StreamId) -> &mut ThreadStats {
+        let i = match self.last {
+            Some((s, i)) if s == stream => i,
+            _ => {
+                let threads = &mut self.threads;
+                let i = *self.by_stream.entry(stream).or_insert_with(|| {
+                    threads.push(ThreadStats {
+                        stream: stream.0,
+                        ..ThreadStats::default()
+                    });
+                    threads.len() - 1
+                });
+                self.last = Some((stream, i));
+                i
+            }
+        };
+        &mut self.threads[i]
+    }
 }
 
 impl Visitor for ThreadVisitor {
@@ -35,10 +61,7 @@ impl Visitor for ThreadVisitor {
     }
 
     fn event(&mut self, ctx: &Ctx, ev: &Lifecycle, _: &mut FindingSet) {
-        let t = self.threads.entry(ctx.stream).or_insert(ThreadStats {
-            stream: ctx.stream.0,
-            ..ThreadStats::default()
-        });
+        let t = self.stats(ctx.stream);
         match *ev {
             Lifecycle::ThreadStart { tid } => t.tid = tid,
             Lifecycle::Alloc { block, .. } => {
@@ -56,6 +79,8 @@ impl Visitor for ThreadVisitor {
     }
 
     fn finish(self: Box<Self>, _: &End<'_>, results: &mut Results) {
-        results.threads = self.threads.into_values().collect();
+        let mut threads = self.threads;
+        threads.sort_unstable_by_key(|t| t.stream);
+        results.threads = threads;
     }
 }

@@ -15,7 +15,8 @@ use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
 
 use super::modules::ModuleInfo;
-use super::walk_memo::{bp_after, read_word, OwnShapes, ReadLog, Step, StepShape, Walk, WalkMemo, MEMO_FRAMES};
+use super::step_shapes::{ShapeCache, StepShape};
+use super::walk_memo::{bp_after, read_word, EndReads, ReadLog, Step, Walk, WalkMemo, MEMO_FRAMES};
 pub use super::walk_memo::MEMO_WALKS;
 
 /// A read-only unwinder over a snapshot of the module list.
@@ -51,31 +52,43 @@ fn memoized(slot: usize, walk: &Walk, frames: usize) -> Captured {
     Captured { frames, cut_short: walk.cut_short, walk: Some((slot, walk.version)) }
 }
 
+/// Moves `regs` to the frame at (`ip`, `sp`, `bp`). framehop's x86_64 rules read no
+/// other register, and setting three is cheaper than a fresh `UnwindRegsX86_64` (17
+/// words).
+#[inline(always)]
+fn set_frame(regs: &mut UnwindRegsX86_64, ip: u64, sp: u64, bp: u64) {
+    regs.set_ip(ip);
+    regs.set_sp(sp);
+    regs.set_bp(bp);
+}
+
 /// How many framehop rule caches a thread spreads its frames over.
 pub const CACHE_WAYS: usize = 8;
 
 /// A thread's unwind-rule caches and its memo of recent walks.
 pub struct UnwindCache {
-    ways: [CacheX86_64; CACHE_WAYS],
+    rules: Rules,
     memo: WalkMemo,
-    /// Whether walks are memoized (off: every stack is unwound from scratch).
+    /// Whether walks are memoized and steps shaped (off: every stack is unwound from
+    /// scratch by framehop's rules alone, the reference the memo is tested against).
     memo_on: bool,
-    own_shapes: OwnShapes,
+}
+
+/// How a thread takes one step: by the step's learned shape (unless `shapes_on` is
+/// false), else by framehop's rules.
+struct Rules {
+    shapes: ShapeCache,
+    shapes_on: bool,
+    ways: [CacheX86_64; CACHE_WAYS],
 }
 
 impl UnwindCache {
     pub fn new(memoize: bool) -> Box<Self> {
         Box::new(UnwindCache {
-            ways: std::array::from_fn(|_| CacheX86_64::new()),
+            rules: Rules { shapes: ShapeCache::new(), shapes_on: memoize, ways: std::array::from_fn(|_| CacheX86_64::new()) },
             memo: WalkMemo::new(),
             memo_on: memoize,
-            own_shapes: OwnShapes::new(),
         })
-    }
-
-    #[inline(always)]
-    fn way(&mut self, lookup: u64) -> &mut CacheX86_64 {
-        &mut self.ways[way_index(lookup)]
     }
 }
 
@@ -171,48 +184,17 @@ impl StackUnwinder {
             return NONE;
         }
         let bounds = (sp, stack.1);
-        let (mut sp, mut bp) = (sp, bp);
+        let mut regs = UnwindRegsX86_64::new(ip, sp, bp);
         let mut frame = FrameAddress::from_instruction_pointer(ip);
-        // The tracer's own frames, by their learned shapes or else by their rules, up to
-        // the first program frame.
+        cache.rules.shapes.use_for(self as *const Self as usize);
+        // The tracer's own frames, up to the first program frame.
         loop {
-            let key = StepShape::key(frame.address(), frame.is_return_address());
-            let shape = *cache.own_shapes.slot(key);
-            let (ra, regs) = if shape.key == key {
-                let sp_after = sp + shape.sp_delta;
-                let Some(ra) = read_word(bounds, sp_after - 8) else { return NONE };
-                let bp_after = match shape.bp_offset {
-                    Some(offset) => match read_word(bounds, sp + offset) {
-                        Some(v) => v,
-                        None => return NONE,
-                    },
-                    None => bp,
-                };
-                (ra, UnwindRegsX86_64::new(ra, sp_after, bp_after))
-            } else {
-                let mut regs = UnwindRegsX86_64::new(frame.address(), sp, bp);
-                let mut log = ReadLog::new();
-                let way = cache.way(frame.address_for_lookup());
-                let next = self.unwinder.unwind_frame(frame, &mut regs, way, &mut |a| {
-                    let r = read_word(bounds, a);
-                    log.note(a, r);
-                    r.ok_or(())
-                });
-                let Ok(Some(ra)) = next else { return NONE };
-                if let Some(learned) = StepShape::learn(key, (sp, bp), &log, (regs.sp(), regs.bp()), ra) {
-                    *cache.own_shapes.slot(key) = learned;
-                }
-                (ra, regs)
-            };
-            if ra == 0 {
-                return NONE;
-            }
+            let Some(ra) = self.step(&mut cache.rules, bounds, frame, &mut regs, &mut ReadLog::new()) else { return NONE };
             if !(self.own.0..self.own.1).contains(&ra) {
-                return self.walk_from(cache, bounds, ra, regs, out);
+                return self.walk_from(cache, bounds, ra, &mut regs, out);
             }
             let Some(next) = FrameAddress::from_return_address(ra) else { return NONE };
             frame = next;
-            (sp, bp) = (regs.sp(), regs.bp());
         }
     }
 
@@ -220,16 +202,16 @@ impl StackUnwinder {
     /// registers as the step to it left them), into `out`, replaying the memoized walk
     /// from this frame as far as it still holds.
     #[inline(always)]
-    fn walk_from(&self, cache: &mut UnwindCache, bounds: (u64, u64), ra: u64, regs: UnwindRegsX86_64, out: &mut [u64]) -> Captured {
+    fn walk_from(&self, cache: &mut UnwindCache, bounds: (u64, u64), ra: u64, regs: &mut UnwindRegsX86_64, out: &mut [u64]) -> Captured {
         let limit = out.len();
         let (sp, bp) = (regs.sp(), regs.bp());
         if limit > MEMO_FRAMES || !cache.memo_on {
             out[0] = ra;
-            let n = self.unwind_rest(&mut cache.ways, bounds, regs, out, 0, None, [None, None]);
+            let n = self.unwind_rest(&mut cache.rules, bounds, regs, out, 0, None, [None, None]);
             return Captured { frames: n, cut_short: !self.knows(out[n - 1]), walk: None };
         }
         let id = self as *const Self as usize;
-        let (lo, hi) = bounds;
+        let hi = bounds.1;
         let (slot, walk, recent) = cache.memo.slot(ra, sp);
         // Walks that may lend outer frames; looked at only when this one does not replay.
         let donors = || [recent[0].filter(|d| d.lends_to(id, hi)), recent[1].filter(|d| d.lends_to(id, hi))];
@@ -242,12 +224,11 @@ impl StackUnwinder {
                 return memoized(slot, walk, walk.len);
             }
             loop {
-                let step = &walk.steps[i];
-                out[i] = step.ra;
+                out[i] = walk.steps[i].ra;
                 if i + 1 == walk.len && walk.len == limit {
                     return memoized(slot, walk, limit);
                 }
-                if !step.replays(lo, hi) {
+                if !walk.step_replays(i, bounds) {
                     break;
                 }
                 if i + 1 == walk.len {
@@ -264,18 +245,48 @@ impl StackUnwinder {
             };
             walk.bp = bp;
             let step = walk.steps[i];
-            let regs = UnwindRegsX86_64::new(step.ra, step.sp, frame_bp);
-            walk.len = self.unwind_rest(&mut cache.ways, bounds, regs, out, i, Some(&mut walk.steps), donors());
+            set_frame(regs, step.ra, step.sp, frame_bp);
+            walk.len = self.unwind_rest(&mut cache.rules, bounds, regs, out, i, Some(&mut *walk), donors());
         } else {
             walk.restart(id, limit, hi, ra, sp, bp);
             out[0] = ra;
-            walk.len = self.unwind_rest(&mut cache.ways, bounds, regs, out, 0, Some(&mut walk.steps), donors());
+            walk.len = self.unwind_rest(&mut cache.rules, bounds, regs, out, 0, Some(&mut *walk), donors());
         }
         let n = walk.len;
         walk.cut_short = !self.knows(out[n - 1]);
         walk.settle();
         walk.version = walk.version.wrapping_add(1);
         memoized(slot, walk, n)
+    }
+
+    /// Takes the step from `frame` (its registers in `regs`) to its caller, by the
+    /// step's learned shape or else by framehop's rules (then learning its shape), and
+    /// notes the stack words it read in `log`. Returns the caller's return address, or
+    /// `None` where the stack ends or cannot be read.
+    #[inline(always)]
+    fn step(&self, rules: &mut Rules, bounds: (u64, u64), frame: FrameAddress, regs: &mut UnwindRegsX86_64, log: &mut ReadLog) -> Option<u64> {
+        let key = StepShape::key(frame.address(), frame.is_return_address());
+        let (sp, bp) = (regs.sp(), regs.bp());
+        if let Some(shape) = rules.shapes.get(key).filter(|_| rules.shapes_on) {
+            let (ra, sp_after, bp_after) = shape.step(sp, bp, log, |a| read_word(bounds, a))?;
+            // As framehop's rules: a zero return address ends the stack.
+            if ra == 0 {
+                return None;
+            }
+            set_frame(regs, ra, sp_after, bp_after);
+            return Some(ra);
+        }
+        let way = &mut rules.ways[way_index(frame.address_for_lookup())];
+        let next = self.unwinder.unwind_frame(frame, regs, way, &mut |a| {
+            let r = read_word(bounds, a);
+            log.note(a, r);
+            r.ok_or(())
+        });
+        let Ok(Some(ra)) = next else { return None };
+        if let Some(shape) = StepShape::learn(key, (sp, bp), log, (regs.sp(), regs.bp()), ra) {
+            rules.shapes.insert(shape);
+        }
+        Some(ra)
     }
 
     /// Unwinds from frame `i` (already in `out[i]`, its registers in `regs`) to the end
@@ -289,12 +300,12 @@ impl StackUnwinder {
     #[inline(always)]
     fn unwind_rest(
         &self,
-        ways: &mut [CacheX86_64; CACHE_WAYS],
+        rules: &mut Rules,
         bounds: (u64, u64),
-        mut regs: UnwindRegsX86_64,
+        regs: &mut UnwindRegsX86_64,
         out: &mut [u64],
         mut i: usize,
-        mut steps: Option<&mut [Step; MEMO_FRAMES]>,
+        mut walk: Option<&mut Walk>,
         donors: [Option<&Walk>; 2],
     ) -> usize {
         let mut cursors = [0; 2];
@@ -305,22 +316,19 @@ impl StackUnwinder {
             let Some(frame) = FrameAddress::from_return_address(regs.ip()) else { return i + 1 };
             let bp_before = regs.bp();
             let mut log = ReadLog::new();
-            let way = &mut ways[way_index(frame.address_for_lookup())];
-            let next = self.unwinder.unwind_frame(frame, &mut regs, way, &mut |a| {
-                let r = read_word(bounds, a);
-                log.note(a, r);
-                r.ok_or(())
-            });
-            if let Some(steps) = steps.as_deref_mut() {
-                let step = &mut steps[i];
-                (step.nreads, step.reads) = log.finish();
-                step.uses_bp = log.used_bp(bp_before);
-                step.restores_bp = log.restore_index(regs.sp());
+            let next = self.step(rules, bounds, frame, regs, &mut log);
+            if let Some(walk) = walk.as_deref_mut() {
+                let uses_bp = log.used_bp(bp_before);
+                match next {
+                    Some(ra) => walk.steps[i].took(&log, uses_bp, regs.sp(), ra),
+                    None => (walk.steps[i].uses_bp, walk.end) = (uses_bp, EndReads::of(&log)),
+                }
             }
-            let Ok(Some(ra)) = next else { return i + 1 };
+            let Some(ra) = next else { return i + 1 };
             i += 1;
             out[i] = ra;
-            let Some(steps) = steps.as_deref_mut() else { continue };
+            let Some(walk) = walk.as_deref_mut() else { continue };
+            let steps = &mut walk.steps;
             steps[i] = Step::at(ra, regs.sp());
             let Some((d, mut cursor)) = donors.iter().zip(&mut cursors).find_map(|(d, cursor)| {
                 let d = (*d)?;
@@ -344,10 +352,11 @@ impl StackUnwinder {
                     return out.len();
                 }
                 let last = cursor + 1 == d.len;
-                if (last && d.len == d.limit) || !step.replays(bounds.0, bounds.1) {
+                if !d.step_replays(cursor, bounds) {
                     break None; // unwind on from frame i
                 }
                 if last {
+                    walk.end = d.end;
                     break Some(i + 1); // the donor's last step ended it, and still does
                 }
                 cursor += 1;
@@ -357,7 +366,7 @@ impl StackUnwinder {
                 return n;
             }
             let Some(bp) = bp_after(&steps[start..i], bp_start, bounds) else { return i + 1 };
-            regs = UnwindRegsX86_64::new(steps[i].ra, steps[i].sp, bp);
+            set_frame(regs, steps[i].ra, steps[i].sp, bp);
         }
     }
 }

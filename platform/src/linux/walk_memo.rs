@@ -12,40 +12,53 @@
 //! A saved frame pointer that a step restores only has to hold if a later step uses the
 //! frame pointer (most code here does not: its `rbp` is an ordinary register whose saved
 //! value changes from call to call). Which step used it is read off its reads (see
-//! [`ReadLog::used_bp`] and [`ReadLog::restore_index`]), which fits framehop 0.16's
-//! x86_64 rules: recheck both against `UnwindRuleX86_64::exec` when framehop changes.
+//! [`ReadLog::used_bp`]), and which read restored it off their order ([`Step::took`]),
+//! which fits framehop 0.16's x86_64 rules: recheck both against
+//! `UnwindRuleX86_64::exec` when framehop changes.
 //! `tests/tests/stack_memo.rs` checks real programs traced with and without the memo.
 //!
 //! Hand-written rather than a crate: it lives on the allocation hot path, where nothing
 //! may allocate or lock, and its layout is tied to framehop's x86_64 rules (at most two
 //! stack reads per step for the rules `.eh_frame` produces).
 
-/// Walks kept per thread (direct-mapped by their first frame; ≈ 6 KB each, committed
+/// Walks kept per thread (direct-mapped by their first frame; ≈ 2 KB each, committed
 /// only when used).
 pub const MEMO_WALKS: usize = 64;
 /// Longest walk kept; deeper stack limits are unwound without the memo.
 pub const MEMO_FRAMES: usize = 64;
 
-/// `Step::nreads` of a step that cannot be replayed (too many or failed reads).
+/// `Step::kind` (and `EndReads::n`) of a step that cannot be replayed (its reads were
+/// not of the usual shape, or failed).
 pub const UNREPLAYABLE: u8 = u8::MAX;
+/// `Step::kind` of a step that read only its caller's return address.
+const RA_ONLY: u8 = 0;
+/// `Step::kind` of a step that also restored the caller's frame pointer from the stack.
+const RESTORES_BP: u8 = 1;
 
-/// One frame of a walk and the step from it to its caller (or to the end of the walk).
+/// One frame of a walk and the step from it to its caller (32 bytes: walks are copied
+/// and re-read on every capture that is not a whole replay).
+///
+/// Every x86_64 rule reads the caller's return address just below the caller's stack
+/// pointer, so that read is the next frame's (`ra`, `sp`) and is not stored again; the
+/// one other word a rule may read is the saved frame pointer.
 #[derive(Clone, Copy, Default)]
 pub struct Step {
     /// The frame's return address (its `ip`) and stack pointer.
     pub ra: u64,
     pub sp: u64,
-    /// Stack words the step read, as (address, value); [`UNREPLAYABLE`] if unknown.
-    pub nreads: u8,
-    pub reads: [(u64, u64); 2],
-    /// Which read (1-based; 0: none) gave the caller's frame pointer: a saved register,
-    /// whose value matters only if a later step uses the frame pointer.
-    pub restores_bp: u8,
+    /// The saved frame pointer the step restored (`kind == RESTORES_BP`): its value and
+    /// its address relative to `sp`.
+    pub saved_bp: u64,
+    pub saved_bp_offset: i32,
+    /// [`RA_ONLY`], [`RESTORES_BP`] or [`UNREPLAYABLE`]. The step out of a walk's last
+    /// frame, which ended the walk, keeps its reads in [`Walk::end`] instead.
+    pub kind: u8,
     /// Whether the step used this frame's frame pointer (a frame-pointer rule).
     pub uses_bp: bool,
-    /// Reads that must hold for the step to replay (bit i: `reads[i]`), set by
-    /// [`Walk::settle`].
-    pub must_hold: u8,
+    /// Whether the saved frame pointer must hold for the step to replay (set by
+    /// [`Walk::settle`]): only if a later step uses the frame pointer before another
+    /// restores it.
+    pub saved_bp_must_hold: bool,
     /// Whether a step from this frame on uses this frame's frame pointer before another
     /// restores it (set by [`Walk::settle`]): then the frames from here on depend on it.
     pub bp_needed: bool,
@@ -57,26 +70,45 @@ impl Step {
         Step { ra, sp, ..Step::default() }
     }
 
-    /// Whether the step would read the same words now, as far as they matter. `[lo, hi)`
-    /// is the readable stack.
+    /// Notes the step this frame took to its caller at `sp_after` with return address
+    /// `ra`, which read `log` (and used the frame pointer if `uses_bp`).
+    pub fn took(&mut self, log: &ReadLog, uses_bp: bool, sp_after: u64, ra: u64) {
+        self.uses_bp = uses_bp;
+        self.kind = UNREPLAYABLE;
+        if log.failed || log.n == 0 || log.n > 2 || log.reads[log.n - 1] != (sp_after.wrapping_sub(8), ra) {
+            return;
+        }
+        if log.n == 1 {
+            self.kind = RA_ONLY;
+        } else if let Ok(offset) = i32::try_from(log.reads[0].0.wrapping_sub(self.sp) as i64) {
+            (self.kind, self.saved_bp, self.saved_bp_offset) = (RESTORES_BP, log.reads[0].1, offset);
+        }
+    }
+
+    /// Where the saved frame pointer was read.
     #[inline(always)]
-    pub fn replays(&self, lo: u64, hi: u64) -> bool {
-        if self.nreads == UNREPLAYABLE {
-            return false;
-        }
-        for (i, &(addr, value)) in self.reads.iter().enumerate().take(self.nreads as usize) {
-            if self.must_hold & (1 << i) != 0 {
-                if addr < lo || addr + 8 > hi {
-                    return false;
-                }
-                // SAFETY: the address is 8-aligned (it was read successfully before, and
-                // the reader checks alignment) and inside this thread's own mapped stack.
-                if unsafe { *(addr as *const u64) } != value {
-                    return false;
-                }
-            }
-        }
-        true
+    pub fn saved_bp_addr(&self) -> u64 {
+        self.sp.wrapping_add(self.saved_bp_offset as i64 as u64)
+    }
+}
+
+/// The reads of the step that ended a walk on its own (the stack's end: a zero return
+/// address or an end-of-stack rule); all of them must hold for it to end there again.
+#[derive(Clone, Copy, Default)]
+pub struct EndReads {
+    /// Reads made, or [`UNREPLAYABLE`].
+    pub n: u8,
+    pub reads: [(u64, u64); 2],
+}
+
+impl EndReads {
+    pub fn of(log: &ReadLog) -> EndReads {
+        let n = if log.failed || log.n > 2 { UNREPLAYABLE } else { log.n as u8 };
+        EndReads { n, reads: log.reads }
+    }
+
+    fn replays(&self, bounds: (u64, u64)) -> bool {
+        self.n != UNREPLAYABLE && self.reads[..self.n as usize].iter().all(|&(addr, value)| read_word(bounds, addr) == Some(value))
     }
 }
 
@@ -98,15 +130,13 @@ pub struct Walk {
     pub cut_short: bool,
     /// Bumped on every change of its frames (never reused while the walk lives).
     pub version: u32,
+    /// Every word that must hold lies between the first frame's stack pointer and `hi`,
+    /// and every step is replayable (set by [`Walk::settle`]): then a whole replay reads
+    /// them with no bounds checks (`all_reads_hold`).
+    pub reads_in_frame: bool,
+    /// The reads of the step out of the last frame, if that step ended the walk.
+    pub end: EndReads,
     pub steps: [Step; MEMO_FRAMES],
-    /// Every word that must hold, in one list (`reads[..reads_len]`), when all of them
-    /// lie between the first frame's stack pointer and `hi` and every step is
-    /// replayable (`reads_usable`). Checking it is a tight loop with no bounds checks and
-    /// no branch per frame. Gathered on the first replay after a change (`gathered`).
-    pub gathered: bool,
-    pub reads_usable: bool,
-    pub reads_len: usize,
-    pub reads: [(u64, u64); 2 * MEMO_FRAMES],
 }
 
 impl Walk {
@@ -129,7 +159,6 @@ impl Walk {
         self.limit = limit;
         self.hi = hi;
         self.bp = bp;
-        self.gathered = false;
         self.bp_keyed = false;
         self.len = 1;
         self.steps[0] = Step::at(ra, sp);
@@ -140,73 +169,87 @@ impl Walk {
         self.unwinder == unwinder && self.hi == hi && self.len > 0
     }
 
-    /// After the walk changed: decides which reads must hold (a saved frame pointer only
-    /// if a later step uses it before another restores it; every other read always) and
-    /// whether the incoming frame pointer is part of the key.
+    /// Steps taken: a walk cut by the limit never took a step from its last frame.
+    #[inline(always)]
+    fn stepped(&self) -> usize {
+        if self.len == self.limit {
+            self.len - 1
+        } else {
+            self.len
+        }
+    }
+
+    /// Whether the step out of frame `k` would read the same words now, as far as they
+    /// matter (it leads to frame `k + 1`, or ends the walk again). `bounds` is the
+    /// readable stack.
+    #[inline(always)]
+    pub fn step_replays(&self, k: usize, bounds: (u64, u64)) -> bool {
+        let step = &self.steps[k];
+        if k + 1 < self.len {
+            let next = &self.steps[k + 1];
+            step.kind != UNREPLAYABLE
+                && read_word(bounds, next.sp.wrapping_sub(8)) == Some(next.ra)
+                && !(step.kind == RESTORES_BP && step.saved_bp_must_hold && read_word(bounds, step.saved_bp_addr()) != Some(step.saved_bp))
+        } else {
+            self.len < self.limit && self.end.replays(bounds)
+        }
+    }
+
+    /// After the walk changed: decides which saved frame pointers must hold (only those
+    /// a later step uses before another restores it), whether the incoming frame pointer
+    /// is part of the key, and whether a whole replay may skip bounds checks.
     pub fn settle(&mut self) {
-        // A walk cut by the limit never took a step from its last frame.
-        let stepped = if self.len == self.limit { self.len - 1 } else { self.len };
+        let stepped = self.stepped();
+        let (lo, hi) = (self.steps[0].sp, self.hi);
+        let in_frame = |addr: u64| addr >= lo && addr.checked_add(8).is_some_and(|end| end <= hi);
+        let mut all_in_frame = stepped < self.len
+            || (self.end.n != UNREPLAYABLE && self.end.reads[..self.end.n as usize].iter().all(|&(addr, _)| in_frame(addr)));
         let mut bp_used_later = false;
-        for (k, step) in self.steps[..stepped].iter_mut().enumerate().rev() {
-            let all = (1u8 << step.nreads.min(2)) - 1;
+        for k in (0..stepped).rev() {
             let terminal = k + 1 == self.len;
-            step.must_hold = match step.restores_bp {
-                r if r != 0 && !terminal && !bp_used_later && !step.uses_bp => all & !(1 << (r - 1)),
-                _ => all,
-            };
-            bp_used_later = step.uses_bp || (step.restores_bp == 0 && bp_used_later);
+            let next_sp = self.steps.get(k + 1).map_or(0, |next| next.sp);
+            let step = &mut self.steps[k];
+            let restores = step.kind == RESTORES_BP && !terminal;
+            step.saved_bp_must_hold = !restores || bp_used_later || step.uses_bp;
+            bp_used_later = step.uses_bp || (!restores && bp_used_later);
             step.bp_needed = bp_used_later;
+            if !terminal {
+                all_in_frame &= step.kind != UNREPLAYABLE && in_frame(next_sp.wrapping_sub(8));
+                all_in_frame &= !(restores && step.saved_bp_must_hold) || in_frame(step.saved_bp_addr());
+            }
         }
         if stepped < self.len {
             self.steps[stepped].bp_needed = true; // its step was never taken: unknown
         }
         self.bp_keyed = bp_used_later;
-        self.gathered = false;
+        self.reads_in_frame = all_in_frame;
     }
 
-    /// Gathers the reads that must hold into one list (once per change of the walk, when
-    /// it is about to be replayed).
-    pub fn gather(&mut self) {
-        self.gathered = true;
-        self.reads_usable = false;
-        let stepped = if self.len == self.limit { self.len - 1 } else { self.len };
-        let (lo, hi) = (self.steps[0].sp, self.hi);
-        let mut n = 0;
-        for step in &self.steps[..stepped] {
-            if step.nreads == UNREPLAYABLE {
-                return;
-            }
-            for (i, &(addr, value)) in step.reads[..step.nreads as usize].iter().enumerate() {
-                if step.must_hold & (1 << i) == 0 {
-                    continue;
-                }
-                if addr < lo || addr + 8 > hi {
-                    return;
-                }
-                self.reads[n] = (addr, value);
-                n += 1;
-            }
-        }
-        self.reads_len = n;
-        self.reads_usable = true;
-    }
-
-    /// Whether every word that must hold is unchanged, by the gathered list; `None` if
-    /// there is no list.
+    /// Whether every word that must hold is unchanged; `None` if that cannot be checked
+    /// without bounds checks (then replay step by step).
     #[inline(always)]
-    pub fn all_reads_hold(&mut self) -> Option<bool> {
-        if !self.gathered {
-            self.gather();
-        }
-        if !self.reads_usable {
+    pub fn all_reads_hold(&self) -> Option<bool> {
+        if !self.reads_in_frame {
             return None;
         }
+        let stepped = self.stepped();
         let mut diff = 0;
-        for &(addr, value) in &self.reads[..self.reads_len] {
-            // SAFETY: `settle` kept only 8-aligned addresses (they were read before)
-            // between the first frame's stack pointer and the top of this thread's
-            // stack, and the walk matched this frame and stack (`starts_at`).
-            diff |= unsafe { *(addr as *const u64) } ^ value;
+        // SAFETY (every read below): `settle` checked that each address lies between the
+        // first frame's stack pointer and the top of this thread's stack, and the walk
+        // matched this frame and stack (`starts_at`); all were read before, so they are
+        // 8-aligned.
+        let word = |addr: u64| unsafe { *(addr as *const u64) };
+        for k in 0..stepped.min(self.len - 1) {
+            let (step, next) = (&self.steps[k], &self.steps[k + 1]);
+            diff |= word(next.sp - 8) ^ next.ra;
+            if step.kind == RESTORES_BP && step.saved_bp_must_hold {
+                diff |= word(step.saved_bp_addr()) ^ step.saved_bp;
+            }
+        }
+        if stepped == self.len {
+            for &(addr, value) in &self.end.reads[..self.end.n as usize] {
+                diff |= word(addr) ^ value;
+            }
         }
         Some(diff == 0)
     }
@@ -216,8 +259,8 @@ impl Walk {
 /// that replayed: the saved register the last of them restored it from, as it is now
 /// (its address is relative to the replayed stack pointers), or `bp`.
 pub fn bp_after(steps: &[Step], bp: u64, bounds: (u64, u64)) -> Option<u64> {
-    match steps.iter().rev().find(|s| s.restores_bp != 0) {
-        Some(s) => read_word(bounds, s.reads[s.restores_bp as usize - 1].0),
+    match steps.iter().rev().find(|s| s.kind == RESTORES_BP) {
+        Some(s) => read_word(bounds, s.saved_bp_addr()),
         None => Some(bp),
     }
 }
@@ -271,67 +314,6 @@ impl Default for WalkMemo {
     }
 }
 
-/// How the step from a frame at one code address moves the registers, learned from one
-/// real step whose reads were all relative to the stack pointer: the caller's stack
-/// pointer is `sp + sp_delta`, its return address the word below that, and its frame
-/// pointer the word at `sp + bp_offset` (or unchanged). The tracer's own frames take the
-/// same few steps for every event; replaying their shapes skips two rule lookups.
-#[derive(Clone, Copy, Default)]
-pub struct StepShape {
-    /// The frame address it was learned at (0: empty); see [`StepShape::key`].
-    pub key: u64,
-    pub sp_delta: u64,
-    pub bp_offset: Option<u64>,
-}
-
-impl StepShape {
-    /// The key of a frame address: return addresses and instruction pointers (the first
-    /// frame, whose rule differs) never collide, as the low bit tells them apart.
-    #[inline(always)]
-    pub fn key(addr: u64, is_return_address: bool) -> u64 {
-        (addr << 1) | is_return_address as u64
-    }
-
-    /// The shape of a step from stack pointer `sp` and frame pointer `bp` that read
-    /// `log` and left `sp_after`, `bp_after` and return address `ra`; `None` unless
-    /// every read was relative to `sp` (a frame-pointer rule depends on `bp` instead).
-    pub fn learn(key: u64, (sp, bp): (u64, u64), log: &ReadLog, (sp_after, bp_after): (u64, u64), ra: u64) -> Option<StepShape> {
-        if log.failed || log.n == 0 || log.n > 2 || sp_after <= sp || sp_after - sp > 1 << 20 || log.used_bp(bp) {
-            return None;
-        }
-        let ra_read = log.reads[log.n - 1];
-        if ra_read != (sp_after - 8, ra) {
-            return None;
-        }
-        let bp_offset = match log.n {
-            1 if bp_after == bp => None,
-            2 if log.reads[0].1 == bp_after && log.reads[0].0 >= sp => Some(log.reads[0].0 - sp),
-            _ => return None,
-        };
-        Some(StepShape { key, sp_delta: sp_after - sp, bp_offset })
-    }
-}
-
-/// Shapes of the steps out of the tracer's own frames, direct-mapped by address.
-pub struct OwnShapes([StepShape; 8]);
-
-impl OwnShapes {
-    pub fn new() -> Self {
-        OwnShapes([StepShape::default(); 8])
-    }
-
-    #[inline(always)]
-    pub fn slot(&mut self, key: u64) -> &mut StepShape {
-        &mut self.0[((key >> 1) ^ (key >> 7)) as usize % 8]
-    }
-}
-
-impl Default for OwnShapes {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// Collects the stack words one step reads.
 pub struct ReadLog {
     pub n: usize,
@@ -352,25 +334,6 @@ impl ReadLog {
             None => self.failed = true,
         }
         self.n += 1;
-    }
-
-    /// The log as a step's `(nreads, reads)`.
-    pub fn finish(&self) -> (u8, [(u64, u64); 2]) {
-        if self.failed || self.n > 2 {
-            (UNREPLAYABLE, self.reads)
-        } else {
-            (self.n as u8, self.reads)
-        }
-    }
-
-    /// Which read (1-based; 0: none) gave the caller's frame pointer, for a step that
-    /// left the caller's stack pointer at `sp_after`: the one that is not the return
-    /// address (read just below `sp_after`).
-    pub fn restore_index(&self, sp_after: u64) -> u8 {
-        match self.reads[..self.n.min(2)].iter().position(|&(a, _)| a != sp_after.wrapping_sub(8)) {
-            Some(i) => i as u8 + 1,
-            None => 0,
-        }
     }
 
     /// Whether the step may have used the incoming frame pointer `bp`: it read at `bp`

@@ -8,6 +8,7 @@
 
 pub mod aligned;
 pub mod cxx;
+pub mod loader;
 pub mod malloc;
 pub mod process;
 pub mod signal;
