@@ -86,8 +86,10 @@ impl StepShape {
     }
 }
 
-/// A thread's shapes, direct-mapped by code address, for the unwinder `owner` (a new
-/// unwinder, made when the module list changes, starts from an empty table).
+/// A thread's shapes, two-way set-associative by code address, for the unwinder `owner`
+/// (a new unwinder, made when the module list changes, starts from an empty table). Two
+/// ways, so that two hot addresses that hash alike (the tracer's own step and a busy call
+/// site, in some builds) do not evict each other on every capture.
 pub struct ShapeCache {
     owner: usize,
     shapes: Box<[StepShape; SHAPES]>,
@@ -112,20 +114,27 @@ impl ShapeCache {
         }
     }
 
+    /// The first entry of `key`'s set (the other is the next one).
     #[inline(always)]
-    fn index(key: u64) -> usize {
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SHAPES.trailing_zeros())) as usize
+    fn set(key: u64) -> usize {
+        let sets = SHAPES / 2;
+        2 * (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - sets.trailing_zeros())) as usize
     }
 
     /// The shape learned for `key`, if any.
     #[inline(always)]
     pub fn get(&self, key: u64) -> Option<&StepShape> {
-        let s = &self.shapes[Self::index(key)];
-        (s.key == key).then_some(s)
+        let i = Self::set(key);
+        self.shapes[i..i + 2].iter().find(|s| s.key == key)
     }
 
+    /// Keeps `shape` as the most recent of its set; the older one moves to the second way.
     pub fn insert(&mut self, shape: StepShape) {
-        self.shapes[Self::index(shape.key)] = shape;
+        let i = Self::set(shape.key);
+        if self.shapes[i].key != shape.key {
+            self.shapes[i + 1] = self.shapes[i];
+        }
+        self.shapes[i] = shape;
     }
 }
 
