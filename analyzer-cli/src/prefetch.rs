@@ -216,8 +216,8 @@ fn decode_chunk(
     let base = chunk.payload_offset();
     let shift = |e: memscope_format::FormatError| CliError::format(path, e.shifted(base));
     events.clear();
-    // About one event per 8 payload bytes; a guess only saves regrowing.
-    events.reserve(chunk.payload.len() / 8);
+    // About one event per 4 to 5 payload bytes (format 3); a guess only saves regrowing.
+    events.reserve(chunk.payload.len() / 4);
     // The record is split where the decoder left it: moving it out of the `Result`
     // first (`rec.map_err(..)?`) copied it over the decoder's fresh narrower stores, a
     // store-forwarding stall per record that cost a fifth of this loop.
