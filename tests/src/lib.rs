@@ -1016,74 +1016,6 @@ pub fn assert_clean(what: &str, r: &Report) {
     );
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_valgrind_summary_with_commas() {
-        let log = "\
-==2510== HEAP SUMMARY:
-==2510==     in use at exit: 10,142 bytes in 5 blocks
-==2510==   total heap usage: 18 allocs, 13 frees, 31,213 bytes allocated
-==2510== ";
-        assert_eq!(
-            ValgrindCounts::parse(log),
-            Some(ValgrindCounts {
-                allocs: 18,
-                frees: 13,
-                bytes_allocated: 31213,
-                live_blocks: 5,
-                live_bytes: 10142
-            })
-        );
-    }
-
-    #[test]
-    fn parses_valgrind_summary_with_one_alloc() {
-        // valgrind still writes "allocs"/"frees" for 1, but be tolerant.
-        let log = "==1==     in use at exit: 0 bytes in 0 blocks\n==1==   total heap usage: 1 allocs, 1 frees, 1,024 bytes allocated\n";
-        let c = ValgrindCounts::parse(log).unwrap();
-        assert_eq!(
-            (
-                c.allocs,
-                c.frees,
-                c.bytes_allocated,
-                c.live_blocks,
-                c.live_bytes
-            ),
-            (1, 1, 1024, 0, 0)
-        );
-    }
-
-    #[test]
-    fn missing_summary_is_none() {
-        assert_eq!(
-            ValgrindCounts::parse("==1== Memcheck, a memory error detector\n"),
-            None
-        );
-    }
-
-    #[test]
-    fn parses_report_example() {
-        let json = br#"{ "schema": "memscope-report/1",
-          "trace":   { "pid": 1234, "exe": "/usr/bin/sort", "args": ["sort", "x"], "duration_ns": 0, "truncated": false, "inconsistencies": 0 },
-          "summary": { "allocations": 3, "frees": 1, "bytes_allocated": 10, "peak_live_bytes": 9, "live_at_exit": { "blocks": 2, "bytes": 9 }, "threads": 1 },
-          "leaks": [ { "bytes": 9, "blocks": 2, "stack": [ { "address": "0x401136", "function": "leak_one", "file": "exits.c", "line": 12, "module": "/path/to/exits" },
-                                                          { "address": "0x401200", "function": null, "file": null, "line": null, "module": null } ] } ] }"#;
-        let r = Report::parse(json).unwrap();
-        assert_eq!(r.leaks[0].frame_index("leak_one"), Some(0));
-        assert_eq!(r.leaks[0].functions(), vec!["leak_one", "?"]);
-        assert_eq!(Counts::from(&r).live_bytes, 9);
-    }
-
-    #[test]
-    fn rejects_other_schema() {
-        let json = br#"{ "schema": "memscope-report/2", "trace": { "pid": 1, "exe": "", "args": [], "duration_ns": 0, "truncated": false, "inconsistencies": 0 },
-          "summary": { "allocations": 0, "frees": 0, "bytes_allocated": 0, "peak_live_bytes": 0, "live_at_exit": { "blocks": 0, "bytes": 0 }, "threads": 1 }, "leaks": [] }"#;
-        assert!(Report::parse(json).is_err());
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Helpers of the survive_* tests (process trees, crashes, corpus, fuzzing)
@@ -1181,4 +1113,73 @@ pub fn report_json(trace: &Path, extra: &[&str]) -> serde_json::Value {
     args.extend(extra.iter().map(|s| std::ffi::OsStr::new(*s)));
     let text = memscope_ok(&args);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid JSON ({e}):\n{text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_valgrind_summary_with_commas() {
+        let log = "\
+==2510== HEAP SUMMARY:
+==2510==     in use at exit: 10,142 bytes in 5 blocks
+==2510==   total heap usage: 18 allocs, 13 frees, 31,213 bytes allocated
+==2510== ";
+        assert_eq!(
+            ValgrindCounts::parse(log),
+            Some(ValgrindCounts {
+                allocs: 18,
+                frees: 13,
+                bytes_allocated: 31213,
+                live_blocks: 5,
+                live_bytes: 10142
+            })
+        );
+    }
+
+    #[test]
+    fn parses_valgrind_summary_with_one_alloc() {
+        // valgrind still writes "allocs"/"frees" for 1, but be tolerant.
+        let log = "==1==     in use at exit: 0 bytes in 0 blocks\n==1==   total heap usage: 1 allocs, 1 frees, 1,024 bytes allocated\n";
+        let c = ValgrindCounts::parse(log).unwrap();
+        assert_eq!(
+            (
+                c.allocs,
+                c.frees,
+                c.bytes_allocated,
+                c.live_blocks,
+                c.live_bytes
+            ),
+            (1, 1, 1024, 0, 0)
+        );
+    }
+
+    #[test]
+    fn missing_summary_is_none() {
+        assert_eq!(
+            ValgrindCounts::parse("==1== Memcheck, a memory error detector\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn parses_report_example() {
+        let json = br#"{ "schema": "memscope-report/1",
+          "trace":   { "pid": 1234, "exe": "/usr/bin/sort", "args": ["sort", "x"], "duration_ns": 0, "truncated": false, "inconsistencies": 0 },
+          "summary": { "allocations": 3, "frees": 1, "bytes_allocated": 10, "peak_live_bytes": 9, "live_at_exit": { "blocks": 2, "bytes": 9 }, "threads": 1 },
+          "leaks": [ { "bytes": 9, "blocks": 2, "stack": [ { "address": "0x401136", "function": "leak_one", "file": "exits.c", "line": 12, "module": "/path/to/exits" },
+                                                          { "address": "0x401200", "function": null, "file": null, "line": null, "module": null } ] } ] }"#;
+        let r = Report::parse(json).unwrap();
+        assert_eq!(r.leaks[0].frame_index("leak_one"), Some(0));
+        assert_eq!(r.leaks[0].functions(), vec!["leak_one", "?"]);
+        assert_eq!(Counts::from(&r).live_bytes, 9);
+    }
+
+    #[test]
+    fn rejects_other_schema() {
+        let json = br#"{ "schema": "memscope-report/2", "trace": { "pid": 1, "exe": "", "args": [], "duration_ns": 0, "truncated": false, "inconsistencies": 0 },
+          "summary": { "allocations": 0, "frees": 0, "bytes_allocated": 0, "peak_live_bytes": 0, "live_at_exit": { "blocks": 0, "bytes": 0 }, "threads": 1 }, "leaks": [] }"#;
+        assert!(Report::parse(json).is_err());
+    }
 }

@@ -108,7 +108,7 @@ fn detached_threads_running_at_exit() {
         .leaks
         .iter()
         .filter(|l| l.frame_index("detached_worker").is_some())
-        .flat_map(|l| std::iter::repeat(l.bytes / l.blocks.max(1)).take(l.blocks as usize))
+        .flat_map(|l| std::iter::repeat_n(l.bytes / l.blocks.max(1), l.blocks as usize))
         .filter(|b| *b == 7301)
         .count() as u64;
     assert_eq!(

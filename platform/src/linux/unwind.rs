@@ -414,10 +414,13 @@ mod tests {
         assert!(same >= 30, "the stacks differ at frame {same}: {:x?} vs {:x?}", stacks[0], stacks[1]);
     }
 
+    /// A capture's frames and the walk it named.
+    type WarmAndCold = (Vec<u64>, Option<(usize, u32)>);
+
     /// Recurses `depth` frames through one of two call sites picked by `pattern`'s bits,
     /// then captures with a memoizing cache and without memo from the same call site.
     #[inline(never)]
-    fn branchy(u: &StackUnwinder, warm: &mut UnwindCache, depth: u32, pattern: u64, stacks: &mut Vec<(Vec<u64>, Option<(usize, u32)>)>) -> u64 {
+    fn branchy(u: &StackUnwinder, warm: &mut UnwindCache, depth: u32, pattern: u64, stacks: &mut Vec<WarmAndCold>) -> u64 {
         if depth == 0 {
             let stack = mapping_of(stack_pointer()).unwrap();
             let mut cold = UnwindCache::new(false);
