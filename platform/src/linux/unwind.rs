@@ -4,12 +4,13 @@
 //! The unwinder is framehop's: the module list and unwind tables are built off the hot
 //! path (by the writer thread, with tracking suspended) and published read-only; each
 //! thread owns rule caches keyed by return address, so a stack seen before unwinds with a
-//! table lookup per frame and no allocation. framehop's cache holds a fixed 509 rules,
-//! which large programs (a compiler) overflow into constant CFI re-parsing, so each thread
-//! has [`CACHE_WAYS`] of them and every frame picks one by its address. On top of that a
-//! thread replays the walks it made before instead of stepping through the rules again
-//! (`walk_memo`). Stack memory is read only inside the thread's own stack bounds, so a
-//! bad rule can end a stack early but never fault.
+//! table lookup per frame and no allocation (each thread has [`CACHE_WAYS`] of framehop's
+//! 509-rule caches, every frame picking one by its address). In front of them, a thread
+//! steps by the shapes it learned from framehop's steps (`step_shapes`: two stack reads,
+//! no rule lookup, and a table large enough for a compiler's code), and on top of that it
+//! replays the walks it made before instead of stepping again (`walk_memo`). Stack memory
+//! is read only inside the thread's own stack bounds, so a bad rule can end a stack early
+//! but never fault.
 
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
