@@ -96,6 +96,11 @@ impl Writer {
             let requested = lifecycle::flush_requested();
             let busy = self.round(requested != self.flushed);
             if lifecycle::take_end_request() {
+                // Everything first (the request may have come after this round read the
+                // rings, and a thread's chunk may still be open): the end marker must
+                // follow every event recorded before it, or a trace cut just before a
+                // later chunk would read as complete.
+                self.round(true);
                 let now = event_ns();
                 self.global.put(&mut self.out_global, now, |c, e| c.end(e, now));
                 self.write_out(true);

@@ -3,7 +3,7 @@
 //! block leaked by `leak_before_exit` just before, and the exit status is the
 //! native one.
 
-use memscope_tests::{fixture, Run};
+use memscope_tests::{fixture, memscope_ok, Run};
 use std::time::Duration;
 
 /// Runs `exits PATH` natively and traced; checks the status is `expected`
@@ -162,4 +162,19 @@ fn rust_stack_overflow_message_and_status() {
         !report.trace.truncated,
         "rust_stack_overflow: the trace is truncated"
     );
+}
+
+/// The end marker is the trace's last chunk: a trace cut before any chunk that follows it
+/// would otherwise read as complete. Threads that end just before the process does leave
+/// their last events in the writer's open chunks, and the request to end may come while
+/// the writer is between rounds.
+#[test]
+fn end_marker_is_the_last_chunk() {
+    for round in 0..8 {
+        let traced = Run::new(fixture("mt")).traced();
+        assert!(traced.output.status.success(), "{}", traced.output.describe());
+        let dump = memscope_ok(&["dump".as_ref(), traced.trace.as_os_str()]);
+        let last_chunk = dump.rsplit("\nchunk @").next().unwrap_or_default();
+        assert!(last_chunk.contains("End {"), "round {round}: the last chunk is not the end marker:\nchunk @{last_chunk}");
+    }
 }
