@@ -70,25 +70,23 @@ pub const CACHE_WAYS: usize = 8;
 pub struct UnwindCache {
     rules: Rules,
     memo: WalkMemo,
+}
+
+/// How a thread takes one step: by the step's learned shape (when `memo_on`), else by
+/// framehop's rules.
+struct Rules {
+    shapes: ShapeCache,
     /// Whether walks are memoized and steps shaped (off: every stack is unwound from
     /// scratch by framehop's rules alone, the reference the memo is tested against).
     memo_on: bool,
-}
-
-/// How a thread takes one step: by the step's learned shape (unless `shapes_on` is
-/// false), else by framehop's rules.
-struct Rules {
-    shapes: ShapeCache,
-    shapes_on: bool,
     ways: [CacheX86_64; CACHE_WAYS],
 }
 
 impl UnwindCache {
     pub fn new(memoize: bool) -> Box<Self> {
         Box::new(UnwindCache {
-            rules: Rules { shapes: ShapeCache::new(), shapes_on: memoize, ways: std::array::from_fn(|_| CacheX86_64::new()) },
+            rules: Rules { shapes: ShapeCache::new(), memo_on: memoize, ways: std::array::from_fn(|_| CacheX86_64::new()) },
             memo: WalkMemo::new(),
-            memo_on: memoize,
         })
     }
 }
@@ -206,7 +204,7 @@ impl StackUnwinder {
     fn walk_from(&self, cache: &mut UnwindCache, bounds: (u64, u64), ra: u64, regs: &mut UnwindRegsX86_64, out: &mut [u64]) -> Captured {
         let limit = out.len();
         let (sp, bp) = (regs.sp(), regs.bp());
-        if limit > MEMO_FRAMES || !cache.memo_on {
+        if limit > MEMO_FRAMES || !cache.rules.memo_on {
             out[0] = ra;
             let n = self.unwind_rest(&mut cache.rules, bounds, regs, out, 0, None, [None, None]);
             return Captured { frames: n, cut_short: !self.knows(out[n - 1]), walk: None };
@@ -268,7 +266,7 @@ impl StackUnwinder {
     fn step(&self, rules: &mut Rules, bounds: (u64, u64), frame: FrameAddress, regs: &mut UnwindRegsX86_64, log: &mut ReadLog) -> Option<u64> {
         let key = StepShape::key(frame.address(), frame.is_return_address());
         let (sp, bp) = (regs.sp(), regs.bp());
-        if let Some(shape) = rules.shapes.get(key).filter(|_| rules.shapes_on) {
+        if let Some(shape) = rules.shapes.get(key).filter(|_| rules.memo_on) {
             let (ra, sp_after, bp_after) = shape.step(sp, bp, log, |a| read_word(bounds, a))?;
             // As framehop's rules: a zero return address ends the stack.
             if ra == 0 {
