@@ -228,6 +228,20 @@ const FIXTURES: &[FixtureSpec] = &[
 /// Serialises compilation within one test binary (tests run in threads).
 static COMPILE_LOCK: Mutex<()> = Mutex::new(());
 
+/// `count` copies of the fixture library `name` (e.g. `"bigtls.so"`) in `dir`, as
+/// `lib<stem><i>.so`: separate files, which the loader maps as separate modules.
+pub fn fixture_lib_copies(name: &str, dir: &Path, count: usize) -> Vec<PathBuf> {
+    let lib = fixture(name);
+    let stem = name.trim_end_matches(".so");
+    (0..count)
+        .map(|i| {
+            let copy = dir.join(format!("lib{stem}{i}.so"));
+            fs::copy(&lib, &copy).unwrap_or_else(|e| panic!("copy {name}: {e}"));
+            copy
+        })
+        .collect()
+}
+
 /// Compiles fixture `name` (e.g. `"leak3"`, `"bigtls.so"`) if its output is
 /// missing or older than its sources or was built with other flags, and
 /// returns the absolute path of the output in `target/fixtures/`.

@@ -4,19 +4,12 @@
 //! each one's allocation function straight away; every leaked block's stack must run
 //! from the plugin's function through the host's caller to `main`.
 
-use memscope_tests::{fixture, Run};
+use memscope_tests::{fixture, fixture_lib_copies, Run};
 
 #[test]
 fn stacks_run_through_libraries_loaded_just_before() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let plugin = fixture("plugin.so");
-    let copies: Vec<String> = (0..8)
-        .map(|i| {
-            let copy = dir.path().join(format!("libplugin{i}.so"));
-            std::fs::copy(&plugin, &copy).expect("copy plugin.so");
-            copy.display().to_string()
-        })
-        .collect();
+    let copies: Vec<String> = fixture_lib_copies("plugin.so", dir.path(), 8).iter().map(|p| p.display().to_string()).collect();
     let traced = Run::new(fixture("dlopen_stacks")).args(copies.iter().cloned()).traced();
     assert!(traced.output.status.success(), "{}", traced.output.describe());
     assert_eq!(traced.output.stdout_str().trim(), "8 libraries");

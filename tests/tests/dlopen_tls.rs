@@ -3,28 +3,15 @@
 //! a loop: under the preload this must neither hang nor crash, and print what
 //! it prints natively.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use memscope_tests::{assert_clean, assert_counts_eq, fixture, Counts, Run};
+use memscope_tests::{assert_clean, assert_counts_eq, fixture, fixture_lib_copies, Counts, Run};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// `count` copies of bigtls.so (separate files, so separate TLS modules).
-fn lib_copies(dir: &Path, count: usize) -> Vec<PathBuf> {
-    let lib = fixture("bigtls.so");
-    (0..count)
-        .map(|i| {
-            let copy = dir.join(format!("libbigtls{i}.so"));
-            std::fs::copy(&lib, &copy).expect("copy bigtls.so");
-            copy
-        })
-        .collect()
-}
-
 fn check(count: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let libs = lib_copies(dir.path(), count);
+    let libs = fixture_lib_copies("bigtls.so", dir.path(), count);
     let run = Run::new(fixture("dlopen_tls"))
         .args(libs.iter().map(|p| p.display().to_string()))
         .timeout(TIMEOUT);
@@ -76,7 +63,7 @@ fn twenty_libraries_grow_the_dtv() {
 #[test]
 fn counts_match_valgrind() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let libs = lib_copies(dir.path(), 3);
+    let libs = fixture_lib_copies("bigtls.so", dir.path(), 3);
     let run = Run::new(fixture("dlopen_tls")).args(libs.iter().map(|p| p.display().to_string()));
     let (traced, _, vg) = run.traced_and_valgrind();
     assert!(
