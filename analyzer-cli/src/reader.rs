@@ -1,12 +1,16 @@
-//! Pass 1 over a trace: reads every chunk once, in file order (reading and decompressing
-//! on one thread, decoding on another), and keeps what is small
-//! and process-wide (header, modules, interned stacks, exit, forks, end), plus the file
-//! offsets of each thread stream's chunks for the merge in [`crate::merge`].
+//! Pass 1 over a trace: reads and checks every chunk once, in file order (reading and
+//! checking on one thread, decoding on another), and keeps what is small and process-wide
+//! (header, modules, interned stacks, exit, forks, end), plus the file offsets and record
+//! counts of each thread stream's chunks for the merge in [`crate::merge`].
 //!
-//! Every record of every chunk is decoded here, so a record that does not decode is
-//! reported as corruption (with its absolute byte offset) before any analysis starts,
-//! and pass 2 only meets errors if the file changes under it. Allocation events are
-//! counted, not kept: memory stays proportional to modules, stacks and chunks.
+//! Only the process-wide stream (stream 0) is decompressed and decoded here. A thread
+//! stream's chunk holds nothing but its thread's events, which pass 2 decodes anyway, so
+//! this pass only checks its checksum and takes its record count from the chunk header:
+//! decoding every event twice was the largest cost of an analysis. Corruption of the
+//! bytes (checksums, lengths) is still reported before any analysis starts; a chunk that
+//! is intact but does not decode (only a tracer bug writes one) is reported by pass 2,
+//! with the same one-line error and byte offset. Memory stays proportional to modules,
+//! stacks and chunks.
 //!
 //! Frames are bound to modules here, with the module set in effect when the `Stack`
 //! record was read (a later `dlclose` + `dlopen` at the same address must not change
@@ -20,6 +24,7 @@ use std::path::{Path, PathBuf};
 use memscope_format::reader::Chunk;
 use memscope_format::{
     path_text, ExitHow, FormatError, Header, Record, RecordDecoder, TraceReader,
+    GLOBAL_STREAM,
 };
 
 use crate::error::CliError;
@@ -88,7 +93,8 @@ pub struct Truncation {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StreamChunks {
     pub offsets: Vec<u64>,
-    /// Allocation-side records (alloc, free, realloc, failures, thread start/exit).
+    /// Allocation-side records (alloc, free, realloc, failures, thread start/exit), as
+    /// the chunk headers count them.
     pub events: u64,
 }
 
@@ -106,8 +112,6 @@ pub struct TraceIndex {
     /// Streams that hold allocation-side records, by stream id.
     pub streams: BTreeMap<StreamId, StreamChunks>,
     pub truncation: Option<Truncation>,
-    /// Global records found outside stream 0 (tolerated, counted for diagnosis).
-    pub misplaced_records: u64,
 }
 
 impl TraceIndex {
@@ -155,8 +159,8 @@ const READ_AHEAD: usize = 8;
 
 /// Reads the whole trace at `path` once. Corruption is an error; a torn tail is not.
 ///
-/// Two stages on two threads: one reads, checks and decompresses chunks in file order,
-/// the other decodes their records and builds the index. The decoder takes the chunks in
+/// Two stages on two threads: one reads and checks chunks in file order (decompressing
+/// stream 0's), the other decodes stream 0's records and builds the index. The decoder takes the chunks in
 /// order and stops at its first error, so the error reported is the first one in file
 /// order, as with one thread.
 pub fn read_index(path: &Path) -> Result<TraceIndex, CliError> {
@@ -180,7 +184,6 @@ pub fn read_index(path: &Path) -> Result<TraceIndex, CliError> {
         end_time: None,
         streams: BTreeMap::new(),
         truncation: None,
-        misplaced_records: 0,
     };
     let mut set = ModuleSet::default();
     std::thread::scope(|scope| {
@@ -188,7 +191,7 @@ pub fn read_index(path: &Path) -> Result<TraceIndex, CliError> {
         let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
         let read_stage = scope.spawn(move || {
             loop {
-                let next = reader.next_chunk();
+                let next = reader.next_chunk_where(|s| s == GLOBAL_STREAM);
                 let more = matches!(next, Ok(Some(_)));
                 let offset = reader.offset();
                 // A send fails once the decoder has stopped at an error.
@@ -223,41 +226,19 @@ pub fn read_index(path: &Path) -> Result<TraceIndex, CliError> {
     Ok(index)
 }
 
-/// Whether a record belongs to a thread's event stream (merged in pass 2).
-fn is_event(rec: &Record<'_>) -> bool {
-    matches!(
-        rec,
-        Record::ThreadStart { .. }
-            | Record::ThreadExit { .. }
-            | Record::Alloc { .. }
-            | Record::Free { .. }
-            | Record::Realloc { .. }
-            | Record::AllocFailed { .. }
-    )
-}
-
 impl TraceIndex {
-    /// Decodes every record of `chunk`: counts its events, applies its global records.
+    /// A thread stream's chunk is indexed by its header; stream 0's records are applied.
     fn add_chunk(&mut self, chunk: &Chunk, set: &mut ModuleSet) -> Result<(), FormatError> {
+        if chunk.stream != GLOBAL_STREAM {
+            let s = self.streams.entry(StreamId(chunk.stream)).or_default();
+            s.offsets.push(chunk.offset);
+            s.events += u64::from(chunk.records);
+            return Ok(());
+        }
         let base = chunk.payload_offset();
-        let stream = StreamId(chunk.stream);
-        let mut events = 0u64;
         let decoder = RecordDecoder::new(&chunk.payload).map_err(|e| e.shifted(base))?;
         for rec in decoder {
-            let rec = rec.map_err(|e| e.shifted(base))?;
-            if is_event(&rec) {
-                events += 1;
-                continue;
-            }
-            if stream.0 != memscope_format::GLOBAL_STREAM {
-                self.misplaced_records += 1;
-            }
-            self.apply_global(rec, set);
-        }
-        if events > 0 {
-            let s = self.streams.entry(stream).or_default();
-            s.offsets.push(chunk.offset);
-            s.events += events;
+            self.apply_global(rec.map_err(|e| e.shifted(base))?, set);
         }
         Ok(())
     }
@@ -304,7 +285,7 @@ impl TraceIndex {
             }
             Record::Fork { time, child_pid } => self.forks.push(ForkInfo { time, child_pid }),
             Record::End { time } => self.end_time = Some(time),
-            // Event records are routed by `is_event` and never reach here.
+            // Thread events belong in thread streams (the tracer writes none here).
             _ => {}
         }
     }

@@ -2,7 +2,7 @@
 //! (`Header::encode_raw`, `ChunkEnc`, `ChunkHeader::write`), so that tests exercise the
 //! exact bytes the tracer writes, without running the tracer.
 
-use memscope_format::{ChunkEnc, ChunkHeader, Enc, Full, Header, Origin, CHUNK_HEADER_LEN};
+use memscope_format::{ChunkEnc, ChunkHeader, Enc, Full, Header, Origin, RecordDecoder, CHUNK_HEADER_LEN};
 
 /// A trace being built in memory, one chunk at a time.
 pub struct TraceBuilder {
@@ -53,10 +53,12 @@ impl TraceBuilder {
         self.raw_chunk(stream, &buf[..n])
     }
 
-    /// Appends a chunk with exactly this payload (valid checksum, any content).
+    /// Appends a chunk with exactly this payload (valid checksum, any content); its
+    /// header counts the records that decode before the first that does not.
     pub fn raw_chunk(&mut self, stream: u32, payload: &[u8]) -> &mut Self {
+        let records = RecordDecoder::new(payload).map_or(0, |d| d.take_while(Result::is_ok).count());
         let mut hdr = [0u8; CHUNK_HEADER_LEN];
-        ChunkHeader::write(&mut hdr, stream, 0, payload);
+        ChunkHeader::write(&mut hdr, stream, 0, records as u32, payload);
         self.chunk_offsets.push(self.bytes.len() as u64);
         self.bytes.extend_from_slice(&hdr);
         self.bytes.extend_from_slice(payload);

@@ -1,14 +1,15 @@
 //! Micro-benchmarks of the writer's encoding and the reader's decoding: a chunk of 20k
 //! malloc/free records (a loop over 64 live blocks, as in scripts/malloc_loop.c),
-//! an interned stack of 20 frames, and checksumming plus compressing the chunk.
+//! interning and encoding a stack of 20 frames, and checksumming plus compressing the
+//! chunk.
 //! `cargo bench -p memscope-format`.
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use memscope_format::chunk::{compressed_bound, ChunkCompressor};
 use memscope_format::record::ChunkEnc;
-use memscope_format::{crc32, AllocKind, Enc, FreeKind, RecordDecoder, StackId};
+use memscope_format::{crc32, AllocKind, Enc, FreeKind, RecordDecoder, StackId, StackIds};
 
 const RECORDS: u64 = 20_000;
 
@@ -52,6 +53,22 @@ fn bench(c: &mut Criterion) {
             black_box(e.len())
         })
     });
+
+    // 1000 distinct 20-frame stacks that share their outer frames, as a program's do.
+    let stacks: Vec<Vec<u64>> = (0..1000u64)
+        .map(|i| (0..20u64).map(|f| 0x5555_0000_0000 + f * 0x1234 + if f < 4 { i * 0x40 } else { 0 }).collect())
+        .collect();
+    let mut group = c.benchmark_group("intern 20-frame stacks");
+    group.throughput(Throughput::Elements(stacks.len() as u64));
+    group.bench_function("first sight", |b| {
+        b.iter_batched_ref(StackIds::new, |ids| stacks.iter().for_each(|s| { black_box(ids.intern(s)); }), BatchSize::SmallInput)
+    });
+    let mut ids = StackIds::new();
+    for s in &stacks {
+        ids.intern(s);
+    }
+    group.bench_function("seen before", |b| b.iter(|| stacks.iter().for_each(|s| { black_box(ids.intern(s)); })));
+    group.finish();
 
     let mut group = c.benchmark_group("chunk");
     group.throughput(Throughput::Bytes(n as u64));

@@ -1,8 +1,9 @@
 //! Chunks: the unit of writing, checksumming and recovery.
 //!
 //! Layout: stored length (u32 LE), CRC-32 (u32 LE) of everything after it (the rest of
-//! the chunk header and the stored bytes), stream (u32 LE), codec (u8), three reserved
-//! bytes, stored bytes. Codec 0 stores the payload as is; codec 1 stores the payload's
+//! the chunk header and the stored bytes), stream (u32 LE), codec (u8), record count
+//! (u24 LE: how many records the payload holds, so that a reader can count a thread's
+//! events without decompressing them), stored bytes. Codec 0 stores the payload as is; codec 1 stores the payload's
 //! length (varint) and a zstd frame of it. A payload starts with the chunk's base time
 //! (varint) and its stream directory (see `record`); record times inside are deltas from
 //! the base time.
@@ -27,6 +28,9 @@ pub const MAX_CHUNK_PAYLOAD: usize = 64 << 20;
 pub const CODEC_PLAIN: u8 = 0;
 /// Codec of a zstd-compressed payload.
 pub const CODEC_ZSTD: u8 = 1;
+/// Largest record count a chunk header can hold (a chunk never gets near it: at least
+/// one byte per record, [`MAX_CHUNK_PAYLOAD`] bytes).
+pub const MAX_CHUNK_RECORDS: u32 = (1 << 24) - 1;
 
 /// Room needed to compress a payload of `len` bytes with [`ChunkCompressor`] (a block
 /// header more per stream than zstd's own bound).
@@ -137,14 +141,16 @@ pub struct ChunkHeader {
     pub crc: u32,
     pub stream: u32,
     pub codec: u8,
+    /// Records in the payload.
+    pub records: u32,
 }
 
 impl ChunkHeader {
-    /// Writes the header for `payload` into `out` (checksum included).
-    pub fn write(out: &mut [u8; CHUNK_HEADER_LEN], stream: u32, codec: u8, payload: &[u8]) {
+    /// Writes the header for `payload` (`records` records) into `out`, checksum included.
+    pub fn write(out: &mut [u8; CHUNK_HEADER_LEN], stream: u32, codec: u8, records: u32, payload: &[u8]) {
         out[8..12].copy_from_slice(&stream.to_le_bytes());
         out[12] = codec;
-        out[13..16].fill(0);
+        out[13..16].copy_from_slice(&records.min(MAX_CHUNK_RECORDS).to_le_bytes()[..3]);
         let crc = crc_of(&out[8..16], payload);
         out[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
         out[4..8].copy_from_slice(&crc.to_le_bytes());
@@ -153,7 +159,8 @@ impl ChunkHeader {
     /// Parses a chunk header found at absolute file offset `at`.
     pub fn parse(bytes: &[u8; CHUNK_HEADER_LEN], at: u64) -> Result<Self, FormatError> {
         let u32_at = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-        let h = ChunkHeader { payload_len: u32_at(0), crc: u32_at(4), stream: u32_at(8), codec: bytes[12] };
+        let records = u32::from_le_bytes([bytes[13], bytes[14], bytes[15], 0]);
+        let h = ChunkHeader { payload_len: u32_at(0), crc: u32_at(4), stream: u32_at(8), codec: bytes[12], records };
         if h.payload_len as usize > MAX_CHUNK_PAYLOAD {
             return Err(FormatError::new(at, FormatErrorKind::BadLength));
         }

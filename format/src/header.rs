@@ -9,7 +9,7 @@ use crate::varint::{Dec, Enc, Full};
 pub const MAGIC: &[u8; 8] = b"MEMSCOPE";
 /// The format this crate writes and reads (see the version history in the crate docs);
 /// a trace of any other version is refused with [`FormatErrorKind::UnsupportedVersion`].
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 /// Bytes before the header payload.
 pub const HEADER_PREFIX_LEN: usize = 20;
 
@@ -192,7 +192,7 @@ mod tests {
     fn older_versions_are_refused_by_name() {
         let mut buf = [0u8; 512];
         Header::encode_raw(&mut buf, 42, 1, Origin::Start, 5, 6, b"/bin/x", &[b"x"], 64, true).unwrap();
-        for old in [1u16, 2] {
+        for old in [1u16, 2, 3] {
             buf[8..10].copy_from_slice(&old.to_le_bytes());
             let prefix: [u8; HEADER_PREFIX_LEN] = buf[..HEADER_PREFIX_LEN].try_into().unwrap();
             let e = Header::payload_len(&prefix).unwrap_err();

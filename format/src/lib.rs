@@ -20,7 +20,9 @@
 //! Version history: 1 = first release; 2 = allocations and reallocs carry the
 //! allocator's slack (usable minus requested size); 3 = records coded against a per-chunk
 //! model (pointer rings, stack and size predictions, opcodes that fold kind and modes)
-//! and laid out as a main stream and ten side streams (see [`record`]).
+//! and laid out as a main stream and ten side streams (see [`record`]); 4 = the chunk
+//! header counts its records (pass 1 of the analyzer indexes thread chunks without
+//! decompressing them).
 
 mod crc32;
 mod decode;
@@ -33,6 +35,7 @@ pub mod error;
 pub mod header;
 pub mod reader;
 pub mod record;
+pub mod stack_ids;
 
 pub use chunk::{ChunkHeader, CHUNK_HEADER_LEN};
 pub use crc32::crc32;
@@ -41,6 +44,7 @@ pub use header::{Header, Origin, FORMAT_VERSION, MAGIC};
 pub use reader::{Chunk, TraceReader};
 pub use record::{AllocKind, ExitHow, FreeKind, Record, RecordDecoder, StackId};
 pub use record::{path_text, ChunkEnc};
+pub use stack_ids::StackIds;
 pub use varint::{Dec, Enc, Full};
 
 /// The stream number of process-wide records (modules, stacks, exit, fork, end).

@@ -11,12 +11,15 @@ use crate::chunk::{decode_stored, ChunkHeader, CHUNK_HEADER_LEN, CODEC_PLAIN};
 use crate::error::{FormatError, FormatErrorKind};
 use crate::header::{Header, HEADER_PREFIX_LEN};
 
-/// One verified chunk, its payload decompressed.
+/// One verified chunk, its payload decompressed (or left out, see
+/// [`TraceReader::next_chunk_where`]).
 #[derive(Debug, Clone)]
 pub struct Chunk {
     /// Absolute file offset of the chunk header.
     pub offset: u64,
     pub stream: u32,
+    /// Records in the payload, as the chunk header says.
+    pub records: u32,
     pub payload: Vec<u8>,
     /// Whether the payload was stored compressed (then payload positions are not file
     /// positions).
@@ -83,6 +86,13 @@ impl<R: BufRead> TraceReader<R> {
 
     /// The next verified chunk, `None` at the end of the readable data.
     pub fn next_chunk(&mut self) -> Result<Option<Chunk>, FormatError> {
+        self.next_chunk_where(|_| true)
+    }
+
+    /// As [`TraceReader::next_chunk`], but the payload is decompressed only when
+    /// `wanted(stream)`; otherwise the chunk is checked (checksum) and its payload left
+    /// empty.
+    pub fn next_chunk_where(&mut self, wanted: impl FnOnce(u32) -> bool) -> Result<Option<Chunk>, FormatError> {
         if self.truncated_at.is_some() {
             return Ok(None);
         }
@@ -110,8 +120,8 @@ impl<R: BufRead> TraceReader<R> {
             return if self.at_eof()? { self.torn(at) } else { Err(FormatError::new(at, FormatErrorKind::BadChecksum)) };
         }
         self.offset = at + (CHUNK_HEADER_LEN + payload.len()) as u64;
-        let payload = decode_stored(h.codec, payload, at)?;
-        Ok(Some(Chunk { offset: at, stream: h.stream, payload, compressed: h.codec != CODEC_PLAIN }))
+        let payload = if wanted(h.stream) { decode_stored(h.codec, payload, at)? } else { Vec::new() };
+        Ok(Some(Chunk { offset: at, stream: h.stream, records: h.records, payload, compressed: h.codec != CODEC_PLAIN }))
     }
 
     fn torn(&mut self, at: u64) -> Result<Option<Chunk>, FormatError> {
@@ -152,7 +162,7 @@ pub fn read_chunk_at<R: Read + Seek>(r: &mut R, offset: u64) -> Result<Chunk, Fo
         return Err(FormatError::new(offset, FormatErrorKind::BadChecksum));
     }
     let payload = decode_stored(h.codec, payload, offset)?;
-    Ok(Chunk { offset, stream: h.stream, payload, compressed: h.codec != CODEC_PLAIN })
+    Ok(Chunk { offset, stream: h.stream, records: h.records, payload, compressed: h.codec != CODEC_PLAIN })
 }
 
 #[cfg(test)]
@@ -177,7 +187,7 @@ mod tests {
             let len = e.len();
             payload.truncate(len);
             let mut hdr = [0u8; CHUNK_HEADER_LEN];
-            ChunkHeader::write(&mut hdr, 1, 0, &payload);
+            ChunkHeader::write(&mut hdr, 1, 0, 1, &payload);
             out.extend_from_slice(&hdr);
             out.extend_from_slice(&payload);
             chunk_len = CHUNK_HEADER_LEN + payload.len();
@@ -235,14 +245,26 @@ mod tests {
         let m = crate::chunk::ChunkCompressor::new().unwrap().compress(&payload, &mut stored).expect("repetitive records compress");
         assert!(m < len / 2);
         let mut hdr = [0u8; CHUNK_HEADER_LEN];
-        ChunkHeader::write(&mut hdr, 1, crate::chunk::CODEC_ZSTD, &stored[..m]);
+        ChunkHeader::write(&mut hdr, 1, crate::chunk::CODEC_ZSTD, 500, &stored[..m]);
         out.extend_from_slice(&hdr);
         out.extend_from_slice(&stored[..m]);
         let (_, mut r) = TraceReader::open(&out[..]).unwrap();
         let chunk = r.next_chunk().unwrap().unwrap();
         assert!(chunk.compressed);
+        assert_eq!(chunk.records, 500);
         assert_eq!(chunk.payload, payload);
         assert_eq!(RecordDecoder::new(&chunk.payload).unwrap().count(), 500);
+    }
+
+    #[test]
+    fn unwanted_chunks_are_checked_and_counted_not_decompressed() {
+        let (mut t, first_chunk, _) = sample_trace();
+        let (_, mut r) = TraceReader::open(&t[..]).unwrap();
+        let c = r.next_chunk_where(|_| false).unwrap().unwrap();
+        assert_eq!((c.offset, c.stream, c.records, c.payload.len()), (first_chunk as u64, 1, 1, 0));
+        t[first_chunk + CHUNK_HEADER_LEN + 2] ^= 0x40;
+        let (_, mut r) = TraceReader::open(&t[..]).unwrap();
+        assert_eq!(r.next_chunk_where(|_| false).unwrap_err().kind, FormatErrorKind::BadChecksum);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct ChunkBuilder {
     len: usize,
     enc: ChunkEnc,
     open: bool,
+    /// Records in the open chunk.
+    records: u32,
     /// Time of the open chunk's first record.
     base_time: u64,
 }
@@ -41,6 +43,7 @@ impl ChunkBuilder {
             len: 0,
             enc: ChunkEnc::new(CHUNK_CAPACITY),
             open: false,
+            records: 0,
             base_time: 0,
         }
     }
@@ -71,12 +74,14 @@ impl ChunkBuilder {
                 }
                 self.len = e.len();
                 self.open = true;
+                self.records = 0;
                 self.base_time = time;
             }
             let mut e = Enc::new(&mut self.buf[CHUNK_HEADER_LEN + self.len..]);
             // A record that does not fit leaves the encoder as it was (see ChunkEnc).
             if write(&mut self.enc, &mut e).is_ok() {
                 self.len += e.len();
+                self.records += 1;
                 return;
             }
             // Full: close this chunk and retry once in a fresh one.
@@ -99,12 +104,12 @@ impl ChunkBuilder {
         let (phdr, pbody) = self.packed.split_at_mut(CHUNK_HEADER_LEN);
         let phdr: &mut [u8; CHUNK_HEADER_LEN] = phdr.try_into().expect("header slice has the header length");
         if let Some(n) = self.compressor.as_mut().and_then(|c| c.compress(payload, pbody)) {
-            ChunkHeader::write(phdr, self.stream, CODEC_ZSTD, &pbody[..n]);
+            ChunkHeader::write(phdr, self.stream, CODEC_ZSTD, self.records, &pbody[..n]);
             out.extend_from_slice(&self.packed[..CHUNK_HEADER_LEN + n]);
         } else {
             let (hdr, body) = self.buf.split_at_mut(CHUNK_HEADER_LEN);
             let hdr: &mut [u8; CHUNK_HEADER_LEN] = hdr.try_into().expect("header slice has the header length");
-            ChunkHeader::write(hdr, self.stream, CODEC_PLAIN, &body[..self.len]);
+            ChunkHeader::write(hdr, self.stream, CODEC_PLAIN, self.records, &body[..self.len]);
             out.extend_from_slice(&self.buf[..CHUNK_HEADER_LEN + self.len]);
         }
         self.len = 0;

@@ -58,7 +58,9 @@ fn attach() -> Option<&'static ThreadSlot> {
 /// Pushes the ThreadStart entry that opens a stream.
 pub fn thread_start(s: &ThreadSlot, stream: u32) {
     let tid = s.tid.load(Ordering::Relaxed) as u64;
-    push(s, &[word0(Tag::ThreadStart, 0, 0), now(), tid, stream as u64, 0, 0]);
+    let t = now();
+    slot::note_stream_start(stream, t);
+    push(s, &[word0(Tag::ThreadStart, 0, 0), t, tid, stream as u64, 0, 0]);
 }
 
 /// Appends `words` to the ring, waiting for the writer while the ring is full. False if

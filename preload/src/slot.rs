@@ -8,7 +8,7 @@
 //! child, which has one thread).
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use memscope_platform::thread::{current_pid, current_tid, mapping_of, stack_pointer};
 use memscope_platform::unwind::{UnwindCache, MEMO_WALKS};
@@ -61,6 +61,31 @@ unsafe impl Sync for ThreadSlot {}
 
 static HEAD: AtomicPtr<ThreadSlot> = AtomicPtr::new(std::ptr::null_mut());
 static NEXT_STREAM: AtomicU32 = AtomicU32::new(1);
+
+/// The event clock (ticks) when a second thread of the process opened a stream;
+/// `u64::MAX` while one thread has recorded everything. See [`solo_until`].
+static SECOND_STREAM_AT: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Called by a thread opening stream `stream` at `ticks`, before it records anything
+/// stamped later.
+pub fn note_stream_start(stream: u32, ticks: u64) {
+    if stream > 1 {
+        // A locked instruction: the store is visible to every core before this thread
+        // reads the clock again.
+        SECOND_STREAM_AT.fetch_min(ticks, Ordering::SeqCst);
+    }
+}
+
+/// Events stamped before this tick were recorded while the process had one recording
+/// thread: nothing needs their times to order them against another thread's events.
+///
+/// Read by the writer after it read an event from a ring. An event of another thread
+/// stamped at or before such an event's ticks was stamped after that thread's
+/// [`note_stream_start`] completed, so the writer sees the new value whenever order
+/// across threads could depend on the event's time.
+pub fn solo_until() -> u64 {
+    SECOND_STREAM_AT.load(Ordering::Acquire)
+}
 
 /// Ring size in words for new slots (set from the configuration at start-up).
 pub static RING_WORDS: AtomicU32 = AtomicU32::new(1 << 18);
@@ -161,6 +186,7 @@ fn publish(s: &'static ThreadSlot) {
 pub fn reset_after_fork(current: Option<&'static ThreadSlot>) -> u32 {
     HEAD.store(std::ptr::null_mut(), Ordering::Release);
     NEXT_STREAM.store(1, Ordering::Relaxed);
+    SECOND_STREAM_AT.store(u64::MAX, Ordering::Relaxed);
     let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
     if let Some(s) = current {
         s.ring.clear();

@@ -126,6 +126,13 @@ const FIXTURES: &[FixtureSpec] = &[
         libs: &[],
     },
     FixtureSpec {
+        output: "solo_then_shared",
+        sources: &["solo_then_shared.c"],
+        compiler: "gcc",
+        flags: &["-O2", "-g", "-pthread", "-Wall", "-Wextra"],
+        libs: &[],
+    },
+    FixtureSpec {
         output: "cxx_newdelete",
         sources: &["cxx_newdelete.cpp"],
         compiler: "g++",

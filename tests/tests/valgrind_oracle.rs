@@ -5,7 +5,7 @@
 //! valgrind is the oracle; the only numbers written here come from the fixture
 //! sources (leak sizes, the pvalloc request).
 
-use memscope_tests::{assert_clean, assert_counts_eq, fixture, Counts, Report, Run};
+use memscope_tests::{assert_clean, assert_counts_eq, fixture, memscope_ok, Counts, Report, Run};
 
 /// Runs `run` traced and under valgrind; asserts equal counts, a clean trace,
 /// equal stdout and exit status. Returns the report.
@@ -122,6 +122,49 @@ fn threads2_matches_valgrind() {
     );
     assert_leak("threads2", &report, 3001, "thread_a");
     assert_leak("threads2", &report, 3002, "thread_b");
+}
+
+/// Blocks cross the moment a second thread starts recording, in both directions (see
+/// the fixture): counts still equal valgrind's and the replay finds every free after its
+/// allocation. Before that moment the trace stores times to a 64 ns grain, after it
+/// every nanosecond.
+#[test]
+fn solo_then_shared_matches_valgrind() {
+    let run = Run::new(fixture("solo_then_shared"));
+    let report = compare_with_valgrind("solo_then_shared", &run);
+    assert_eq!(report.summary.threads, 2, "solo_then_shared runs main and a worker");
+    assert_leak("solo_then_shared", &report, 4321, "main");
+
+    let traced = run.traced();
+    let dump = memscope_ok(&["dump".as_ref(), traced.trace.as_os_str()]);
+    // (stream, time) of every timed record of a thread stream, in file order.
+    let mut stream = 0u32;
+    let mut times = Vec::new();
+    let mut worker_start = None;
+    for line in dump.lines() {
+        if let Some(rest) = line.strip_prefix("chunk @") {
+            stream = rest.split_whitespace().nth(2).and_then(|s| s.parse().ok()).expect("chunk line names its stream");
+            continue;
+        }
+        let Some(at) = line.find("time: ") else { continue };
+        let time: u64 = line[at + 6..].split(|c: char| !c.is_ascii_digit()).next().and_then(|t| t.parse().ok()).expect("a time");
+        if stream == 2 && line.contains("ThreadStart") {
+            worker_start = Some(time);
+        }
+        if stream > 0 {
+            times.push((stream, time));
+        }
+    }
+    let start = worker_start.expect("the worker's stream starts with ThreadStart");
+    let coarse = |&&(_, t): &&(u32, u64)| t % 64 == 0;
+    let solo: Vec<_> = times.iter().filter(|&&(s, t)| s == 1 && t < start).collect();
+    assert!(solo.len() >= 1500, "main's events before the worker: {}", solo.len());
+    assert!(solo.iter().all(coarse), "a time recorded alone is not on the 64 ns grain: {:?}", solo.iter().find(|t| !coarse(t)));
+    for s in [1, 2] {
+        let shared: Vec<_> = times.iter().filter(|&&(st, t)| st == s && t > start).collect();
+        assert!(shared.len() >= 20_000, "stream {s}: {} events after the worker started", shared.len());
+        assert!(!shared.iter().all(coarse), "stream {s}: times after the worker started are all on the 64 ns grain");
+    }
 }
 
 #[test]

@@ -242,9 +242,11 @@ mod tests {
     #[test]
     fn hostile_module_path_stays_inside_the_data() {
         let mut t = TraceBuilder::new(Origin::Start);
-        t.chunk(1, 1000, |e, c| {
+        t.chunk(0, 1000, |e, c| {
             c.module(e, 1, 0x1000, 0x1000, 0x9000, HOSTILE.as_bytes(), b"")?;
-            c.stack(e, StackId(1), &[0x1100, 0x1200])?;
+            c.stack(e, StackId(1), &[0x1100, 0x1200])
+        });
+        t.chunk(1, 1000, |e, c| {
             c.thread_start(e, 1000, 7)?;
             c.alloc(e, 1001, 0x10, 100, 0, AllocKind::Malloc, StackId(1))?;
             c.alloc(e, 1002, 0x20, 50, 0, AllocKind::Malloc, StackId(1))?;
