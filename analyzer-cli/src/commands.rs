@@ -56,7 +56,7 @@ fn analyze(args: &AnalyzeArgs) -> Result<(), CliError> {
         .map_err(CliError::Usage)?;
     let analysis = analyze_file_at(trace, at)?;
     if args.format == Format::Text {
-        truncation_note(&analysis);
+        incompleteness_notes(&analysis);
     }
     let color = want_color(std::io::stdout().is_terminal());
     let text = render_with(&analysis, args.format, color, args.weight);
@@ -123,13 +123,19 @@ pub fn render_with(analysis: &Analysis, format: Format, color: bool, weight: Wei
     text
 }
 
-/// The one-line stderr note for a truncated trace.
-pub fn truncation_note(analysis: &Analysis) {
+/// The stderr notes for a trace that misses events: truncated, or events dropped.
+pub fn incompleteness_notes(analysis: &Analysis) {
+    let path = analysis.index.path.display();
     if let Some(t) = analysis.index.truncation {
         eprintln!(
-            "memscope: {}: trace is truncated at byte offset {}; analyzed what was complete",
-            analysis.index.path.display(),
+            "memscope: {path}: trace is truncated at byte offset {}; analyzed what was complete",
             t.offset
+        );
+    }
+    if analysis.index.lost_events > 0 {
+        eprintln!(
+            "memscope: {path}: the tracer dropped {} events (a thread's buffer stayed full too long); counts and findings miss them",
+            analysis.index.lost_events
         );
     }
 }

@@ -174,6 +174,7 @@ pub fn split_record(rec: &Record<'_>, stream: StreamId, out: &mut Vec<Event>) {
         | Record::Stack { .. }
         | Record::ProcessExit { .. }
         | Record::Fork { .. }
+        | Record::Lost { .. }
         | Record::End { .. } => {}
     }
 }

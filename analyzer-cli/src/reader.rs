@@ -112,6 +112,8 @@ pub struct TraceIndex {
     /// Streams that hold allocation-side records, by stream id.
     pub streams: BTreeMap<StreamId, StreamChunks>,
     pub truncation: Option<Truncation>,
+    /// Events the tracer dropped (its `Lost` records): the replay misses them.
+    pub lost_events: u64,
 }
 
 impl TraceIndex {
@@ -184,6 +186,7 @@ pub fn read_index(path: &Path) -> Result<TraceIndex, CliError> {
         end_time: None,
         streams: BTreeMap::new(),
         truncation: None,
+        lost_events: 0,
     };
     let mut set = ModuleSet::default();
     std::thread::scope(|scope| {
@@ -285,6 +288,7 @@ impl TraceIndex {
             }
             Record::Fork { time, child_pid } => self.forks.push(ForkInfo { time, child_pid }),
             Record::End { time } => self.end_time = Some(time),
+            Record::Lost { events, .. } => self.lost_events = self.lost_events.saturating_add(events),
             // Thread events belong in thread streams (the tracer writes none here).
             _ => {}
         }

@@ -22,7 +22,7 @@ use std::process::{Command, ExitStatus};
 
 use crate::analysis::analyze_file;
 use crate::cli::RunArgs;
-use crate::commands::{render, truncation_note};
+use crate::commands::{render, incompleteness_notes};
 use crate::error::CliError;
 use crate::gate::input::ProgramStatus;
 use crate::report::text::want_color;
@@ -177,7 +177,7 @@ fn report_all(root: &Path, all: &[PathBuf], args: &RunArgs) -> Result<(), CliErr
 fn report(trace: &Path, template: &Path, args: &RunArgs) -> Result<(), CliError> {
     let analysis = analyze_file(trace)?;
     if args.format == Format::Text {
-        truncation_note(&analysis);
+        incompleteness_notes(&analysis);
     }
     let children: Vec<String> = analysis
         .index

@@ -224,6 +224,10 @@ impl<'a> RecordDecoder<'a> {
                 Record::Fork { time: self.time()?, child_pid }
             }
             op::END => Record::End { time: self.time()? },
+            op::LOST => {
+                let events = d.var()?;
+                Record::Lost { time: self.time()?, events }
+            }
             op::THREAD_START => {
                 let tid = d.var_u32()?;
                 Record::ThreadStart { time: self.time()?, tid }

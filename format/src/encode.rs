@@ -213,6 +213,14 @@ impl ChunkEnc {
         Ok(())
     }
 
+    pub fn lost(&mut self, e: &mut Enc<'_>, time: u64, events: u64) -> Result<(), Full> {
+        self.room(e)?;
+        e.u8(op::LOST)?;
+        e.var(events)?;
+        self.time(time);
+        Ok(())
+    }
+
     pub fn end(&mut self, e: &mut Enc<'_>, time: u64) -> Result<(), Full> {
         self.room(e)?;
         e.u8(op::END)?;

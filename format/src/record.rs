@@ -31,6 +31,7 @@
 //! | `0x05` | Fork | child pid | time |
 //! | `0x06` | End | | time |
 //! | `0x07` | (directory) | the stream lengths | |
+//! | `0x08` | Lost | events | time |
 //! | `0x10` | ThreadStart | tid | time |
 //! | `0x11` | ThreadExit | | time |
 //! | `0x12` | AllocFailed | kind, stack mode | time, stack, size |
@@ -61,6 +62,7 @@ pub(crate) mod op {
     pub const PROCESS_EXIT: u8 = 0x04;
     pub const FORK: u8 = 0x05;
     pub const END: u8 = 0x06;
+    pub const LOST: u8 = 0x08;
     pub const THREAD_START: u8 = 0x10;
     pub const THREAD_EXIT: u8 = 0x11;
     pub const ALLOC_FAILED: u8 = 0x12;
@@ -231,6 +233,9 @@ pub enum Record<'a> {
     Fork { time: u64, child_pid: u32 },
     /// The tracer closed the trace cleanly; its absence means a torn trace.
     End { time: u64 },
+    /// The tracer dropped `events` events since its previous `Lost` record: a thread's
+    /// ring stayed full longer than it was allowed to wait for the writer.
+    Lost { time: u64, events: u64 },
     ThreadStart { time: u64, tid: u32 },
     ThreadExit { time: u64 },
     /// A successful allocation, stamped after the allocator returned. `slack` is the

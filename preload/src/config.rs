@@ -5,6 +5,8 @@
 //! - `MEMSCOPE_STACK_DEPTH`: frames per stack (default 64, 0 = no stacks, max 256).
 //! - `MEMSCOPE_FREE_STACKS`: `0` to record frees without stacks.
 //! - `MEMSCOPE_RING_KB`: per-thread ring size (default 2048).
+//! - `MEMSCOPE_FULL_RING_WAIT_MS`: how long a thread whose ring is full waits for the
+//!   writer before it drops the event (default 10000; 0: never wait, drop at once).
 //! - `MEMSCOPE_FOLLOW_CHILDREN`: `0` to leave forked children untraced.
 //! - `MEMSCOPE_STACK_MEMO`: `0` to unwind every stack from scratch instead of replaying
 //!   the thread's memoized walks (slower; the stacks are the same, which tests check).
@@ -43,6 +45,11 @@ pub fn load() {
     }
     if env(c"MEMSCOPE_STACK_MEMO") == Some(b"0") {
         STACK_MEMO.store(false, Ordering::Relaxed);
+    }
+    if let Some(ms) = env_u64(c"MEMSCOPE_FULL_RING_WAIT_MS") {
+        // Naps of 20 µs after the spins and yields (see `lifecycle::wait_for_writer`).
+        let naps = ms.saturating_mul(50).min(u32::MAX as u64 / 2) as u32;
+        crate::lifecycle::FULL_RING_NAPS.store(naps, Ordering::Relaxed);
     }
     if let Some(kb) = env_u64(c"MEMSCOPE_RING_KB") {
         let words = (kb.clamp(64, 1 << 20) * 1024 / 8) as u32;

@@ -43,6 +43,12 @@ static END_WANTED: AtomicBool = AtomicBool::new(false);
 static FINAL_MODE: AtomicBool = AtomicBool::new(false);
 static EXIT_RECORDED: AtomicBool = AtomicBool::new(false);
 static LOST_EVENTS: AtomicU64 = AtomicU64::new(0);
+/// Set when a producer gave up waiting for the writer, cleared by the writer's next
+/// round: while set, a full ring drops its event at once instead of waiting again.
+static WRITER_STALLED: AtomicBool = AtomicBool::new(false);
+/// How many 20 µs naps a producer takes on a full ring before it drops the event
+/// (`MEMSCOPE_FULL_RING_WAIT_MS`, default ten seconds).
+pub static FULL_RING_NAPS: AtomicU32 = AtomicU32::new(500_000);
 static WRITER_TID: AtomicU32 = AtomicU32::new(0);
 static THREAD_KEY: AtomicU32 = AtomicU32::new(u32::MAX);
 static TRACED_PID: AtomicU32 = AtomicU32::new(0);
@@ -236,6 +242,9 @@ extern "C" fn on_fork_child() {
     END_WANTED.store(false, Ordering::Relaxed);
     FINAL_MODE.store(false, Ordering::Relaxed);
     EXIT_RECORDED.store(false, Ordering::Relaxed);
+    // The parent's dropped events are in the parent's trace.
+    LOST_EVENTS.store(0, Ordering::Relaxed);
+    WRITER_STALLED.store(false, Ordering::Relaxed);
     STATE.store(STARTING, Ordering::Release);
     let ok = start(Origin::ForkChild);
     STATE.store(if ok { ACTIVE } else { OFF }, Ordering::Release);
@@ -276,14 +285,19 @@ fn ring_doorbell() {
 /// Called by a producer whose ring is full: wakes the writer and waits a little —
 /// spinning first (the writer, on another core, frees space within microseconds), then
 /// yielding (it may need this core), then sleeping. Returns false when the writer has
-/// not made room for ten seconds (it is gone): the event is then dropped rather than
-/// hanging the program.
+/// not made room within `MEMSCOPE_FULL_RING_WAIT_MS` (ten seconds: it is stuck or gone):
+/// the event is then dropped rather than hanging the program, and until the writer
+/// completes another round, every thread drops on a full ring without waiting again.
 pub fn wait_for_writer(waited: &mut u32) -> bool {
     if WRITER_TID.load(Ordering::Relaxed) == memscope_platform::thread::current_tid() {
         return false;
     }
     if waited.is_multiple_of(256) {
         ring_doorbell(); // a futex wake: not on every spin
+    }
+    let naps = FULL_RING_NAPS.load(Ordering::Relaxed);
+    if naps == 0 || WRITER_STALLED.load(Ordering::Relaxed) {
+        return false;
     }
     *waited += 1;
     match *waited {
@@ -294,11 +308,27 @@ pub fn wait_for_writer(waited: &mut u32) -> bool {
         }
         _ => sleep_ns(20_000),
     }
-    *waited < 2048 + 500_000
+    let more = *waited < 2048 + naps;
+    if !more {
+        WRITER_STALLED.store(true, Ordering::Relaxed);
+    }
+    more
 }
 
 pub fn note_lost_event() {
     LOST_EVENTS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Events dropped so far (see [`wait_for_writer`]).
+pub fn lost_events() -> u64 {
+    LOST_EVENTS.load(Ordering::Relaxed)
+}
+
+/// The writer completed a round: producers wait for it again.
+pub fn writer_alive() {
+    if WRITER_STALLED.load(Ordering::Relaxed) {
+        WRITER_STALLED.store(false, Ordering::Relaxed);
+    }
 }
 
 pub fn final_mode() -> bool {

@@ -64,6 +64,8 @@ pub struct Writer {
     write_failed: bool,
     /// The last flush request answered.
     flushed: u32,
+    /// Dropped events already written in `Lost` records.
+    lost_written: u64,
 }
 
 impl Writer {
@@ -84,6 +86,7 @@ impl Writer {
             pending: Vec::new(),
             write_failed: false,
             flushed: lifecycle::flush_requested(),
+            lost_written: 0,
         };
         w.refresh_modules();
         w
@@ -147,7 +150,14 @@ impl Writer {
             }
         }
         self.pending = pending;
+        let lost = lifecycle::lost_events();
+        if lost > self.lost_written {
+            let (now, events) = (event_ns(), lost - self.lost_written);
+            self.global.put(&mut self.out_global, now, |c, e| c.lost(e, now, events));
+            self.lost_written = lost;
+        }
         self.write_out(flush);
+        lifecycle::writer_alive();
         busy
     }
 

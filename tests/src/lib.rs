@@ -822,6 +822,8 @@ pub struct TraceInfo {
     pub duration_ns: u64,
     pub truncated: bool,
     pub inconsistencies: u64,
+    /// Events the tracer dropped.
+    pub lost_events: u64,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -1035,6 +1037,7 @@ pub fn assert_clean(what: &str, r: &Report) {
         "{what}: the replay found {} inconsistencies (allocation of a live address or free of an unknown one) in a correct program's trace",
         r.trace.inconsistencies
     );
+    assert_eq!(r.trace.lost_events, 0, "{what}: the tracer dropped events");
 }
 
 
@@ -1187,7 +1190,7 @@ mod tests {
     #[test]
     fn parses_report_example() {
         let json = br#"{ "schema": "memscope-report/1",
-          "trace":   { "pid": 1234, "exe": "/usr/bin/sort", "args": ["sort", "x"], "duration_ns": 0, "truncated": false, "inconsistencies": 0 },
+          "trace":   { "pid": 1234, "exe": "/usr/bin/sort", "args": ["sort", "x"], "duration_ns": 0, "truncated": false, "inconsistencies": 0, "lost_events": 0 },
           "summary": { "allocations": 3, "frees": 1, "bytes_allocated": 10, "peak_live_bytes": 9, "live_at_exit": { "blocks": 2, "bytes": 9 }, "threads": 1 },
           "leaks": [ { "bytes": 9, "blocks": 2, "stack": [ { "address": "0x401136", "function": "leak_one", "file": "exits.c", "line": 12, "module": "/path/to/exits" },
                                                           { "address": "0x401200", "function": null, "file": null, "line": null, "module": null } ] } ] }"#;
@@ -1199,7 +1202,7 @@ mod tests {
 
     #[test]
     fn rejects_other_schema() {
-        let json = br#"{ "schema": "memscope-report/2", "trace": { "pid": 1, "exe": "", "args": [], "duration_ns": 0, "truncated": false, "inconsistencies": 0 },
+        let json = br#"{ "schema": "memscope-report/2", "trace": { "pid": 1, "exe": "", "args": [], "duration_ns": 0, "truncated": false, "inconsistencies": 0, "lost_events": 0 },
           "summary": { "allocations": 0, "frees": 0, "bytes_allocated": 0, "peak_live_bytes": 0, "live_at_exit": { "blocks": 0, "bytes": 0 }, "threads": 1 }, "leaks": [] }"#;
         assert!(Report::parse(json).is_err());
     }

@@ -80,7 +80,7 @@ pub fn check_run(trace: &Path, status: ProgramStatus, args: &GateArgs) -> Result
 /// The JSON report (all leak groups) of a trace.
 pub fn report_of(trace: &Path) -> Result<Value, CliError> {
     let analysis = crate::analysis::analyze_file(trace)?;
-    crate::commands::truncation_note(&analysis);
+    crate::commands::incompleteness_notes(&analysis);
     let mut symbolizer = crate::symbolize::Symbolizer::new();
     let doc = crate::report::build(&analysis, &mut symbolizer, None);
     serde_json::to_value(&doc)

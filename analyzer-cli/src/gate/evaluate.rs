@@ -330,6 +330,7 @@ pub(crate) mod tests {
         GateReport {
             exe: "/build/app".into(),
             truncated: false,
+            lost_events: 0,
             items,
             status: ProgramStatus::Exited(0),
         }

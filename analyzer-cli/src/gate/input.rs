@@ -196,6 +196,8 @@ pub struct GateReport {
     /// The traced executable.
     pub exe: String,
     pub truncated: bool,
+    /// Events the tracer dropped.
+    pub lost_events: u64,
     /// Leaks first (report order), then findings.
     pub items: Vec<Item>,
     /// From the trace's exit record.
@@ -263,6 +265,7 @@ impl GateReport {
         Ok(GateReport {
             exe: trace["exe"].as_str().unwrap_or("").to_string(),
             truncated: trace["truncated"].as_bool().unwrap_or(false),
+            lost_events: trace["lost_events"].as_u64().unwrap_or(0),
             items,
             status: status_of(&trace["exit"]),
         })

@@ -121,6 +121,13 @@ pub fn summary(report: &GateReport, outcome: &Outcome, policy: &Policy) -> Strin
             "note: the trace is truncated; what was complete was checked"
         );
     }
+    if report.lost_events > 0 {
+        let _ = writeln!(
+            s,
+            "note: the tracer dropped {} events; leaks and findings may be wrong",
+            report.lost_events
+        );
+    }
     let l = outcome.leaks;
     let _ = writeln!(
         s,

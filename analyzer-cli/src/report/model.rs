@@ -18,7 +18,7 @@
 //! Added compatibly (fields only added, never renamed): each `leaks[]` entry has `type`
 //! (the type classifier's name, or null) and `runtime_internal`; `summary` has
 //! `program_leaks` and `runtime_internal` (live-at-exit split); `trace.at_ns` is present
-//! for `--at`; top-level `findings` and `metrics`. The full schema is
+//! for `--at`; `trace.lost_events`; top-level `findings` and `metrics`. The full schema is
 //! `docs/report-schema.md` and `docs/memscope-report-1.schema.json`.
 //!
 //! `exit` is present only when the trace has a `ProcessExit` record; `truncated_at` only
@@ -70,6 +70,8 @@ pub struct TraceDoc {
     pub truncated_at: Option<u64>,
     pub inconsistencies: u64,
     pub inherited_frees: u64,
+    /// Events the tracer dropped (a thread's ring stayed full too long).
+    pub lost_events: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitDoc>,
     /// `--at`: the moment analyzed, in nanoseconds after the start.
@@ -325,6 +327,7 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
             truncated_at: a.index.truncation.map(|t| t.offset),
             inconsistencies: c.inconsistencies,
             inherited_frees: c.inherited_frees,
+            lost_events: a.index.lost_events,
             exit: a.index.exit.map(|e| ExitDoc {
                 how: e.how.into(),
                 code: e.code,

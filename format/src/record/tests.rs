@@ -42,10 +42,11 @@ fn every_record_round_trips() {
         c.realloc_with_slack(e, 1012, 1012, 0x7000, 0x7000, 100, AllocKind::Pvalloc, StackId(3), 4)?;
         c.realloc(e, 1013, 1013, 0, 0x8000, 10, AllocKind::ReallocArray, StackId(9))?;
         c.realloc(e, 1014, 1014, 0x8000, 0, 0, AllocKind::Realloc, StackId(9))?;
-        c.end(e, 1015)
+        c.lost(e, 1015, 12_345)?;
+        c.end(e, 1016)
     });
     let recs: Vec<_> = RecordDecoder::new(&payload).unwrap().collect::<Result<_, _>>().unwrap();
-    assert_eq!(recs.len(), 16);
+    assert_eq!(recs.len(), 17);
     assert_eq!(recs[0], Record::Module { id: 1, base: 0x1000, start: 0x1000, end: 0x9000, path: b"/bin/x", build_id: &[1, 2, 3] });
     assert_eq!(recs[1], Record::Stack { id: StackId(7), frames: vec![0x401136, 0x401000, 0x7fff_0000_1234] });
     assert_eq!(recs[2], Record::ThreadStart { time: 1001, tid: 77 });
@@ -70,7 +71,8 @@ fn every_record_round_trips() {
         Record::Realloc { time_before: 1013, time: 1013, old: 0, new: 0x8000, size: 10, kind: AllocKind::ReallocArray, stack: StackId(9), slack: 0 }
     );
     assert_eq!(recs[14], Record::Realloc { time_before: 1014, time: 1014, old: 0x8000, new: 0, size: 0, kind: AllocKind::Realloc, stack: StackId(9), slack: 0 });
-    assert_eq!(recs[15], Record::End { time: 1015 });
+    assert_eq!(recs[15], Record::Lost { time: 1015, events: 12_345 });
+    assert_eq!(recs[16], Record::End { time: 1016 });
 }
 
 #[test]
@@ -252,6 +254,7 @@ fn records<'p>(steps: &[Step], paths: &'p [Vec<u8>]) -> Vec<Record<'p>> {
                 1 => Record::ThreadExit { time: t },
                 2 => Record::ProcessExit { time: t, how: [ExitHow::Exit, ExitHow::Signal, ExitHow::Shutdown][s.raw as usize % 3], code: s.raw as i32 },
                 3 => Record::Fork { time: t, child_pid: s.raw as u32 },
+                4 => Record::Lost { time: t, events: s.raw },
                 _ => Record::End { time: t },
             },
             _ => match s.pick % 3 {
@@ -280,6 +283,7 @@ fn put(c: &mut ChunkEnc, e: &mut Enc<'_>, r: &Record<'_>) -> Result<(), Full> {
         Record::ProcessExit { time, how, code } => c.process_exit(e, time, how, code),
         Record::Fork { time, child_pid } => c.fork(e, time, child_pid),
         Record::End { time } => c.end(e, time),
+        Record::Lost { time, events } => c.lost(e, time, events),
         Record::ThreadStart { time, tid } => c.thread_start(e, time, tid),
         Record::ThreadExit { time } => c.thread_exit(e, time),
         Record::Alloc { time, ptr, size, align, kind, stack, slack } => c.alloc_with_slack(e, time, ptr, size, align, kind, stack, slack),
