@@ -3,7 +3,8 @@
 //! mimalloc/jemalloc/tcmalloc/... as Rust's `#[global_allocator]` or C++'s allocator)
 //! allocates mostly behind memscope's back. A report that then looks clean would be a lie,
 //! so the modules of the trace are searched for allocators other than libc's, and each
-//! one found becomes a [`Warning`] in the report.
+//! one found becomes a [`Warning`] in the report. So do events the tracer dropped (its
+//! writer made no room for too long).
 
 use object::{Object, ObjectSymbol};
 
@@ -12,7 +13,7 @@ use crate::reader::TraceIndex;
 /// Something the report's reader must know to trust its numbers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Warning {
-    /// Machine-readable kind (`private-allocator`).
+    /// Machine-readable kind (`private-allocator`, `lost-events`).
     pub kind: &'static str,
     pub message: String,
 }
@@ -41,10 +42,20 @@ fn is_libc_or_tracer(path: &str) -> bool {
     name.starts_with("libc.so") || name.starts_with("ld-linux") || name.starts_with("libmemscope") || name == "[vdso]"
 }
 
-/// Warnings for every loaded module (each path once) that carries its own allocator.
-pub fn private_allocator_warnings(index: &TraceIndex) -> Vec<Warning> {
+/// The report's warnings: dropped events, then every loaded module (each path once) that
+/// carries its own allocator.
+pub fn warnings(index: &TraceIndex) -> Vec<Warning> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
+    if index.lost_events > 0 {
+        out.push(Warning {
+            kind: "lost-events",
+            message: format!(
+                "the tracer dropped {} events (a thread's buffer stayed full longer than MEMSCOPE_FULL_RING_WAIT_MS): the counts, leaks and findings here miss them",
+                index.lost_events
+            ),
+        });
+    }
     for m in &index.modules {
         if is_libc_or_tracer(&m.path) || !seen.insert(m.path.as_str()) {
             continue;

@@ -8,8 +8,9 @@
 //! this pass only checks its checksum and takes its record count from the chunk header:
 //! decoding every event twice was the largest cost of an analysis. Corruption of the
 //! bytes (checksums, lengths) is still reported before any analysis starts; a chunk that
-//! is intact but does not decode (only a tracer bug writes one) is reported by pass 2,
-//! with the same one-line error and byte offset. Memory stays proportional to modules,
+//! is intact but does not decode (only a tracer bug writes one) is reported by pass 2
+//! when the replay reaches it (an `--at` analysis that stops earlier does not), with the
+//! same one-line error and byte offset. Memory stays proportional to modules,
 //! stacks and chunks.
 //!
 //! Frames are bound to modules here, with the module set in effect when the `Stack`

@@ -28,8 +28,10 @@ pub const MAX_CHUNK_PAYLOAD: usize = 64 << 20;
 pub const CODEC_PLAIN: u8 = 0;
 /// Codec of a zstd-compressed payload.
 pub const CODEC_ZSTD: u8 = 1;
-/// Largest record count a chunk header can hold (a chunk never gets near it: at least
-/// one byte per record, [`MAX_CHUNK_PAYLOAD`] bytes).
+/// Largest record count a chunk header can hold. The tracer's chunks (128 KiB of
+/// payload, at least a byte per record) stay far below it; a writer of chunks above
+/// 16 MiB must keep their records under it ([`ChunkHeader::write`] clamps the count,
+/// which would only make the analyzer's count of a thread's events short).
 pub const MAX_CHUNK_RECORDS: u32 = (1 << 24) - 1;
 
 /// Room needed to compress a payload of `len` bytes with [`ChunkCompressor`] (a block

@@ -47,9 +47,7 @@ pub fn load() {
         STACK_MEMO.store(false, Ordering::Relaxed);
     }
     if let Some(ms) = env_u64(c"MEMSCOPE_FULL_RING_WAIT_MS") {
-        // Naps of 20 µs after the spins and yields (see `lifecycle::wait_for_writer`).
-        let naps = ms.saturating_mul(50).min(u32::MAX as u64 / 2) as u32;
-        crate::lifecycle::FULL_RING_NAPS.store(naps, Ordering::Relaxed);
+        crate::lifecycle::FULL_RING_WAIT_NS.store(ms.saturating_mul(1_000_000), Ordering::Relaxed);
     }
     if let Some(kb) = env_u64(c"MEMSCOPE_RING_KB") {
         let words = (kb.clamp(64, 1 << 20) * 1024 / 8) as u32;

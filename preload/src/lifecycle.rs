@@ -46,9 +46,12 @@ static LOST_EVENTS: AtomicU64 = AtomicU64::new(0);
 /// Set when a producer gave up waiting for the writer, cleared by the writer's next
 /// round: while set, a full ring drops its event at once instead of waiting again.
 static WRITER_STALLED: AtomicBool = AtomicBool::new(false);
-/// How many 20 µs naps a producer takes on a full ring before it drops the event
-/// (`MEMSCOPE_FULL_RING_WAIT_MS`, default ten seconds).
-pub static FULL_RING_NAPS: AtomicU32 = AtomicU32::new(500_000);
+/// Set while the writer waits for work (see [`writer_idle_wait`]).
+static WRITER_SLEEPING: AtomicBool = AtomicBool::new(false);
+const DEFAULT_FULL_RING_WAIT_NS: u64 = 10_000_000_000;
+/// How long a producer waits on a full ring before it drops the event
+/// (`MEMSCOPE_FULL_RING_WAIT_MS`).
+pub static FULL_RING_WAIT_NS: AtomicU64 = AtomicU64::new(DEFAULT_FULL_RING_WAIT_NS);
 static WRITER_TID: AtomicU32 = AtomicU32::new(0);
 static THREAD_KEY: AtomicU32 = AtomicU32::new(u32::MAX);
 static TRACED_PID: AtomicU32 = AtomicU32::new(0);
@@ -273,8 +276,10 @@ pub fn take_end_request() -> bool {
 /// The writer's idle wait: until a flush request or a full ring rings the doorbell, at
 /// most a millisecond.
 pub fn writer_idle_wait() {
+    WRITER_SLEEPING.store(true, Ordering::Relaxed);
     let v = DOORBELL.load(Ordering::Acquire);
     futex_wait(&DOORBELL, v, 1_000_000);
+    WRITER_SLEEPING.store(false, Ordering::Relaxed);
 }
 
 fn ring_doorbell() {
@@ -282,44 +287,69 @@ fn ring_doorbell() {
     futex_wake(&DOORBELL);
 }
 
-/// Called by a producer whose ring is full: wakes the writer and waits a little —
-/// spinning first (the writer, on another core, frees space within microseconds), then
-/// yielding (it may need this core), then sleeping. Returns false when the writer has
-/// not made room within `MEMSCOPE_FULL_RING_WAIT_MS` (ten seconds: it is stuck or gone):
-/// the event is then dropped rather than hanging the program, and until the writer
-/// completes another round, every thread drops on a full ring without waiting again.
-pub fn wait_for_writer(waited: &mut u32) -> bool {
-    if WRITER_TID.load(Ordering::Relaxed) == memscope_platform::thread::current_tid() {
-        return false;
-    }
-    if waited.is_multiple_of(256) {
-        ring_doorbell(); // a futex wake: not on every spin
-    }
-    let naps = FULL_RING_NAPS.load(Ordering::Relaxed);
-    if naps == 0 || WRITER_STALLED.load(Ordering::Relaxed) {
-        return false;
-    }
-    *waited += 1;
-    match *waited {
-        0..1024 => std::hint::spin_loop(),
-        1024..2048 => {
-            // SAFETY: sched_yield has no preconditions.
-            unsafe { libc::sched_yield() };
+/// A producer's wait for room in its full ring.
+#[derive(Default)]
+pub struct FullRingWait {
+    tries: u32,
+    /// When to give up (monotonic ns), set when the naps start.
+    deadline: u64,
+}
+
+impl FullRingWait {
+    /// Wakes the writer and waits a little — spinning first (the writer, on another core,
+    /// frees space within microseconds), then yielding (it may need this core), then
+    /// napping. Returns false when the writer has not made room within
+    /// `MEMSCOPE_FULL_RING_WAIT_MS` (ten seconds: it is stuck or gone): the event is then
+    /// dropped rather than hanging the program, and until the writer completes another
+    /// round every thread drops on a full ring at once. `patient`: a process-wide record
+    /// (exit, fork), which waits even when the setting is 0.
+    pub fn wait(&mut self, patient: bool) -> bool {
+        if WRITER_TID.load(Ordering::Relaxed) == memscope_platform::thread::current_tid() {
+            return false;
         }
-        _ => sleep_ns(20_000),
+        let mut limit = FULL_RING_WAIT_NS.load(Ordering::Relaxed);
+        if limit == 0 && patient {
+            limit = DEFAULT_FULL_RING_WAIT_NS;
+        }
+        if limit == 0 || WRITER_STALLED.load(Ordering::Relaxed) {
+            // Dropping: no syscall unless the writer sleeps through a full ring.
+            if WRITER_SLEEPING.load(Ordering::Relaxed) {
+                ring_doorbell();
+            }
+            return false;
+        }
+        if self.tries.is_multiple_of(256) {
+            ring_doorbell(); // a futex wake: not on every spin
+        }
+        self.tries += 1;
+        match self.tries {
+            0..1024 => std::hint::spin_loop(),
+            1024..2048 => {
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
+            }
+            _ => {
+                // A deadline, not a count of naps: timer slack makes a 20 µs nap last
+                // several times longer.
+                let now = now_ns();
+                if self.deadline == 0 {
+                    self.deadline = now.saturating_add(limit);
+                } else if now >= self.deadline {
+                    WRITER_STALLED.store(true, Ordering::Relaxed);
+                    return false;
+                }
+                sleep_ns(20_000);
+            }
+        }
+        true
     }
-    let more = *waited < 2048 + naps;
-    if !more {
-        WRITER_STALLED.store(true, Ordering::Relaxed);
-    }
-    more
 }
 
 pub fn note_lost_event() {
     LOST_EVENTS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Events dropped so far (see [`wait_for_writer`]).
+/// Events dropped so far (see [`FullRingWait::wait`]).
 pub fn lost_events() -> u64 {
     LOST_EVENTS.load(Ordering::Relaxed)
 }

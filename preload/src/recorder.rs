@@ -23,6 +23,15 @@ pub fn now() -> u64 {
     event_ticks()
 }
 
+/// Stamps the start of a realloc-like call (when the old block is given up). The thread
+/// is attached first: no event of a thread may be stamped before its stream opened (see
+/// `slot::solo_until`).
+#[inline(always)]
+pub fn realloc_begin() -> u64 {
+    let _ = current_slot();
+    now()
+}
+
 /// The calling thread's slot, attaching the thread (and starting the tracer) on first use.
 /// `None` when tracing is off. Call with the guard held.
 #[inline(always)]
@@ -66,11 +75,16 @@ pub fn thread_start(s: &ThreadSlot, stream: u32) {
 /// Appends `words` to the ring, waiting for the writer while the ring is full. False if
 /// the entry was lost (the writer made no room for a long time).
 fn push(s: &ThreadSlot, words: &[u64]) -> bool {
-    let mut waited = 0u32;
+    push_entry(s, words, false)
+}
+
+/// As [`push`]; `patient`: see [`lifecycle::FullRingWait::wait`].
+fn push_entry(s: &ThreadSlot, words: &[u64], patient: bool) -> bool {
+    let mut wait = lifecycle::FullRingWait::default();
     tls().busy = 1;
     let mut pushed = true;
     while !s.ring.try_push(words) {
-        if !lifecycle::wait_for_writer(&mut waited) {
+        if !wait.wait(patient) {
             lifecycle::note_lost_event();
             pushed = false;
             break;
@@ -190,13 +204,13 @@ pub fn process_exit(how: ExitHow, code: i32) {
         current_slot()
     };
     if let Some(s) = s {
-        push(s, &[word0(Tag::ProcessExit, 0, 0), now(), how as u64, code as u32 as u64, 0, 0]);
+        push_entry(s, &[word0(Tag::ProcessExit, 0, 0), now(), how as u64, code as u32 as u64, 0, 0], true);
     }
 }
 
 /// This process forked child `pid` (recorded in the parent).
 pub fn fork(pid: i32) {
     if let Some(s) = current_slot() {
-        push(s, &[word0(Tag::Fork, 0, 0), now(), pid as u32 as u64, 0, 0, 0]);
+        push_entry(s, &[word0(Tag::Fork, 0, 0), now(), pid as u32 as u64, 0, 0, 0], true);
     }
 }

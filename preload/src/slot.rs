@@ -79,10 +79,15 @@ pub fn note_stream_start(stream: u32, ticks: u64) {
 /// Events stamped before this tick were recorded while the process had one recording
 /// thread: nothing needs their times to order them against another thread's events.
 ///
-/// Read by the writer after it read an event from a ring. An event of another thread
-/// stamped at or before such an event's ticks was stamped after that thread's
-/// [`note_stream_start`] completed, so the writer sees the new value whenever order
-/// across threads could depend on the event's time.
+/// Read by the writer after it read an event from a ring. Every allocation-side event
+/// of a thread with stream > 1 is stamped after its [`note_stream_start`] completed (its
+/// `ThreadStart`, stamped just before, orders no address; realloc stamps its start only
+/// once the thread is attached): on x86-64 the locked instruction is globally visible
+/// before the fenced clock read that follows it, and the event clock needs TSCs that
+/// agree across cores anyway. So if another thread's event is stamped at or before the
+/// writer's event, the mark was lowered before the writer's event was stamped, hence
+/// before the writer read it: the writer then sees the new mark and keeps that event's
+/// time exact.
 pub fn solo_until() -> u64 {
     SECOND_STREAM_AT.load(Ordering::Acquire)
 }
@@ -182,13 +187,15 @@ fn publish(s: &'static ThreadSlot) {
 }
 
 /// In a forked child: forget every slot (their threads do not exist here) except the
-/// calling thread's, which is emptied and given a new stream number.
+/// calling thread's, which is emptied and given stream 1 (returned). A thread without a
+/// slot takes stream 1 when it first records.
 pub fn reset_after_fork(current: Option<&'static ThreadSlot>) -> u32 {
     HEAD.store(std::ptr::null_mut(), Ordering::Release);
     NEXT_STREAM.store(1, Ordering::Relaxed);
     SECOND_STREAM_AT.store(u64::MAX, Ordering::Relaxed);
+    let Some(s) = current else { return 0 };
     let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
-    if let Some(s) = current {
+    {
         s.ring.clear();
         // The child's writer starts with no stacks: send every walk again.
         // SAFETY: the calling thread owns `s` and is not inside a hook (fork returned);

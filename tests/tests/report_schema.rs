@@ -49,6 +49,27 @@ fn findings_validate() {
     }
 }
 
+/// A trace whose tracer dropped events (a small ring and no waiting, as in
+/// lost_events.rs): `trace.lost_events` and the `lost-events` warning validate.
+#[test]
+fn lost_events_validate() {
+    for _ in 0..5 {
+        let traced = Run::new(fixture("solo_then_shared"))
+            .env("MEMSCOPE_RING_KB", "64")
+            .env("MEMSCOPE_STACK_DEPTH", "0")
+            .env("MEMSCOPE_FULL_RING_WAIT_MS", "0")
+            .traced();
+        let r = report_json(&traced.trace, &[]);
+        if r["trace"]["lost_events"].as_u64() == Some(0) {
+            continue;
+        }
+        assert_eq!(r["warnings"][0]["kind"], "lost-events", "{r}");
+        assert_valid("solo_then_shared, lossy", &r);
+        return;
+    }
+    panic!("five lossy runs dropped nothing");
+}
+
 #[test]
 fn a_report_breaking_the_schema_is_caught() {
     // The check can fail: a report with a leak frame whose address is not hex.

@@ -351,7 +351,7 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
         leaks,
         findings,
         metrics,
-        warnings: crate::coverage::private_allocator_warnings(&a.index),
+        warnings: crate::coverage::warnings(&a.index),
         leak_groups_total: a.leaks.len(),
     }
 }

@@ -132,16 +132,6 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
             ))
         );
     }
-    if t.lost_events > 0 {
-        let _ = writeln!(
-            o,
-            "{}",
-            style.warn(&format!(
-                "  the tracer dropped {} events (a thread's buffer stayed full longer than MEMSCOPE_FULL_RING_WAIT_MS): counts and findings are incomplete",
-                thousands(t.lost_events)
-            ))
-        );
-    }
     if let Some(at) = t.at_ns {
         let _ = writeln!(o, "         analyzed at: {} after the start", duration(at));
     }

@@ -6,8 +6,10 @@
 //! an event costs one `lfence; rdtsc` instead of a vDSO `clock_gettime` (≈ 16 ns instead
 //! of ≈ 22 ns here), and the writer thread converts ticks to nanoseconds with one fixed
 //! linear map: an anchor pair (ticks, ns) read at start and a rate measured once, ≥ 2 ms
-//! later. A fixed map is strictly monotonic, so the order of events across threads
-//! (ARCHITECTURE invariant 2) is exactly the TSC's; the nanoseconds are off from the
+//! later. A fixed map never reverses the order of two readings, so the order of events
+//! across threads (ARCHITECTURE invariant 2) is the TSC's (a tick is shorter than a
+//! nanosecond, so two readings can map to the same nanosecond; the analyzer's merge then
+//! puts releases first, the order a reused address needs); the nanoseconds are off from the
 //! monotonic clock by the rate's error (a few ppm) times the run's length. The `lfence`
 //! makes the read wait for everything before it, as the vDSO's own read does: an
 //! allocation is stamped after the allocator returned the block (which another thread

@@ -6,7 +6,9 @@
 //! variable length (a stack is inline). Indices grow without bound and are reduced modulo
 //! the power-of-two capacity; the producer publishes `head` with Release after writing the
 //! words, the consumer publishes `tail` with Release after reading them. A full ring makes
-//! the producer wait for the writer (back-pressure): events are never dropped.
+//! the producer wait for the writer (back-pressure); only a writer that makes no room
+//! for `MEMSCOPE_FULL_RING_WAIT_MS` (it is stuck or gone) makes the producer drop events,
+//! which the trace then counts (see the preload crate's `lifecycle`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -32,7 +32,7 @@ pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
 pub unsafe extern "C" fn realloc(old: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: forwarding the caller's arguments to glibc's realloc.
     let Some(_g) = Guard::enter() else { return unsafe { __libc_realloc(old, size) } };
-    let before = recorder::now();
+    let before = recorder::realloc_begin();
     // SAFETY: as above.
     let new = unsafe { __libc_realloc(old, size) };
     recorder::realloc(before, old, new, size, AllocKind::Realloc);
@@ -44,7 +44,7 @@ pub unsafe extern "C" fn reallocarray(old: *mut c_void, n: usize, size: usize) -
     let Some(real) = real::reallocarray() else { return std::ptr::null_mut() };
     // SAFETY: forwarding the caller's arguments to the next reallocarray.
     let Some(_g) = Guard::enter() else { return unsafe { real(old, n, size) } };
-    let before = recorder::now();
+    let before = recorder::realloc_begin();
     // SAFETY: as above.
     let new = unsafe { real(old, n, size) };
     recorder::realloc(before, old, new, n.saturating_mul(size), AllocKind::ReallocArray);
