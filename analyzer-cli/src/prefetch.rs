@@ -216,16 +216,23 @@ fn decode_chunk(
     let base = chunk.payload_offset();
     let shift = |e: memscope_format::FormatError| CliError::format(path, e.shifted(base));
     events.clear();
-    // About one event per 4 to 5 payload bytes (format 3); a guess only saves regrowing.
-    events.reserve(chunk.payload.len() / 4);
+    // A record is one event, a moving realloc two.
+    events.reserve(chunk.records as usize);
     // The record is split where the decoder left it: moving it out of the `Result`
     // first (`rec.map_err(..)?`) copied it over the decoder's fresh narrower stores, a
     // store-forwarding stall per record that cost a fifth of this loop.
+    let mut records = 0u32;
     for rec in RecordDecoder::new(&chunk.payload).map_err(shift)? {
         match rec {
             Ok(ref rec) => split_record(rec, c.stream, &mut events),
             Err(e) => return Err(shift(e)),
         }
+        records = records.wrapping_add(1);
+    }
+    // Pass 1 counted the thread's events by this header field: it must be right.
+    if records != chunk.records {
+        let at = chunk.offset + memscope_format::chunk::RECORDS_FIELD_OFFSET;
+        return Err(CliError::format(path, memscope_format::FormatError::new(at, memscope_format::FormatErrorKind::BadValue("chunk record count"))));
     }
     Ok(events)
 }

@@ -57,8 +57,13 @@ impl TraceBuilder {
     /// header counts the records that decode before the first that does not.
     pub fn raw_chunk(&mut self, stream: u32, payload: &[u8]) -> &mut Self {
         let records = RecordDecoder::new(payload).map_or(0, |d| d.take_while(Result::is_ok).count());
+        self.raw_chunk_counted(stream, payload, records as u32)
+    }
+
+    /// Appends a chunk with exactly this payload and record count (valid checksum).
+    pub fn raw_chunk_counted(&mut self, stream: u32, payload: &[u8], records: u32) -> &mut Self {
         let mut hdr = [0u8; CHUNK_HEADER_LEN];
-        ChunkHeader::write(&mut hdr, stream, 0, records as u32, payload);
+        ChunkHeader::write(&mut hdr, stream, 0, records, payload);
         self.chunk_offsets.push(self.bytes.len() as u64);
         self.bytes.extend_from_slice(&hdr);
         self.bytes.extend_from_slice(payload);

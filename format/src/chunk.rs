@@ -30,9 +30,11 @@ pub const CODEC_PLAIN: u8 = 0;
 pub const CODEC_ZSTD: u8 = 1;
 /// Largest record count a chunk header can hold. The tracer's chunks (128 KiB of
 /// payload, at least a byte per record) stay far below it; a writer of chunks above
-/// 16 MiB must keep their records under it ([`ChunkHeader::write`] clamps the count,
-/// which would only make the analyzer's count of a thread's events short).
+/// 16 MiB must keep their records under it ([`ChunkHeader::write`] clamps the count, and
+/// the analyzer reports a chunk whose count is wrong as corrupt).
 pub const MAX_CHUNK_RECORDS: u32 = (1 << 24) - 1;
+/// Where the record count sits in a chunk header.
+pub const RECORDS_FIELD_OFFSET: u64 = 13;
 
 /// Room needed to compress a payload of `len` bytes with [`ChunkCompressor`] (a block
 /// header more per stream than zstd's own bound).
