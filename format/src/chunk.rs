@@ -33,8 +33,9 @@ pub const CODEC_ZSTD: u8 = 1;
 /// 16 MiB must keep their records under it ([`ChunkHeader::write`] clamps the count, and
 /// the analyzer reports a chunk whose count is wrong as corrupt).
 pub const MAX_CHUNK_RECORDS: u32 = (1 << 24) - 1;
-/// Where the record count sits in a chunk header.
+/// Where the record count (3 bytes) sits in a chunk header.
 pub const RECORDS_FIELD_OFFSET: u64 = 13;
+const RECORDS_AT: usize = RECORDS_FIELD_OFFSET as usize;
 
 /// Room needed to compress a payload of `len` bytes with [`ChunkCompressor`] (a block
 /// header more per stream than zstd's own bound).
@@ -154,7 +155,7 @@ impl ChunkHeader {
     pub fn write(out: &mut [u8; CHUNK_HEADER_LEN], stream: u32, codec: u8, records: u32, payload: &[u8]) {
         out[8..12].copy_from_slice(&stream.to_le_bytes());
         out[12] = codec;
-        out[13..16].copy_from_slice(&records.min(MAX_CHUNK_RECORDS).to_le_bytes()[..3]);
+        out[RECORDS_AT..RECORDS_AT + 3].copy_from_slice(&records.min(MAX_CHUNK_RECORDS).to_le_bytes()[..3]);
         let crc = crc_of(&out[8..16], payload);
         out[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
         out[4..8].copy_from_slice(&crc.to_le_bytes());
@@ -163,7 +164,7 @@ impl ChunkHeader {
     /// Parses a chunk header found at absolute file offset `at`.
     pub fn parse(bytes: &[u8; CHUNK_HEADER_LEN], at: u64) -> Result<Self, FormatError> {
         let u32_at = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-        let records = u32::from_le_bytes([bytes[13], bytes[14], bytes[15], 0]);
+        let records = u32::from_le_bytes([bytes[RECORDS_AT], bytes[RECORDS_AT + 1], bytes[RECORDS_AT + 2], 0]);
         let h = ChunkHeader { payload_len: u32_at(0), crc: u32_at(4), stream: u32_at(8), codec: bytes[12], records };
         if h.payload_len as usize > MAX_CHUNK_PAYLOAD {
             return Err(FormatError::new(at, FormatErrorKind::BadLength));

@@ -9,22 +9,12 @@
 
 use std::path::Path;
 
-use memscope_tests::{fixture, memscope_ok, Run};
+use memscope_tests::{dump_records, fixture, memscope_ok, Run};
 
 /// The records of the thread streams in `trace` (allocations, frees, reallocs, thread
-/// starts and exits: each one event the tracer recorded), from `memscope dump`.
+/// starts and exits: each one event the tracer recorded).
 fn thread_records(trace: &Path) -> u64 {
-    let dump = memscope_ok(&["dump".as_ref(), trace.as_os_str()]);
-    let mut in_thread_stream = false;
-    let mut n = 0;
-    for line in dump.lines() {
-        if let Some(rest) = line.strip_prefix("chunk @") {
-            in_thread_stream = rest.split_whitespace().nth(2) != Some("0");
-        } else if in_thread_stream && line.starts_with("  ") {
-            n += 1;
-        }
-    }
-    n
+    dump_records(trace).iter().filter(|(stream, _)| *stream != 0).count() as u64
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! valgrind is the oracle; the only numbers written here come from the fixture
 //! sources (leak sizes, the pvalloc request).
 
-use memscope_tests::{assert_clean, assert_counts_eq, fixture, memscope_ok, Counts, Report, Run};
+use memscope_tests::{assert_clean, assert_counts_eq, dump_records, fixture, Counts, Report, Run};
 
 /// Runs `run` traced and under valgrind; asserts equal counts, a clean trace,
 /// equal stdout and exit status. Returns the report.
@@ -136,19 +136,13 @@ fn solo_then_shared_matches_valgrind() {
     assert_leak("solo_then_shared", &report, 4321, "main");
 
     let traced = run.traced();
-    let dump = memscope_ok(&["dump".as_ref(), traced.trace.as_os_str()]);
     // (stream, time) of every timed record of a thread stream, in file order.
-    let mut stream = 0u32;
     let mut times = Vec::new();
     let mut worker_start = None;
-    for line in dump.lines() {
-        if let Some(rest) = line.strip_prefix("chunk @") {
-            stream = rest.split_whitespace().nth(2).and_then(|s| s.parse().ok()).expect("chunk line names its stream");
-            continue;
-        }
-        let Some(at) = line.find("time: ") else { continue };
-        let time: u64 = line[at + 6..].split(|c: char| !c.is_ascii_digit()).next().and_then(|t| t.parse().ok()).expect("a time");
-        if stream == 2 && line.contains("ThreadStart") {
+    for (stream, record) in dump_records(&traced.trace) {
+        let Some(at) = record.find("time: ") else { continue };
+        let time: u64 = record[at + 6..].split(|c: char| !c.is_ascii_digit()).next().and_then(|t| t.parse().ok()).expect("a time");
+        if stream == 2 && record.starts_with("ThreadStart") {
             worker_start = Some(time);
         }
         if stream > 0 {
