@@ -3,5 +3,9 @@
 //! after a `dlopen`: see PITFALLS.md) and the variadic `execl*` wrappers.
 fn main() {
     println!("cargo:rerun-if-changed=src/native.c");
-    cc::Build::new().file("src/native.c").flag("-fvisibility=hidden").opt_level(2).compile("memscope_native");
+    cc::Build::new()
+        .file("src/native.c")
+        .flag("-fvisibility=hidden")
+        .opt_level(2)
+        .compile("memscope_native");
 }

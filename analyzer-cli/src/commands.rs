@@ -21,7 +21,10 @@ pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Run(args) => crate::run::run(&args),
         // The tracer is Linux's (libmemscope.so); other systems analyze its traces.
         #[cfg(not(unix))]
-        Command::Run(_) => Err(CliError::Usage("memscope run: tracing needs Linux; analyze traces made there with `memscope analyze`".into())),
+        Command::Run(_) => Err(CliError::Usage(
+            "memscope run: tracing needs Linux; analyze traces made there with `memscope analyze`"
+                .into(),
+        )),
         Command::Check(args) => crate::gate::check(&args),
         Command::Diff(args) => {
             let text = crate::diff::diff(&args)?;

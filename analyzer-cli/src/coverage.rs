@@ -39,7 +39,10 @@ const ALLOCATORS: &[(&str, &str)] = &[
 /// Modules that are expected to define `malloc`: libc and the tracer itself.
 fn is_libc_or_tracer(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
-    name.starts_with("libc.so") || name.starts_with("ld-linux") || name.starts_with("libmemscope") || name == "[vdso]"
+    name.starts_with("libc.so")
+        || name.starts_with("ld-linux")
+        || name.starts_with("libmemscope")
+        || name == "[vdso]"
 }
 
 /// The report's warnings: dropped events, then every loaded module (each path once) that
@@ -71,7 +74,10 @@ pub fn warnings(index: &TraceIndex) -> Vec<Warning> {
                     m.path
                 ),
             };
-            out.push(Warning { kind: "private-allocator", message });
+            out.push(Warning {
+                kind: "private-allocator",
+                message,
+            });
         }
     }
     out
@@ -93,7 +99,10 @@ fn allocator_in(path: &str) -> Option<Found> {
             continue;
         }
         let Ok(name) = sym.name() else { continue };
-        if let Some(&(_, allocator)) = ALLOCATORS.iter().find(|(prefix, _)| name.starts_with(prefix)) {
+        if let Some(&(_, allocator)) = ALLOCATORS
+            .iter()
+            .find(|(prefix, _)| name.starts_with(prefix))
+        {
             return Some(Found::Named(allocator));
         }
         own_malloc |= name == "malloc";
@@ -125,9 +134,19 @@ mod tests {
         let src = dir.path().join("own.c");
         std::fs::write(&src, "#include <stddef.h>\nstatic char pool[1<<16]; static size_t used;\nvoid *malloc(size_t n) { void *p = pool + used; used += (n + 15) & ~15UL; return p; }\nvoid free(void *p) { (void)p; }\nint main(void) { return malloc(3) == 0; }\n").unwrap();
         let exe = dir.path().join("own");
-        let ok = std::process::Command::new("gcc").arg("-O1").arg("-o").arg(&exe).arg(&src).status().unwrap().success();
+        let ok = std::process::Command::new("gcc")
+            .arg("-O1")
+            .arg("-o")
+            .arg(&exe)
+            .arg(&src)
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "gcc failed");
-        assert!(matches!(allocator_in(exe.to_str().unwrap()), Some(Found::OwnMalloc)));
+        assert!(matches!(
+            allocator_in(exe.to_str().unwrap()),
+            Some(Found::OwnMalloc)
+        ));
         assert!(allocator_in("/bin/ls").is_none(), "ls uses libc's malloc");
     }
 }

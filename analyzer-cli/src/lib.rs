@@ -25,16 +25,16 @@ pub mod gate;
 pub mod ids;
 pub mod lifecycle;
 pub mod merge;
+pub mod metrics;
 pub mod prefetch;
 pub mod progress;
-pub mod metrics;
 pub mod reader;
 pub mod replay;
 pub mod report;
 #[cfg(unix)]
 pub mod run;
-pub mod symbolize;
 pub mod stack_table;
+pub mod symbolize;
 pub mod synth;
 pub mod visitor;
 pub mod warmup;

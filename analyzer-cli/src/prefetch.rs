@@ -232,7 +232,13 @@ fn decode_chunk(
     // Pass 1 counted the thread's events by this header field: it must be right.
     if records != chunk.records {
         let at = chunk.offset + memscope_format::chunk::RECORDS_FIELD_OFFSET;
-        return Err(CliError::format(path, memscope_format::FormatError::new(at, memscope_format::FormatErrorKind::BadValue("chunk record count"))));
+        return Err(CliError::format(
+            path,
+            memscope_format::FormatError::new(
+                at,
+                memscope_format::FormatErrorKind::BadValue("chunk record count"),
+            ),
+        ));
     }
     Ok(events)
 }

@@ -18,7 +18,12 @@ pub struct Progress {
 impl Progress {
     /// Progress over `total` bytes of `what`.
     pub fn bytes(total: u64) -> Self {
-        Progress { bar: None, total, started: Instant::now(), enabled: std::io::stderr().is_terminal() }
+        Progress {
+            bar: None,
+            total,
+            started: Instant::now(),
+            enabled: std::io::stderr().is_terminal(),
+        }
     }
 
     /// Reports that `done` bytes are through.
@@ -32,8 +37,10 @@ impl Progress {
             }
             let bar = ProgressBar::with_draw_target(Some(self.total), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("memscope: reading {bytes}/{total_bytes} {wide_bar} {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "memscope: reading {bytes}/{total_bytes} {wide_bar} {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             self.bar = Some(bar);
         }

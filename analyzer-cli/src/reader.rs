@@ -24,8 +24,7 @@ use std::path::{Path, PathBuf};
 
 use memscope_format::reader::Chunk;
 use memscope_format::{
-    path_text, ExitHow, FormatError, Header, Record, RecordDecoder, TraceReader,
-    GLOBAL_STREAM,
+    path_text, ExitHow, FormatError, Header, Record, RecordDecoder, TraceReader, GLOBAL_STREAM,
 };
 
 use crate::error::CliError;
@@ -289,7 +288,9 @@ impl TraceIndex {
             }
             Record::Fork { time, child_pid } => self.forks.push(ForkInfo { time, child_pid }),
             Record::End { time } => self.end_time = Some(time),
-            Record::Lost { events, .. } => self.lost_events = self.lost_events.saturating_add(events),
+            Record::Lost { events, .. } => {
+                self.lost_events = self.lost_events.saturating_add(events)
+            }
             // Thread events belong in thread streams (the tracer writes none here).
             _ => {}
         }

@@ -22,7 +22,7 @@ use std::process::{Command, ExitStatus};
 
 use crate::analysis::analyze_file;
 use crate::cli::RunArgs;
-use crate::commands::{render, incompleteness_notes};
+use crate::commands::{incompleteness_notes, render};
 use crate::error::CliError;
 use crate::gate::input::ProgramStatus;
 use crate::report::text::want_color;
@@ -113,9 +113,17 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     let all = traces_since(&template, started);
     if all.len() > 1 {
         let names: Vec<String> = all.iter().map(|p| p.display().to_string()).collect();
-        eprintln!("memscope: this run wrote {} traces: {}", all.len(), names.join(", "));
+        eprintln!(
+            "memscope: this run wrote {} traces: {}",
+            all.len(),
+            names.join(", ")
+        );
     }
-    let result = if args.all { report_all(trace, &all, args) } else { report(trace, &template, args) };
+    let result = if args.all {
+        report_all(trace, &all, args)
+    } else {
+        report(trace, &template, args)
+    };
     if let Err(e) = result {
         eprintln!("memscope: {e}");
     }
@@ -141,7 +149,10 @@ pub fn traces_since(template: &Path, since: std::time::SystemTime) -> Vec<PathBu
         }
     }
     let parts: Vec<&[u8]> = pattern.split(|&b| b == 0).collect();
-    let mut found: Vec<_> = matching_files(dir, &parts).into_iter().filter(|(modified, _)| *modified >= since).collect();
+    let mut found: Vec<_> = matching_files(dir, &parts)
+        .into_iter()
+        .filter(|(modified, _)| *modified >= since)
+        .collect();
     found.sort();
     found.into_iter().map(|(_, p)| p).collect()
 }
@@ -154,7 +165,11 @@ fn report_all(root: &Path, all: &[PathBuf], args: &RunArgs) -> Result<(), CliErr
     let mut reports = Vec::new();
     for trace in &order {
         let analysis = analyze_file(trace)?;
-        let text = render(&analysis, args.format, args.report.is_none() && want_color(std::io::stderr().is_terminal()));
+        let text = render(
+            &analysis,
+            args.format,
+            args.report.is_none() && want_color(std::io::stderr().is_terminal()),
+        );
         reports.push(match args.format {
             Format::Json => text.trim_end().to_string(),
             _ => format!("== {} ==\n{text}", trace.display()),

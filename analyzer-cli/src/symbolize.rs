@@ -272,7 +272,11 @@ fn load_module(path: &Path, recorded_build_id: &[u8], debug_roots: &[PathBuf]) -
     };
     let by_build_id = build_id
         .into_iter()
-        .flat_map(|id| debug_roots.iter().map(move |root| build_id_debug_path(root, id)))
+        .flat_map(|id| {
+            debug_roots
+                .iter()
+                .map(move |root| build_id_debug_path(root, id))
+        })
         .find(|p| p.is_file());
     let debug = by_build_id
         .or_else(|| debuglink_file(path, debug_roots))
@@ -301,7 +305,11 @@ fn debuglink_file(path: &Path, debug_roots: &[PathBuf]) -> Option<PathBuf> {
     let dir = path.parent()?;
     let relative_dir = dir.strip_prefix("/").unwrap_or(dir);
     let mut candidates = vec![dir.join(name), dir.join(".debug").join(name)];
-    candidates.extend(debug_roots.iter().map(|root| root.join(relative_dir).join(name)));
+    candidates.extend(
+        debug_roots
+            .iter()
+            .map(|root| root.join(relative_dir).join(name)),
+    );
     candidates
         .into_iter()
         .filter(|c| c != path && c.is_file())

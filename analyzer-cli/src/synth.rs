@@ -2,7 +2,9 @@
 //! (`Header::encode_raw`, `ChunkEnc`, `ChunkHeader::write`), so that tests exercise the
 //! exact bytes the tracer writes, without running the tracer.
 
-use memscope_format::{ChunkEnc, ChunkHeader, Enc, Full, Header, Origin, RecordDecoder, CHUNK_HEADER_LEN};
+use memscope_format::{
+    ChunkEnc, ChunkHeader, Enc, Full, Header, Origin, RecordDecoder, CHUNK_HEADER_LEN,
+};
 
 /// A trace being built in memory, one chunk at a time.
 pub struct TraceBuilder {
@@ -56,7 +58,8 @@ impl TraceBuilder {
     /// Appends a chunk with exactly this payload (valid checksum, any content); its
     /// header counts the records that decode before the first that does not.
     pub fn raw_chunk(&mut self, stream: u32, payload: &[u8]) -> &mut Self {
-        let records = RecordDecoder::new(payload).map_or(0, |d| d.take_while(Result::is_ok).count());
+        let records =
+            RecordDecoder::new(payload).map_or(0, |d| d.take_while(Result::is_ok).count());
         self.raw_chunk_counted(stream, payload, records as u32)
     }
 

@@ -226,8 +226,10 @@ fn wrong_record_count_is_corruption_with_its_offset() {
     let mut payload = vec![0u8; 256];
     let mut e = memscope_format::Enc::new(&mut payload);
     let mut c = memscope_format::ChunkEnc::begin(&mut e, 1000).unwrap();
-    c.alloc(&mut e, 1001, 0x10, 5, 0, AllocKind::Malloc, NO_STACK).unwrap();
-    c.alloc(&mut e, 1002, 0x20, 5, 0, AllocKind::Malloc, NO_STACK).unwrap();
+    c.alloc(&mut e, 1001, 0x10, 5, 0, AllocKind::Malloc, NO_STACK)
+        .unwrap();
+    c.alloc(&mut e, 1002, 0x20, 5, 0, AllocKind::Malloc, NO_STACK)
+        .unwrap();
     c.finish(&mut e).unwrap();
     let n = e.len();
     for (records, ok) in [(2, true), (3, false), (1, false)] {
@@ -236,11 +238,18 @@ fn wrong_record_count_is_corruption_with_its_offset() {
         t.end(1010);
         let (_dir, path) = write(&t);
         match analyze_file(&path) {
-            Ok(a) => assert!(ok, "count {records}: accepted, {} allocations", a.counters.allocations),
+            Ok(a) => assert!(
+                ok,
+                "count {records}: accepted, {} allocations",
+                a.counters.allocations
+            ),
             Err(CliError::Format { err, .. }) => {
                 assert!(!ok, "count {records}: {err}");
                 assert_eq!(err.kind, FormatErrorKind::BadValue("chunk record count"));
-                assert_eq!(err.offset, t.chunk_offsets[0] + memscope_format::chunk::RECORDS_FIELD_OFFSET);
+                assert_eq!(
+                    err.offset,
+                    t.chunk_offsets[0] + memscope_format::chunk::RECORDS_FIELD_OFFSET
+                );
             }
             Err(other) => panic!("count {records}: {other}"),
         }

@@ -20,13 +20,27 @@ fn write_chunk(c: &mut ChunkEnc, buf: &mut [u8]) -> usize {
     let mut live = [0u64; 64];
     let mut seed = 1u64;
     for i in 0..RECORDS / 2 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let size = [16u64, 24, 32, 48, 64, 100, 128, 256, 512, 1000, 2048, 4000][(seed >> 33) as usize % 12];
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let size = [16u64, 24, 32, 48, 64, 100, 128, 256, 512, 1000, 2048, 4000]
+            [(seed >> 33) as usize % 12];
         let slot = (seed >> 40) as usize % 64;
         let ptr = 0x5555_0000_0000 + (seed >> 20) % 0x10_0000 * 16;
-        c.alloc_with_slack(&mut e, i * 173, ptr, size, 0, AllocKind::Malloc, StackId(2), 8).unwrap();
+        c.alloc_with_slack(
+            &mut e,
+            i * 173,
+            ptr,
+            size,
+            0,
+            AllocKind::Malloc,
+            StackId(2),
+            8,
+        )
+        .unwrap();
         if live[slot] != 0 {
-            c.free(&mut e, i * 173 + 40, live[slot], FreeKind::Free, StackId(3)).unwrap();
+            c.free(&mut e, i * 173 + 40, live[slot], FreeKind::Free, StackId(3))
+                .unwrap();
         }
         live[slot] = ptr;
     }
@@ -39,10 +53,14 @@ fn bench(c: &mut Criterion) {
     let mut ce = ChunkEnc::new(buf.len());
     let mut group = c.benchmark_group("records");
     group.throughput(Throughput::Elements(RECORDS));
-    group.bench_function("encode", |b| b.iter(|| black_box(write_chunk(&mut ce, &mut buf))));
+    group.bench_function("encode", |b| {
+        b.iter(|| black_box(write_chunk(&mut ce, &mut buf)))
+    });
     let n = write_chunk(&mut ce, &mut buf);
     let payload = buf[..n].to_vec();
-    group.bench_function("decode", |b| b.iter(|| RecordDecoder::new(black_box(&payload)).unwrap().count()));
+    group.bench_function("decode", |b| {
+        b.iter(|| RecordDecoder::new(black_box(&payload)).unwrap().count())
+    });
     group.finish();
 
     let frames: Vec<u64> = (0..20).map(|i| 0x5555_0000_0000 + i * 0x1234).collect();
@@ -56,26 +74,48 @@ fn bench(c: &mut Criterion) {
 
     // 1000 distinct 20-frame stacks that share their outer frames, as a program's do.
     let stacks: Vec<Vec<u64>> = (0..1000u64)
-        .map(|i| (0..20u64).map(|f| 0x5555_0000_0000 + f * 0x1234 + if f < 4 { i * 0x40 } else { 0 }).collect())
+        .map(|i| {
+            (0..20u64)
+                .map(|f| 0x5555_0000_0000 + f * 0x1234 + if f < 4 { i * 0x40 } else { 0 })
+                .collect()
+        })
         .collect();
     let mut group = c.benchmark_group("intern 20-frame stacks");
     group.throughput(Throughput::Elements(stacks.len() as u64));
     group.bench_function("first sight", |b| {
-        b.iter_batched_ref(StackIds::new, |ids| stacks.iter().for_each(|s| { black_box(ids.intern(s)); }), BatchSize::SmallInput)
+        b.iter_batched_ref(
+            StackIds::new,
+            |ids| {
+                stacks.iter().for_each(|s| {
+                    black_box(ids.intern(s));
+                })
+            },
+            BatchSize::SmallInput,
+        )
     });
     let mut ids = StackIds::new();
     for s in &stacks {
         ids.intern(s);
     }
-    group.bench_function("seen before", |b| b.iter(|| stacks.iter().for_each(|s| { black_box(ids.intern(s)); })));
+    group.bench_function("seen before", |b| {
+        b.iter(|| {
+            stacks.iter().for_each(|s| {
+                black_box(ids.intern(s));
+            })
+        })
+    });
     group.finish();
 
     let mut group = c.benchmark_group("chunk");
     group.throughput(Throughput::Bytes(n as u64));
-    group.bench_function("crc32", |b| b.iter(|| black_box(crc32(black_box(&payload)))));
+    group.bench_function("crc32", |b| {
+        b.iter(|| black_box(crc32(black_box(&payload))))
+    });
     let mut comp = ChunkCompressor::new().unwrap();
     let mut out = vec![0u8; compressed_bound(n)];
-    group.bench_function("zstd compress", |b| b.iter(|| black_box(comp.compress(black_box(&payload), &mut out))));
+    group.bench_function("zstd compress", |b| {
+        b.iter(|| black_box(comp.compress(black_box(&payload), &mut out)))
+    });
     group.finish();
 }
 

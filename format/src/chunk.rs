@@ -52,7 +52,8 @@ pub struct ChunkCompressor(CCtx<'static>);
 impl ChunkCompressor {
     pub fn new() -> Option<Self> {
         let mut cctx = CCtx::try_create()?;
-        cctx.set_parameter(CParameter::CompressionLevel(LEVEL)).ok()?;
+        cctx.set_parameter(CParameter::CompressionLevel(LEVEL))
+            .ok()?;
         Some(ChunkCompressor(cctx))
     }
 
@@ -69,7 +70,11 @@ impl ChunkCompressor {
         let (ends, n) = stream_ends(payload);
         let mut start = 0;
         for (i, &end) in ends[..n].iter().enumerate() {
-            let directive = if i + 1 == n { ZSTD_EndDirective::ZSTD_e_end } else { ZSTD_EndDirective::ZSTD_e_flush };
+            let directive = if i + 1 == n {
+                ZSTD_EndDirective::ZSTD_e_end
+            } else {
+                ZSTD_EndDirective::ZSTD_e_flush
+            };
             let mut ib = InBuffer::around(&payload[start..end]);
             loop {
                 let before = (ib.pos, ob.pos());
@@ -97,13 +102,20 @@ fn stream_ends(payload: &[u8]) -> ([usize; SIDE_STREAMS + 2], usize) {
     let mut d = Dec::new(payload);
     let Ok(_) = d.var() else { return (ends, 1) };
     let at = d.pos();
-    let Ok(dir) = d.bytes(DIRECTORY_LEN) else { return (ends, 1) };
+    let Ok(dir) = d.bytes(DIRECTORY_LEN) else {
+        return (ends, 1);
+    };
     if dir[0] != DIRECTORY_TAG {
         return (ends, 1);
     }
     let (mut n, mut block_start, mut end) = (0, 0, at + DIRECTORY_LEN);
     for i in 0..=SIDE_STREAMS {
-        end += u32::from_le_bytes([dir[1 + 4 * i], dir[2 + 4 * i], dir[3 + 4 * i], dir[4 + 4 * i]]) as usize;
+        end += u32::from_le_bytes([
+            dir[1 + 4 * i],
+            dir[2 + 4 * i],
+            dir[3 + 4 * i],
+            dir[4 + 4 * i],
+        ]) as usize;
         if end >= payload.len() {
             break;
         }
@@ -130,13 +142,17 @@ pub fn decode_stored(codec: u8, stored: Vec<u8>, at: u64) -> Result<Vec<u8>, For
                 return Err(bad());
             }
             let mut payload = vec![0u8; len as usize];
-            let n = zstd::bulk::decompress_to_buffer(&stored[d.pos()..], &mut payload).map_err(|_| bad())?;
+            let n = zstd::bulk::decompress_to_buffer(&stored[d.pos()..], &mut payload)
+                .map_err(|_| bad())?;
             if n != payload.len() {
                 return Err(bad());
             }
             Ok(payload)
         }
-        _ => Err(FormatError::new(at + 12, FormatErrorKind::BadValue("chunk codec"))),
+        _ => Err(FormatError::new(
+            at + 12,
+            FormatErrorKind::BadValue("chunk codec"),
+        )),
     }
 }
 
@@ -152,10 +168,17 @@ pub struct ChunkHeader {
 
 impl ChunkHeader {
     /// Writes the header for `payload` (`records` records) into `out`, checksum included.
-    pub fn write(out: &mut [u8; CHUNK_HEADER_LEN], stream: u32, codec: u8, records: u32, payload: &[u8]) {
+    pub fn write(
+        out: &mut [u8; CHUNK_HEADER_LEN],
+        stream: u32,
+        codec: u8,
+        records: u32,
+        payload: &[u8],
+    ) {
         out[8..12].copy_from_slice(&stream.to_le_bytes());
         out[12] = codec;
-        out[RECORDS_AT..RECORDS_AT + 3].copy_from_slice(&records.min(MAX_CHUNK_RECORDS).to_le_bytes()[..3]);
+        out[RECORDS_AT..RECORDS_AT + 3]
+            .copy_from_slice(&records.min(MAX_CHUNK_RECORDS).to_le_bytes()[..3]);
         let crc = crc_of(&out[8..16], payload);
         out[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
         out[4..8].copy_from_slice(&crc.to_le_bytes());
@@ -163,14 +186,29 @@ impl ChunkHeader {
 
     /// Parses a chunk header found at absolute file offset `at`.
     pub fn parse(bytes: &[u8; CHUNK_HEADER_LEN], at: u64) -> Result<Self, FormatError> {
-        let u32_at = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-        let records = u32::from_le_bytes([bytes[RECORDS_AT], bytes[RECORDS_AT + 1], bytes[RECORDS_AT + 2], 0]);
-        let h = ChunkHeader { payload_len: u32_at(0), crc: u32_at(4), stream: u32_at(8), codec: bytes[12], records };
+        let u32_at =
+            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let records = u32::from_le_bytes([
+            bytes[RECORDS_AT],
+            bytes[RECORDS_AT + 1],
+            bytes[RECORDS_AT + 2],
+            0,
+        ]);
+        let h = ChunkHeader {
+            payload_len: u32_at(0),
+            crc: u32_at(4),
+            stream: u32_at(8),
+            codec: bytes[12],
+            records,
+        };
         if h.payload_len as usize > MAX_CHUNK_PAYLOAD {
             return Err(FormatError::new(at, FormatErrorKind::BadLength));
         }
         if h.codec != CODEC_PLAIN && h.codec != CODEC_ZSTD {
-            return Err(FormatError::new(at + 12, FormatErrorKind::BadValue("chunk codec")));
+            return Err(FormatError::new(
+                at + 12,
+                FormatErrorKind::BadValue("chunk codec"),
+            ));
         }
         Ok(h)
     }

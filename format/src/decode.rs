@@ -8,8 +8,8 @@
 
 use crate::error::{FormatError, FormatErrorKind};
 use crate::model::{
-    predicted_slack, Model, SHARED_FRAMES_MAX, CLASS_ALLOC, CLASS_FREE, DIRECTORY_LEN, DIRECTORY_TAG, F_DELTA, F_INDEX, F_SIZE, F_STACK, F_TIME, SIDE_STREAMS,
-    STACK_EXPLICIT,
+    predicted_slack, Model, CLASS_ALLOC, CLASS_FREE, DIRECTORY_LEN, DIRECTORY_TAG, F_DELTA,
+    F_INDEX, F_SIZE, F_STACK, F_TIME, SHARED_FRAMES_MAX, SIDE_STREAMS, STACK_EXPLICIT,
 };
 use crate::record::{op, AllocKind, ExitHow, FreeKind, Record, StackId};
 use crate::varint::{unzigzag, Dec};
@@ -37,7 +37,14 @@ impl<'a> RecordDecoder<'a> {
         let end = payload.len();
         let (main, sides) = if payload.get(at) == Some(&DIRECTORY_TAG) {
             let dir = d.bytes(DIRECTORY_LEN)?;
-            let len = |i: usize| u32::from_le_bytes([dir[1 + 4 * i], dir[2 + 4 * i], dir[3 + 4 * i], dir[4 + 4 * i]]) as usize;
+            let len = |i: usize| {
+                u32::from_le_bytes([
+                    dir[1 + 4 * i],
+                    dir[2 + 4 * i],
+                    dir[3 + 4 * i],
+                    dir[4 + 4 * i],
+                ]) as usize
+            };
             let mut start = at + DIRECTORY_LEN;
             let total: u64 = (0..=SIDE_STREAMS).map(|i| len(i) as u64).sum();
             if total != (end - start) as u64 {
@@ -52,9 +59,19 @@ impl<'a> RecordDecoder<'a> {
             let sides: [Dec<'a>; SIDE_STREAMS] = std::array::from_fn(|i| next(len(i + 1)));
             (main, sides)
         } else {
-            (Dec::range(payload, at, end), std::array::from_fn(|_| Dec::range(payload, end, end)))
+            (
+                Dec::range(payload, at, end),
+                std::array::from_fn(|_| Dec::range(payload, end, end)),
+            )
         };
-        Ok(Self { main, sides, m: Model::new(base_time), prev_frames: Vec::new(), base_time, done: false })
+        Ok(Self {
+            main,
+            sides,
+            m: Model::new(base_time),
+            prev_frames: Vec::new(),
+            base_time,
+            done: false,
+        })
     }
 
     /// The chunk's base time.
@@ -81,7 +98,11 @@ impl<'a> RecordDecoder<'a> {
     fn ring_ptr(&mut self, freed: bool) -> Result<u64, FormatError> {
         let at = self.sides[2 * F_INDEX].pos();
         let back = self.field(F_INDEX)?;
-        let ring = if freed { &self.m.freed } else { &self.m.allocated };
+        let ring = if freed {
+            &self.m.freed
+        } else {
+            &self.m.allocated
+        };
         ring.get(back).ok_or_else(|| bad(at, "pointer ring index"))
     }
 
@@ -94,8 +115,15 @@ impl<'a> RecordDecoder<'a> {
     #[inline]
     fn stack(&mut self, mode: u8, class: usize) -> Result<StackId, FormatError> {
         let at = self.sides[2 * F_STACK].pos();
-        let explicit = if mode & 3 == STACK_EXPLICIT { self.field(F_STACK)? } else { 0 };
-        let stack = self.m.stack_from(mode, class, explicit).ok_or_else(|| bad(at, "stack prediction"))?;
+        let explicit = if mode & 3 == STACK_EXPLICIT {
+            self.field(F_STACK)?
+        } else {
+            0
+        };
+        let stack = self
+            .m
+            .stack_from(mode, class, explicit)
+            .ok_or_else(|| bad(at, "stack prediction"))?;
         self.m.saw_stack(stack, class);
         Ok(StackId(stack))
     }
@@ -105,7 +133,9 @@ impl<'a> RecordDecoder<'a> {
     fn size(&mut self, hit: bool, stack: StackId) -> Result<u64, FormatError> {
         if hit {
             let at = self.sides[2 * F_SIZE].pos();
-            self.m.predicted_size(stack.0).ok_or_else(|| bad(at, "size prediction"))
+            self.m
+                .predicted_size(stack.0)
+                .ok_or_else(|| bad(at, "size prediction"))
         } else {
             self.field(F_SIZE)
         }
@@ -128,23 +158,45 @@ impl<'a> RecordDecoder<'a> {
     #[inline]
     fn alloc(&mut self, mode: u8, kind: AllocKind, any: bool) -> Result<Record<'a>, FormatError> {
         let time = self.time()?;
-        let ptr = if mode & op::PTR_HIT != 0 { self.ring_ptr(true)? } else { self.delta_ptr(self.m.alloc_end)? };
+        let ptr = if mode & op::PTR_HIT != 0 {
+            self.ring_ptr(true)?
+        } else {
+            self.delta_ptr(self.m.alloc_end)?
+        };
         let stack = self.stack(mode, CLASS_ALLOC)?;
         let size = self.size(mode & op::SIZE_HIT != 0, stack)?;
         let slack = self.slack(mode & op::SLACK_HIT != 0, size)?;
         let align = if any { self.field(F_SIZE)? } else { 0 };
         self.m.saw_alloc(ptr, size, slack, stack.0);
-        Ok(Record::Alloc { time, ptr, size, align, kind, stack, slack })
+        Ok(Record::Alloc {
+            time,
+            ptr,
+            size,
+            align,
+            kind,
+            stack,
+            slack,
+        })
     }
 
     #[inline]
     fn free(&mut self, code: u8) -> Result<Record<'a>, FormatError> {
-        let kind = FreeKind::from_u8((code >> 3) & 3).ok_or_else(|| bad(self.main.pos() - 1, "free kind"))?;
+        let kind = FreeKind::from_u8((code >> 3) & 3)
+            .ok_or_else(|| bad(self.main.pos() - 1, "free kind"))?;
         let time = self.time()?;
-        let ptr = if code & op::FREE_PTR_HIT != 0 { self.ring_ptr(false)? } else { self.delta_ptr(self.m.last_ptr)? };
+        let ptr = if code & op::FREE_PTR_HIT != 0 {
+            self.ring_ptr(false)?
+        } else {
+            self.delta_ptr(self.m.last_ptr)?
+        };
         let stack = self.stack(code, CLASS_FREE)?;
         self.m.saw_free(ptr);
-        Ok(Record::Free { time, ptr, kind, stack })
+        Ok(Record::Free {
+            time,
+            ptr,
+            kind,
+            stack,
+        })
     }
 
     fn realloc(&mut self, kind: AllocKind) -> Result<Record<'a>, FormatError> {
@@ -167,7 +219,16 @@ impl<'a> RecordDecoder<'a> {
         let size = self.size(mode & op::RE_SIZE_HIT != 0, stack)?;
         let slack = self.slack(mode & op::RE_SLACK_HIT != 0, size)?;
         self.m.saw_realloc(old, new, size, slack, stack.0);
-        Ok(Record::Realloc { time_before, time, old, new, size, kind, stack, slack })
+        Ok(Record::Realloc {
+            time_before,
+            time,
+            old,
+            new,
+            size,
+            kind,
+            stack,
+            slack,
+        })
     }
 
     fn record(&mut self) -> Result<Record<'a>, FormatError> {
@@ -196,7 +257,10 @@ impl<'a> RecordDecoder<'a> {
                 let n = d.var()?;
                 let shared = d.var()?;
                 // Each coded frame takes a byte at least; shared ones come from the last stack.
-                if shared > n || shared > self.prev_frames.len() as u64 || n - shared > d.remaining() as u64 {
+                if shared > n
+                    || shared > self.prev_frames.len() as u64
+                    || n - shared > d.remaining() as u64
+                {
                     return Err(FormatError::new(n_at as u64, FormatErrorKind::BadLength));
                 }
                 let (n, shared) = (n as usize, shared as usize);
@@ -217,20 +281,33 @@ impl<'a> RecordDecoder<'a> {
                 let how_at = d.pos();
                 let how = ExitHow::from_u8(d.u8()?).ok_or_else(|| bad(how_at, "exit kind"))?;
                 let code = d.svar()? as i32;
-                Record::ProcessExit { time: self.time()?, how, code }
+                Record::ProcessExit {
+                    time: self.time()?,
+                    how,
+                    code,
+                }
             }
             op::FORK => {
                 let child_pid = d.var_u32()?;
-                Record::Fork { time: self.time()?, child_pid }
+                Record::Fork {
+                    time: self.time()?,
+                    child_pid,
+                }
             }
             op::END => Record::End { time: self.time()? },
             op::LOST => {
                 let events = d.var()?;
-                Record::Lost { time: self.time()?, events }
+                Record::Lost {
+                    time: self.time()?,
+                    events,
+                }
             }
             op::THREAD_START => {
                 let tid = d.var_u32()?;
-                Record::ThreadStart { time: self.time()?, tid }
+                Record::ThreadStart {
+                    time: self.time()?,
+                    tid,
+                }
             }
             op::THREAD_EXIT => Record::ThreadExit { time: self.time()? },
             op::ALLOC_ANY => {
@@ -253,10 +330,20 @@ impl<'a> RecordDecoder<'a> {
                 let mode = self.main.u8()?;
                 let time = self.time()?;
                 let stack = self.stack(mode, CLASS_ALLOC)?;
-                Record::AllocFailed { time, size: self.field(F_SIZE)?, kind, stack }
+                Record::AllocFailed {
+                    time,
+                    size: self.field(F_SIZE)?,
+                    kind,
+                    stack,
+                }
             }
             DIRECTORY_TAG => return Err(bad(at, "stream directory (not at the chunk start)")),
-            other => return Err(FormatError::new(at as u64, FormatErrorKind::UnknownRecord(other))),
+            other => {
+                return Err(FormatError::new(
+                    at as u64,
+                    FormatErrorKind::UnknownRecord(other),
+                ))
+            }
         })
     }
 }
@@ -273,7 +360,10 @@ impl<'a> Iterator for RecordDecoder<'a> {
             self.done = true;
             // The encoder ends every side stream with the chunk's last record.
             let left = self.sides.iter().find(|s| !s.at_end())?;
-            return Some(Err(FormatError::new(left.pos() as u64, FormatErrorKind::BadLength)));
+            return Some(Err(FormatError::new(
+                left.pos() as u64,
+                FormatErrorKind::BadLength,
+            )));
         }
         let r = self.record();
         self.done = r.is_err();

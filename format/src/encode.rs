@@ -12,8 +12,8 @@
 //! at all, and `finish` always fits.
 
 use crate::model::{
-    predicted_slack, Model, SHARED_FRAMES_MAX, CLASS_ALLOC, CLASS_FREE, DIRECTORY_LEN, DIRECTORY_TAG, F_DELTA, F_INDEX, F_SIZE, F_STACK, F_TIME, SIDE_STREAMS,
-    STACK_EXPLICIT,
+    predicted_slack, Model, CLASS_ALLOC, CLASS_FREE, DIRECTORY_LEN, DIRECTORY_TAG, F_DELTA,
+    F_INDEX, F_SIZE, F_STACK, F_TIME, SHARED_FRAMES_MAX, SIDE_STREAMS, STACK_EXPLICIT,
 };
 use crate::record::{op, AllocKind, ExitHow, FreeKind, StackId};
 use crate::varint::{put_split, zigzag, Enc, Full};
@@ -33,7 +33,12 @@ struct Sides {
 
 impl Sides {
     fn new(cap: usize) -> Self {
-        Sides { buf: vec![0; cap * SIDE_STREAMS].into_boxed_slice(), pos: std::array::from_fn(|i| i * cap), cap, used: 0 }
+        Sides {
+            buf: vec![0; cap * SIDE_STREAMS].into_boxed_slice(),
+            pos: std::array::from_fn(|i| i * cap),
+            cap,
+            used: 0,
+        }
     }
 
     fn clear(&mut self) {
@@ -158,7 +163,16 @@ impl ChunkEnc {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn module(&mut self, e: &mut Enc<'_>, id: u32, base: u64, start: u64, end: u64, path: &[u8], build_id: &[u8]) -> Result<(), Full> {
+    pub fn module(
+        &mut self,
+        e: &mut Enc<'_>,
+        id: u32,
+        base: u64,
+        start: u64,
+        end: u64,
+        path: &[u8],
+        build_id: &[u8],
+    ) -> Result<(), Full> {
         e.u8(op::MODULE)?;
         e.var(id as u64)?;
         e.var(base)?;
@@ -178,7 +192,12 @@ impl ChunkEnc {
     /// An interned stack: its outermost frames that equal the previous stack's are only
     /// counted, the others coded as deltas.
     pub fn stack(&mut self, e: &mut Enc<'_>, id: StackId, frames: &[u64]) -> Result<(), Full> {
-        let shared = frames.iter().rev().zip(self.prev_frames.iter().rev()).take_while(|(a, b)| a == b).count();
+        let shared = frames
+            .iter()
+            .rev()
+            .zip(self.prev_frames.iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
         e.u8(op::STACK)?;
         e.var(id.0)?;
         e.var(frames.len() as u64)?;
@@ -196,7 +215,13 @@ impl ChunkEnc {
         Ok(())
     }
 
-    pub fn process_exit(&mut self, e: &mut Enc<'_>, time: u64, how: ExitHow, code: i32) -> Result<(), Full> {
+    pub fn process_exit(
+        &mut self,
+        e: &mut Enc<'_>,
+        time: u64,
+        how: ExitHow,
+        code: i32,
+    ) -> Result<(), Full> {
         self.room(e)?;
         e.u8(op::PROCESS_EXIT)?;
         e.u8(how as u8)?;
@@ -245,13 +270,32 @@ impl ChunkEnc {
 
     /// An allocation whose slack is unknown (0).
     #[allow(clippy::too_many_arguments)]
-    pub fn alloc(&mut self, e: &mut Enc<'_>, time: u64, ptr: u64, size: u64, align: u64, kind: AllocKind, stack: StackId) -> Result<(), Full> {
+    pub fn alloc(
+        &mut self,
+        e: &mut Enc<'_>,
+        time: u64,
+        ptr: u64,
+        size: u64,
+        align: u64,
+        kind: AllocKind,
+        stack: StackId,
+    ) -> Result<(), Full> {
         self.alloc_with_slack(e, time, ptr, size, align, kind, stack, 0)
     }
 
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn alloc_with_slack(&mut self, e: &mut Enc<'_>, time: u64, ptr: u64, size: u64, align: u64, kind: AllocKind, stack: StackId, slack: u64) -> Result<(), Full> {
+    pub fn alloc_with_slack(
+        &mut self,
+        e: &mut Enc<'_>,
+        time: u64,
+        ptr: u64,
+        size: u64,
+        align: u64,
+        kind: AllocKind,
+        stack: StackId,
+        slack: u64,
+    ) -> Result<(), Full> {
         self.room(e)?;
         self.time(time);
         let mut mode = match self.m.freed.find(ptr) {
@@ -276,7 +320,11 @@ impl ChunkEnc {
         } else {
             self.put(F_SIZE, slack);
         }
-        match if align == 0 { op::fast_kind(kind) } else { None } {
+        match if align == 0 {
+            op::fast_kind(kind)
+        } else {
+            None
+        } {
             Some(k) => e.u8(op::ALLOC | k << 5 | mode)?,
             None => {
                 e.u8(op::ALLOC_ANY)?;
@@ -290,7 +338,14 @@ impl ChunkEnc {
     }
 
     #[inline]
-    pub fn free(&mut self, e: &mut Enc<'_>, time: u64, ptr: u64, kind: FreeKind, stack: StackId) -> Result<(), Full> {
+    pub fn free(
+        &mut self,
+        e: &mut Enc<'_>,
+        time: u64,
+        ptr: u64,
+        kind: FreeKind,
+        stack: StackId,
+    ) -> Result<(), Full> {
         self.room(e)?;
         self.time(time);
         let mut mode = match self.m.allocated.find(ptr) {
@@ -312,7 +367,17 @@ impl ChunkEnc {
 
     /// A realloc whose slack is unknown (0).
     #[allow(clippy::too_many_arguments)]
-    pub fn realloc(&mut self, e: &mut Enc<'_>, time_before: u64, time: u64, old: u64, new: u64, size: u64, kind: AllocKind, stack: StackId) -> Result<(), Full> {
+    pub fn realloc(
+        &mut self,
+        e: &mut Enc<'_>,
+        time_before: u64,
+        time: u64,
+        old: u64,
+        new: u64,
+        size: u64,
+        kind: AllocKind,
+        stack: StackId,
+    ) -> Result<(), Full> {
         self.realloc_with_slack(e, time_before, time, old, new, size, kind, stack, 0)
     }
 
@@ -378,7 +443,14 @@ impl ChunkEnc {
         Ok(())
     }
 
-    pub fn alloc_failed(&mut self, e: &mut Enc<'_>, time: u64, size: u64, kind: AllocKind, stack: StackId) -> Result<(), Full> {
+    pub fn alloc_failed(
+        &mut self,
+        e: &mut Enc<'_>,
+        time: u64,
+        size: u64,
+        kind: AllocKind,
+        stack: StackId,
+    ) -> Result<(), Full> {
         self.room(e)?;
         self.time(time);
         let mode = self.stack_mode(stack, CLASS_ALLOC);

@@ -49,7 +49,11 @@ impl fmt::Display for FormatErrorKind {
         match self {
             Self::BadMagic => write!(f, "not a memscope trace (bad magic)"),
             Self::UnsupportedVersion(v) => {
-                write!(f, "unsupported trace format version {v} (this memscope reads version {})", crate::FORMAT_VERSION)
+                write!(
+                    f,
+                    "unsupported trace format version {v} (this memscope reads version {})",
+                    crate::FORMAT_VERSION
+                )
             }
             Self::BadChecksum => write!(f, "checksum mismatch"),
             Self::BadLength => write!(f, "length out of range"),

@@ -103,7 +103,10 @@ impl Header {
         }
         let version = u16::from_le_bytes([prefix[8], prefix[9]]);
         if version != FORMAT_VERSION {
-            return Err(FormatError::new(8, FormatErrorKind::UnsupportedVersion(version)));
+            return Err(FormatError::new(
+                8,
+                FormatErrorKind::UnsupportedVersion(version),
+            ));
         }
         let len = u32::from_le_bytes([prefix[12], prefix[13], prefix[14], prefix[15]]) as usize;
         if len > 16 << 20 {
@@ -175,8 +178,19 @@ mod tests {
     #[test]
     fn round_trip() {
         let mut buf = [0u8; 512];
-        let n = Header::encode_raw(&mut buf, 42, 1, Origin::ForkChild, 5, 6, b"/bin/x", &[b"x", b"-y"], 64, true)
-            .unwrap();
+        let n = Header::encode_raw(
+            &mut buf,
+            42,
+            1,
+            Origin::ForkChild,
+            5,
+            6,
+            b"/bin/x",
+            &[b"x", b"-y"],
+            64,
+            true,
+        )
+        .unwrap();
         let prefix: [u8; HEADER_PREFIX_LEN] = buf[..HEADER_PREFIX_LEN].try_into().unwrap();
         let len = Header::payload_len(&prefix).unwrap();
         assert_eq!(HEADER_PREFIX_LEN + len, n);
@@ -191,12 +205,27 @@ mod tests {
     #[test]
     fn older_versions_are_refused_by_name() {
         let mut buf = [0u8; 512];
-        Header::encode_raw(&mut buf, 42, 1, Origin::Start, 5, 6, b"/bin/x", &[b"x"], 64, true).unwrap();
+        Header::encode_raw(
+            &mut buf,
+            42,
+            1,
+            Origin::Start,
+            5,
+            6,
+            b"/bin/x",
+            &[b"x"],
+            64,
+            true,
+        )
+        .unwrap();
         for old in [1u16, 2, 3] {
             buf[8..10].copy_from_slice(&old.to_le_bytes());
             let prefix: [u8; HEADER_PREFIX_LEN] = buf[..HEADER_PREFIX_LEN].try_into().unwrap();
             let e = Header::payload_len(&prefix).unwrap_err();
-            assert_eq!(e, FormatError::new(8, FormatErrorKind::UnsupportedVersion(old)));
+            assert_eq!(
+                e,
+                FormatError::new(8, FormatErrorKind::UnsupportedVersion(old))
+            );
             assert_eq!(
                 e.to_string(),
                 format!("unsupported trace format version {old} (this memscope reads version {FORMAT_VERSION}) at byte offset 8")

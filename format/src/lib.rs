@@ -42,8 +42,8 @@ pub use crc32::crc32;
 pub use error::{FormatError, FormatErrorKind};
 pub use header::{Header, Origin, FORMAT_VERSION, MAGIC};
 pub use reader::{Chunk, TraceReader};
-pub use record::{AllocKind, ExitHow, FreeKind, Record, RecordDecoder, StackId};
 pub use record::{path_text, ChunkEnc};
+pub use record::{AllocKind, ExitHow, FreeKind, Record, RecordDecoder, StackId};
 pub use stack_ids::StackIds;
 pub use varint::{Dec, Enc, Full};
 

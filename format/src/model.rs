@@ -88,7 +88,12 @@ pub struct Ring {
 
 impl Ring {
     fn new(lookup: bool) -> Self {
-        Ring { slots: boxed_array(), count: 0, lookup: lookup.then(boxed_array), base: 0 }
+        Ring {
+            slots: boxed_array(),
+            count: 0,
+            lookup: lookup.then(boxed_array),
+            base: 0,
+        }
     }
 
     fn reset(&mut self) {
@@ -133,7 +138,9 @@ struct Table {
 
 impl Table {
     fn new() -> Self {
-        Table { slots: boxed_array() }
+        Table {
+            slots: boxed_array(),
+        }
     }
 
     #[inline]
@@ -154,7 +161,10 @@ impl Table {
 
 /// A zeroed boxed array, built on the heap (these are too big for some stacks).
 fn boxed_array<T: Copy + Default, const N: usize>() -> Box<[T; N]> {
-    vec![T::default(); N].into_boxed_slice().try_into().unwrap_or_else(|_| unreachable!("the vector has N elements"))
+    vec![T::default(); N]
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("the vector has N elements"))
 }
 
 /// The state both sides keep while walking a chunk's records.
@@ -259,7 +269,9 @@ impl Model {
             STACK_SUCCESSOR => self.successor.get(self.prev_stack)?,
             STACK_SAME => self.last_stack[class],
             STACK_NEXT => self.max_stack.wrapping_add(1),
-            _ => self.max_stack.wrapping_add(crate::varint::unzigzag(explicit) as u64),
+            _ => self
+                .max_stack
+                .wrapping_add(crate::varint::unzigzag(explicit) as u64),
         })
     }
 
@@ -319,7 +331,17 @@ mod tests {
 
     #[test]
     fn glibc_slack() {
-        for (size, slack) in [(0, 24), (1, 23), (12, 12), (16, 8), (24, 0), (25, 15), (100, 4), (1000, 0), (4000, 8)] {
+        for (size, slack) in [
+            (0, 24),
+            (1, 23),
+            (12, 12),
+            (16, 8),
+            (24, 0),
+            (25, 15),
+            (100, 4),
+            (1000, 0),
+            (4000, 8),
+        ] {
             assert_eq!(predicted_slack(size), slack, "size {size}");
         }
         // No overflow panics at the top of the range.

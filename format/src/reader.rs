@@ -69,7 +69,14 @@ impl<R: BufRead> TraceReader<R> {
         let mut prefix = [0u8; HEADER_PREFIX_LEN];
         let n = read_full(&mut r, &mut prefix, 0)?;
         if n < 8 || &prefix[..8] != crate::MAGIC {
-            return Err(FormatError::new(0, if n == 0 { FormatErrorKind::UnexpectedEnd } else { FormatErrorKind::BadMagic }));
+            return Err(FormatError::new(
+                0,
+                if n == 0 {
+                    FormatErrorKind::UnexpectedEnd
+                } else {
+                    FormatErrorKind::BadMagic
+                },
+            ));
         }
         if n < HEADER_PREFIX_LEN {
             return Err(FormatError::new(n as u64, FormatErrorKind::UnexpectedEnd));
@@ -78,10 +85,20 @@ impl<R: BufRead> TraceReader<R> {
         let mut payload = vec![0u8; len];
         let got = read_full(&mut r, &mut payload, HEADER_PREFIX_LEN as u64)?;
         if got < len {
-            return Err(FormatError::new((HEADER_PREFIX_LEN + got) as u64, FormatErrorKind::UnexpectedEnd));
+            return Err(FormatError::new(
+                (HEADER_PREFIX_LEN + got) as u64,
+                FormatErrorKind::UnexpectedEnd,
+            ));
         }
         let header = Header::decode(&prefix, &payload)?;
-        Ok((header, Self { r, offset: (HEADER_PREFIX_LEN + len) as u64, truncated_at: None }))
+        Ok((
+            header,
+            Self {
+                r,
+                offset: (HEADER_PREFIX_LEN + len) as u64,
+                truncated_at: None,
+            },
+        ))
     }
 
     /// The next verified chunk, `None` at the end of the readable data.
@@ -92,7 +109,10 @@ impl<R: BufRead> TraceReader<R> {
     /// As [`TraceReader::next_chunk`], but the payload is decompressed only when
     /// `wanted(stream)`; otherwise the chunk is checked (checksum) and its payload left
     /// empty.
-    pub fn next_chunk_where(&mut self, wanted: impl FnOnce(u32) -> bool) -> Result<Option<Chunk>, FormatError> {
+    pub fn next_chunk_where(
+        &mut self,
+        wanted: impl FnOnce(u32) -> bool,
+    ) -> Result<Option<Chunk>, FormatError> {
         if self.truncated_at.is_some() {
             return Ok(None);
         }
@@ -109,7 +129,13 @@ impl<R: BufRead> TraceReader<R> {
         let h = match ChunkHeader::parse(&hdr, at) {
             Ok(h) => h,
             // A garbage header at the very end is a torn write, elsewhere corruption.
-            Err(e) => return if self.at_eof()? { self.torn(at) } else { Err(e) },
+            Err(e) => {
+                return if self.at_eof()? {
+                    self.torn(at)
+                } else {
+                    Err(e)
+                }
+            }
         };
         let mut payload = vec![0u8; h.payload_len as usize];
         let got = read_full(&mut self.r, &mut payload, at + CHUNK_HEADER_LEN as u64)?;
@@ -117,11 +143,25 @@ impl<R: BufRead> TraceReader<R> {
             return self.torn(at);
         }
         if !ChunkHeader::verify(&hdr, &payload) {
-            return if self.at_eof()? { self.torn(at) } else { Err(FormatError::new(at, FormatErrorKind::BadChecksum)) };
+            return if self.at_eof()? {
+                self.torn(at)
+            } else {
+                Err(FormatError::new(at, FormatErrorKind::BadChecksum))
+            };
         }
         self.offset = at + (CHUNK_HEADER_LEN + payload.len()) as u64;
-        let payload = if wanted(h.stream) { decode_stored(h.codec, payload, at)? } else { Vec::new() };
-        Ok(Some(Chunk { offset: at, stream: h.stream, records: h.records, payload, compressed: h.codec != CODEC_PLAIN }))
+        let payload = if wanted(h.stream) {
+            decode_stored(h.codec, payload, at)?
+        } else {
+            Vec::new()
+        };
+        Ok(Some(Chunk {
+            offset: at,
+            stream: h.stream,
+            records: h.records,
+            payload,
+            compressed: h.codec != CODEC_PLAIN,
+        }))
     }
 
     fn torn(&mut self, at: u64) -> Result<Option<Chunk>, FormatError> {
@@ -148,7 +188,8 @@ impl<R: BufRead> TraceReader<R> {
 /// Reads the one chunk at absolute `offset` (found by an earlier sequential pass), for
 /// readers that revisit streams out of file order.
 pub fn read_chunk_at<R: Read + Seek>(r: &mut R, offset: u64) -> Result<Chunk, FormatError> {
-    r.seek(SeekFrom::Start(offset)).map_err(|e| io_err(offset, e))?;
+    r.seek(SeekFrom::Start(offset))
+        .map_err(|e| io_err(offset, e))?;
     let mut hdr = [0u8; CHUNK_HEADER_LEN];
     if read_full(r, &mut hdr, offset)? < CHUNK_HEADER_LEN {
         return Err(FormatError::new(offset, FormatErrorKind::UnexpectedEnd));
@@ -162,7 +203,13 @@ pub fn read_chunk_at<R: Read + Seek>(r: &mut R, offset: u64) -> Result<Chunk, Fo
         return Err(FormatError::new(offset, FormatErrorKind::BadChecksum));
     }
     let payload = decode_stored(h.codec, payload, offset)?;
-    Ok(Chunk { offset, stream: h.stream, records: h.records, payload, compressed: h.codec != CODEC_PLAIN })
+    Ok(Chunk {
+        offset,
+        stream: h.stream,
+        records: h.records,
+        payload,
+        compressed: h.codec != CODEC_PLAIN,
+    })
 }
 
 #[cfg(test)]
@@ -175,14 +222,24 @@ mod tests {
     /// Three one-record chunks; returns the bytes, the header length and the chunk length.
     fn sample_trace() -> (Vec<u8>, usize, usize) {
         let mut out = vec![0u8; 256];
-        let n = Header::encode_raw(&mut out, 1, 0, Origin::Start, 0, 0, b"/x", &[b"x"], 8, true).unwrap();
+        let n = Header::encode_raw(&mut out, 1, 0, Origin::Start, 0, 0, b"/x", &[b"x"], 8, true)
+            .unwrap();
         out.truncate(n);
         let mut chunk_len = 0;
         for i in 0..3u64 {
             let mut payload = vec![0u8; 512];
             let mut e = Enc::new(&mut payload);
             let mut c = ChunkEnc::begin(&mut e, i * 10).unwrap();
-            c.alloc(&mut e, i * 10 + 1, 0x1000 + i, 8, 0, AllocKind::Malloc, StackId::NONE).unwrap();
+            c.alloc(
+                &mut e,
+                i * 10 + 1,
+                0x1000 + i,
+                8,
+                0,
+                AllocKind::Malloc,
+                StackId::NONE,
+            )
+            .unwrap();
             c.finish(&mut e).unwrap();
             let len = e.len();
             payload.truncate(len);
@@ -220,7 +277,10 @@ mod tests {
                 Ok((n, torn)) => {
                     assert!(cut >= header_len);
                     assert!(n < 3 || cut == t.len());
-                    assert_eq!(torn.is_some(), cut != t.len() && (cut - header_len) % chunk_len != 0);
+                    assert_eq!(
+                        torn.is_some(),
+                        cut != t.len() && (cut - header_len) % chunk_len != 0
+                    );
                 }
                 Err(_) => assert!(cut < header_len),
             }
@@ -230,19 +290,32 @@ mod tests {
     #[test]
     fn reads_a_compressed_chunk() {
         let mut out = vec![0u8; 256];
-        let n = Header::encode_raw(&mut out, 1, 0, Origin::Start, 0, 0, b"/x", &[b"x"], 8, true).unwrap();
+        let n = Header::encode_raw(&mut out, 1, 0, Origin::Start, 0, 0, b"/x", &[b"x"], 8, true)
+            .unwrap();
         out.truncate(n);
         let mut payload = vec![0u8; 8192];
         let mut e = Enc::new(&mut payload);
         let mut c = ChunkEnc::begin(&mut e, 0).unwrap();
         for i in 0..500u64 {
-            c.alloc(&mut e, i, 0x1000 + 16 * i, 16, 0, AllocKind::Malloc, StackId(1)).unwrap();
+            c.alloc(
+                &mut e,
+                i,
+                0x1000 + 16 * i,
+                16,
+                0,
+                AllocKind::Malloc,
+                StackId(1),
+            )
+            .unwrap();
         }
         c.finish(&mut e).unwrap();
         let len = e.len();
         payload.truncate(len);
         let mut stored = vec![0u8; crate::chunk::compressed_bound(len)];
-        let m = crate::chunk::ChunkCompressor::new().unwrap().compress(&payload, &mut stored).expect("repetitive records compress");
+        let m = crate::chunk::ChunkCompressor::new()
+            .unwrap()
+            .compress(&payload, &mut stored)
+            .expect("repetitive records compress");
         assert!(m < len / 2);
         let mut hdr = [0u8; CHUNK_HEADER_LEN];
         ChunkHeader::write(&mut hdr, 1, crate::chunk::CODEC_ZSTD, 500, &stored[..m]);
@@ -261,10 +334,16 @@ mod tests {
         let (mut t, first_chunk, _) = sample_trace();
         let (_, mut r) = TraceReader::open(&t[..]).unwrap();
         let c = r.next_chunk_where(|_| false).unwrap().unwrap();
-        assert_eq!((c.offset, c.stream, c.records, c.payload.len()), (first_chunk as u64, 1, 1, 0));
+        assert_eq!(
+            (c.offset, c.stream, c.records, c.payload.len()),
+            (first_chunk as u64, 1, 1, 0)
+        );
         t[first_chunk + CHUNK_HEADER_LEN + 2] ^= 0x40;
         let (_, mut r) = TraceReader::open(&t[..]).unwrap();
-        assert_eq!(r.next_chunk_where(|_| false).unwrap_err().kind, FormatErrorKind::BadChecksum);
+        assert_eq!(
+            r.next_chunk_where(|_| false).unwrap_err().kind,
+            FormatErrorKind::BadChecksum
+        );
     }
 
     #[test]

@@ -95,7 +95,12 @@ pub(crate) mod op {
 
     use super::AllocKind;
     /// The allocation kinds with opcodes of their own, by their two-bit number.
-    pub const FAST_KINDS: [AllocKind; 4] = [AllocKind::Malloc, AllocKind::Calloc, AllocKind::New, AllocKind::NewArray];
+    pub const FAST_KINDS: [AllocKind; 4] = [
+        AllocKind::Malloc,
+        AllocKind::Calloc,
+        AllocKind::New,
+        AllocKind::NewArray,
+    ];
 
     pub fn fast_kind(kind: AllocKind) -> Option<u8> {
         FAST_KINDS.iter().position(|&k| k == kind).map(|i| i as u8)
@@ -184,7 +189,9 @@ pub enum FreeKind {
 
 impl FreeKind {
     pub fn from_u8(v: u8) -> Option<Self> {
-        [Self::Free, Self::Delete, Self::DeleteArray].get(v as usize).copied()
+        [Self::Free, Self::Delete, Self::DeleteArray]
+            .get(v as usize)
+            .copied()
     }
 
     pub fn name(self) -> &'static str {
@@ -214,7 +221,15 @@ pub enum ExitHow {
 
 impl ExitHow {
     pub(crate) fn from_u8(v: u8) -> Option<Self> {
-        [Self::Exit, Self::QuickExit, Self::Signal, Self::Exec, Self::Shutdown].get(v as usize).copied()
+        [
+            Self::Exit,
+            Self::QuickExit,
+            Self::Signal,
+            Self::Exec,
+            Self::Shutdown,
+        ]
+        .get(v as usize)
+        .copied()
     }
 }
 
@@ -223,32 +238,88 @@ impl ExitHow {
 pub enum Record<'a> {
     /// A loaded module (executable or shared object): `[start, end)` is the address range
     /// it spans, `base` the load bias (runtime address minus file address).
-    Module { id: u32, base: u64, start: u64, end: u64, path: &'a [u8], build_id: &'a [u8] },
-    ModuleUnload { id: u32 },
+    Module {
+        id: u32,
+        base: u64,
+        start: u64,
+        end: u64,
+        path: &'a [u8],
+        build_id: &'a [u8],
+    },
+    ModuleUnload {
+        id: u32,
+    },
     /// An interned stack, innermost frame first. Every frame is a return address (the
     /// tracer leaves out its own frames, so the innermost is the allocation call's return
     /// address): symbolize `address - 1` to name the call.
-    Stack { id: StackId, frames: Vec<u64> },
-    ProcessExit { time: u64, how: ExitHow, code: i32 },
-    Fork { time: u64, child_pid: u32 },
+    Stack {
+        id: StackId,
+        frames: Vec<u64>,
+    },
+    ProcessExit {
+        time: u64,
+        how: ExitHow,
+        code: i32,
+    },
+    Fork {
+        time: u64,
+        child_pid: u32,
+    },
     /// The tracer closed the trace cleanly; its absence means a torn trace.
-    End { time: u64 },
+    End {
+        time: u64,
+    },
     /// The tracer dropped `events` events since its previous `Lost` record: a thread's
     /// ring stayed full longer than it was allowed to wait for the writer.
-    Lost { time: u64, events: u64 },
-    ThreadStart { time: u64, tid: u32 },
-    ThreadExit { time: u64 },
+    Lost {
+        time: u64,
+        events: u64,
+    },
+    ThreadStart {
+        time: u64,
+        tid: u32,
+    },
+    ThreadExit {
+        time: u64,
+    },
     /// A successful allocation, stamped after the allocator returned. `slack` is the
     /// allocator's rounding: usable size (`malloc_usable_size`) minus `size`.
-    Alloc { time: u64, ptr: u64, size: u64, align: u64, kind: AllocKind, stack: StackId, slack: u64 },
+    Alloc {
+        time: u64,
+        ptr: u64,
+        size: u64,
+        align: u64,
+        kind: AllocKind,
+        stack: StackId,
+        slack: u64,
+    },
     /// A release of a non-null pointer, stamped before the allocator saw it.
-    Free { time: u64, ptr: u64, kind: FreeKind, stack: StackId },
+    Free {
+        time: u64,
+        ptr: u64,
+        kind: FreeKind,
+        stack: StackId,
+    },
     /// `realloc`/`reallocarray`: `time_before` is stamped before the call (when `old` is
     /// given up, if it moves), `time` after it. `new == 0` with `size > 0` is a failed
     /// realloc (old stays live); `new == 0` with `size == 0` freed `old`.
-    Realloc { time_before: u64, time: u64, old: u64, new: u64, size: u64, kind: AllocKind, stack: StackId, slack: u64 },
+    Realloc {
+        time_before: u64,
+        time: u64,
+        old: u64,
+        new: u64,
+        size: u64,
+        kind: AllocKind,
+        stack: StackId,
+        slack: u64,
+    },
     /// An allocation call that returned null.
-    AllocFailed { time: u64, size: u64, kind: AllocKind, stack: StackId },
+    AllocFailed {
+        time: u64,
+        size: u64,
+        kind: AllocKind,
+        stack: StackId,
+    },
 }
 
 /// The bytes of a module path as text (lossy), for readers.

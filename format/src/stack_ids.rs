@@ -26,7 +26,10 @@ impl Default for StackIds {
 
 impl StackIds {
     pub fn new() -> Self {
-        StackIds { ids: HashMap::with_capacity_and_hasher(1 << 12, FxBuildHasher), next: 1 }
+        StackIds {
+            ids: HashMap::with_capacity_and_hasher(1 << 12, FxBuildHasher),
+            next: 1,
+        }
     }
 
     /// The id of `frames` (none for an empty stack), and whether this is its first sight

@@ -48,7 +48,10 @@ impl<'a> Enc<'a> {
 
     /// Overwrites already-written bytes at `at` (a reserved field filled in later).
     pub fn patch(&mut self, at: usize, v: &[u8]) -> Result<(), Full> {
-        let end = at.checked_add(v.len()).filter(|&end| end <= self.pos).ok_or(Full)?;
+        let end = at
+            .checked_add(v.len())
+            .filter(|&end| end <= self.pos)
+            .ok_or(Full)?;
         self.buf[at..end].copy_from_slice(v);
         Ok(())
     }
@@ -77,7 +80,10 @@ impl<'a> Enc<'a> {
     #[inline]
     pub fn bytes(&mut self, v: &[u8]) -> Result<(), Full> {
         let end = self.pos.checked_add(v.len()).ok_or(Full)?;
-        self.buf.get_mut(self.pos..end).ok_or(Full)?.copy_from_slice(v);
+        self.buf
+            .get_mut(self.pos..end)
+            .ok_or(Full)?
+            .copy_from_slice(v);
         self.pos = end;
         Ok(())
     }
@@ -161,7 +167,10 @@ impl<'a> Dec<'a> {
     /// checked `start <= end <= buf.len()`; otherwise it is empty).
     pub fn range(buf: &'a [u8], start: usize, end: usize) -> Self {
         let end = end.min(buf.len());
-        Self { buf: &buf[..end], pos: start.min(end) }
+        Self {
+            buf: &buf[..end],
+            pos: start.min(end),
+        }
     }
 
     pub fn pos(&self) -> usize {
@@ -182,7 +191,10 @@ impl<'a> Dec<'a> {
 
     #[inline]
     pub fn u8(&mut self) -> Result<u8, FormatError> {
-        let b = *self.buf.get(self.pos).ok_or_else(|| self.err(FormatErrorKind::UnexpectedEnd))?;
+        let b = *self
+            .buf
+            .get(self.pos)
+            .ok_or_else(|| self.err(FormatErrorKind::UnexpectedEnd))?;
         self.pos += 1;
         Ok(b)
     }
@@ -254,7 +266,8 @@ impl<'a> Dec<'a> {
     pub fn var_u32(&mut self) -> Result<u32, FormatError> {
         let at = self.pos;
         let v = self.var()?;
-        u32::try_from(v).map_err(|_| FormatError::new(at as u64, FormatErrorKind::BadValue("32-bit field")))
+        u32::try_from(v)
+            .map_err(|_| FormatError::new(at as u64, FormatErrorKind::BadValue("32-bit field")))
     }
 
     pub fn svar(&mut self) -> Result<i64, FormatError> {
@@ -305,7 +318,17 @@ mod tests {
 
     #[test]
     fn split_varint_round_trip() {
-        let values = [0u64, 1, 127, 128, 300, 1 << 20, u32::MAX as u64, u64::MAX - 1, u64::MAX];
+        let values = [
+            0u64,
+            1,
+            127,
+            128,
+            300,
+            1 << 20,
+            u32::MAX as u64,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
         let mut buf = [0u8; 200];
         let (mut head, mut tail) = (0, 100);
         for v in values {
@@ -322,11 +345,23 @@ mod tests {
     fn overlong_split_varint_is_an_error() {
         let head = [0x80u8];
         let tail = [0xffu8; 10];
-        assert_eq!(Dec::new(&head).split_var(&mut Dec::new(&tail)).unwrap_err().kind, FormatErrorKind::BadVarint);
+        assert_eq!(
+            Dec::new(&head)
+                .split_var(&mut Dec::new(&tail))
+                .unwrap_err()
+                .kind,
+            FormatErrorKind::BadVarint
+        );
         let tail = [0xffu8, 0x02];
         assert!(Dec::new(&head).split_var(&mut Dec::new(&tail)).is_ok());
         let tail = [0xffu8; 8];
-        assert_eq!(Dec::new(&head).split_var(&mut Dec::new(&tail)).unwrap_err().kind, FormatErrorKind::UnexpectedEnd);
+        assert_eq!(
+            Dec::new(&head)
+                .split_var(&mut Dec::new(&tail))
+                .unwrap_err()
+                .kind,
+            FormatErrorKind::UnexpectedEnd
+        );
     }
 
     #[test]
@@ -339,7 +374,10 @@ mod tests {
     #[test]
     fn overlong_varint_is_an_error() {
         let bytes = [0xffu8; 11];
-        assert_eq!(Dec::new(&bytes).var().unwrap_err().kind, FormatErrorKind::BadVarint);
+        assert_eq!(
+            Dec::new(&bytes).var().unwrap_err().kind,
+            FormatErrorKind::BadVarint
+        );
     }
 
     #[test]
@@ -348,6 +386,9 @@ mod tests {
         let mut e = Enc::new(&mut buf);
         e.var(1 << 40).unwrap();
         let n = e.len();
-        assert_eq!(Dec::new(&buf[..n]).count(8).unwrap_err().kind, FormatErrorKind::BadLength);
+        assert_eq!(
+            Dec::new(&buf[..n]).count(8).unwrap_err().kind,
+            FormatErrorKind::BadLength
+        );
     }
 }

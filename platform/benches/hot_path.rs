@@ -22,10 +22,15 @@ fn at_depth(depth: u32, f: &mut dyn FnMut() -> usize) -> usize {
 fn bench(c: &mut Criterion) {
     c.bench_function("clock now_ns", |b| b.iter(|| black_box(now_ns())));
     start_event_clock();
-    c.bench_function("event clock (TSC where the kernel uses it)", |b| b.iter(|| black_box(event_ticks())));
+    c.bench_function("event clock (TSC where the kernel uses it)", |b| {
+        b.iter(|| black_box(event_ticks()))
+    });
 
     let ring = Ring::new(1 << 16).unwrap();
-    let entry = [1u64, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26];
+    let entry = [
+        1u64, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
+        25, 26,
+    ];
     c.bench_function("ring push+drain 26 words", |b| {
         b.iter(|| {
             assert!(ring.try_push(black_box(&entry)));
@@ -41,15 +46,22 @@ fn bench(c: &mut Criterion) {
     unwinder.keep_own_frames();
     let stack = mapping_of(stack_pointer()).unwrap();
     let mut out = [0u64; 64]; // the tracer's default depth
-    // The same stack again and again: replayed from the walk memo, and (memo off) unwound
-    // from scratch with warm rule caches.
-    for (name, memoize) in [("stack capture (memoized walk)", true), ("stack capture (from scratch, warm rule cache)", false)] {
+                              // The same stack again and again: replayed from the walk memo, and (memo off) unwound
+                              // from scratch with warm rule caches.
+    for (name, memoize) in [
+        ("stack capture (memoized walk)", true),
+        ("stack capture (from scratch, warm rule cache)", false),
+    ] {
         let mut cache = UnwindCache::new(memoize);
         let mut group = c.benchmark_group(name);
         for depth in [5u32, 20, 60] {
             group.throughput(Throughput::Elements(depth as u64));
             group.bench_with_input(BenchmarkId::from_parameter(depth), &depth, |b, &depth| {
-                b.iter(|| at_depth(depth, &mut || unwinder.capture(&mut cache, stack, &mut out).frames))
+                b.iter(|| {
+                    at_depth(depth, &mut || {
+                        unwinder.capture(&mut cache, stack, &mut out).frames
+                    })
+                })
             });
         }
         group.finish();

@@ -65,7 +65,12 @@ impl ChunkBuilder {
 
     /// Adds one record; `time` is the record's time, used as the base of a new chunk.
     #[inline]
-    pub fn put(&mut self, out: &mut Vec<u8>, time: u64, write: impl Fn(&mut ChunkEnc, &mut Enc<'_>) -> Result<(), Full>) {
+    pub fn put(
+        &mut self,
+        out: &mut Vec<u8>,
+        time: u64,
+        write: impl Fn(&mut ChunkEnc, &mut Enc<'_>) -> Result<(), Full>,
+    ) {
         for _ in 0..2 {
             if !self.open {
                 let mut e = Enc::new(&mut self.buf[CHUNK_HEADER_LEN..]);
@@ -102,14 +107,26 @@ impl ChunkBuilder {
         self.len = e.len();
         let payload = &self.buf[CHUNK_HEADER_LEN..CHUNK_HEADER_LEN + self.len];
         let (phdr, pbody) = self.packed.split_at_mut(CHUNK_HEADER_LEN);
-        let phdr: &mut [u8; CHUNK_HEADER_LEN] = phdr.try_into().expect("header slice has the header length");
-        if let Some(n) = self.compressor.as_mut().and_then(|c| c.compress(payload, pbody)) {
+        let phdr: &mut [u8; CHUNK_HEADER_LEN] =
+            phdr.try_into().expect("header slice has the header length");
+        if let Some(n) = self
+            .compressor
+            .as_mut()
+            .and_then(|c| c.compress(payload, pbody))
+        {
             ChunkHeader::write(phdr, self.stream, CODEC_ZSTD, self.records, &pbody[..n]);
             out.extend_from_slice(&self.packed[..CHUNK_HEADER_LEN + n]);
         } else {
             let (hdr, body) = self.buf.split_at_mut(CHUNK_HEADER_LEN);
-            let hdr: &mut [u8; CHUNK_HEADER_LEN] = hdr.try_into().expect("header slice has the header length");
-            ChunkHeader::write(hdr, self.stream, CODEC_PLAIN, self.records, &body[..self.len]);
+            let hdr: &mut [u8; CHUNK_HEADER_LEN] =
+                hdr.try_into().expect("header slice has the header length");
+            ChunkHeader::write(
+                hdr,
+                self.stream,
+                CODEC_PLAIN,
+                self.records,
+                &body[..self.len],
+            );
             out.extend_from_slice(&self.buf[..CHUNK_HEADER_LEN + self.len]);
         }
         self.len = 0;

@@ -57,7 +57,10 @@ pub fn load() {
 
 /// The trace path pattern.
 pub fn output_pattern() -> Vec<u8> {
-    env(c"MEMSCOPE_OUTPUT").filter(|v| !v.is_empty()).unwrap_or(b"memscope.%e.%p.msl").to_vec()
+    env(c"MEMSCOPE_OUTPUT")
+        .filter(|v| !v.is_empty())
+        .unwrap_or(b"memscope.%e.%p.msl")
+        .to_vec()
 }
 
 /// Expands `%p` and `%e` (and `%%`) in a path pattern.
@@ -85,7 +88,10 @@ pub fn expand_pattern(pattern: &[u8], pid: u32, exe_name: &[u8]) -> Vec<u8> {
 mod tests {
     #[test]
     fn expands_pid_and_exe() {
-        assert_eq!(super::expand_pattern(b"/t/%e.%p.msl", 42, b"sort"), b"/t/sort.42.msl");
+        assert_eq!(
+            super::expand_pattern(b"/t/%e.%p.msl", 42, b"sort"),
+            b"/t/sort.42.msl"
+        );
         assert_eq!(super::expand_pattern(b"a%%b%x%", 1, b"e"), b"a%b%x%");
     }
 }

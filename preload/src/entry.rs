@@ -46,7 +46,19 @@ pub enum Tag {
 impl Tag {
     pub fn from_u8(v: u8) -> Option<Tag> {
         use Tag::*;
-        [Alloc, Free, Realloc, AllocFailed, ThreadStart, ThreadExit, ProcessExit, Fork, AllocAligned].into_iter().find(|t| *t as u8 == v)
+        [
+            Alloc,
+            Free,
+            Realloc,
+            AllocFailed,
+            ThreadStart,
+            ThreadExit,
+            ProcessExit,
+            Fork,
+            AllocAligned,
+        ]
+        .into_iter()
+        .find(|t| *t as u8 == v)
     }
 }
 

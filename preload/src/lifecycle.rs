@@ -90,8 +90,14 @@ fn start(origin: Origin) -> bool {
     }
     TRACED_PID.store(current_pid(), Ordering::Relaxed);
     // A forked child keeps its parent's event clock, so that the two traces' times agree.
-    let start_ns = if origin == Origin::Start { start_event_clock() } else { event_ns() };
-    let Some(file) = open_trace(origin, start_ns) else { return false };
+    let start_ns = if origin == Origin::Start {
+        start_event_clock()
+    } else {
+        event_ns()
+    };
+    let Some(file) = open_trace(origin, start_ns) else {
+        return false;
+    };
     let writer = Writer::new(file);
     publish_unwinder(writer.unwinder());
     if origin == Origin::Start {
@@ -105,8 +111,15 @@ fn open_trace(origin: Origin, start_ns: u64) -> Option<RawFile> {
     let pid = current_pid();
     let exe = read_link(c"/proc/self/exe").unwrap_or_default();
     let cmdline = read_small_file(c"/proc/self/cmdline").unwrap_or_default();
-    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).filter(|a| !a.is_empty()).collect();
-    let exe_name = exe.rsplit(|&b| b == b'/').next().unwrap_or(b"unknown").to_vec();
+    let args: Vec<&[u8]> = cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .collect();
+    let exe_name = exe
+        .rsplit(|&b| b == b'/')
+        .next()
+        .unwrap_or(b"unknown")
+        .to_vec();
     let pattern = config::output_pattern();
     let base = config::expand_pattern(&pattern, pid, &exe_name);
     // The same pid can trace twice (after exec): never clobber, take the next free name,
@@ -116,7 +129,11 @@ fn open_trace(origin: Origin, start_ns: u64) -> Option<RawFile> {
     for n in 0..100 {
         let mut path = base.clone();
         if n > 0 {
-            let at = if path.ends_with(b".msl") { path.len() - 4 } else { path.len() };
+            let at = if path.ends_with(b".msl") {
+                path.len() - 4
+            } else {
+                path.len()
+            };
             path.splice(at..at, format!(".{n}").into_bytes());
         }
         path.push(0);
@@ -134,14 +151,28 @@ fn open_trace(origin: Origin, start_ns: u64) -> Option<RawFile> {
         }
     }
     let Some(file) = file else {
-        let msg = format!("memscope: cannot create trace file {} (errno {last_err}); not tracing\n", String::from_utf8_lossy(&base));
+        let msg = format!(
+            "memscope: cannot create trace file {} (errno {last_err}); not tracing\n",
+            String::from_utf8_lossy(&base)
+        );
         write_stderr(msg.as_bytes());
         return None;
     };
     let mut header = vec![0u8; 256 + exe.len() + cmdline.len() * 2];
     let depth = config::STACK_DEPTH.load(Ordering::Relaxed);
     let free_stacks = config::FREE_STACKS.load(Ordering::Relaxed);
-    let encoded = Header::encode_raw(&mut header, pid, parent_pid(), origin, realtime_ns(), start_ns, &exe, &args, depth, free_stacks);
+    let encoded = Header::encode_raw(
+        &mut header,
+        pid,
+        parent_pid(),
+        origin,
+        realtime_ns(),
+        start_ns,
+        &exe,
+        &args,
+        depth,
+        free_stacks,
+    );
     let Ok(n) = encoded else {
         write_stderr(b"memscope: cannot encode the trace header; not tracing\n");
         return None;
@@ -368,7 +399,9 @@ pub fn final_mode() -> bool {
 /// Waits until the writer has written every event pushed before this call (at most five
 /// seconds). Async-signal-safe.
 pub fn flush_all() {
-    if STATE.load(Ordering::Acquire) != ACTIVE || WRITER_TID.load(Ordering::Relaxed) == memscope_platform::thread::current_tid() {
+    if STATE.load(Ordering::Acquire) != ACTIVE
+        || WRITER_TID.load(Ordering::Relaxed) == memscope_platform::thread::current_tid()
+    {
         return;
     }
     let target = FLUSH_REQ.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
@@ -398,7 +431,12 @@ pub fn refresh_modules_now(used: &StackUnwinder) -> bool {
     let (adds, subs) = load_generation();
     let loads = adds.wrapping_add(subs.rotate_left(32));
     let loader_moved = LAST_LOADS.swap(loads, Ordering::Relaxed) != loads;
-    if !loader_moved && (now.saturating_sub(last) < 2_000_000 || LAST.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()) {
+    if !loader_moved
+        && (now.saturating_sub(last) < 2_000_000
+            || LAST
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err())
+    {
         return false;
     }
     LAST.store(now, Ordering::Relaxed);

@@ -27,7 +27,10 @@ pub struct NextFn {
 
 impl NextFn {
     pub const fn new(name: &'static CStr) -> Self {
-        NextFn { name, addr: AtomicUsize::new(0) }
+        NextFn {
+            name,
+            addr: AtomicUsize::new(0),
+        }
     }
 
     /// The address, or 0 if no later object defines it.

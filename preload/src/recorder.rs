@@ -69,7 +69,10 @@ pub fn thread_start(s: &ThreadSlot, stream: u32) {
     let tid = s.tid.load(Ordering::Relaxed) as u64;
     let t = now();
     slot::note_stream_start(stream, t);
-    push(s, &[word0(Tag::ThreadStart, 0, 0), t, tid, stream as u64, 0, 0]);
+    push(
+        s,
+        &[word0(Tag::ThreadStart, 0, 0), t, tid, stream as u64, 0, 0],
+    );
 }
 
 /// Appends `words` to the ring, waiting for the writer while the ring is full. False if
@@ -106,7 +109,11 @@ fn record<const N: usize>(s: &ThreadSlot, header: [u64; N], with_stack: bool) {
     // leaves the slot alone).
     tls().busy = 1;
     let owner = unsafe { s.owner() };
-    let depth = if with_stack { STACK_DEPTH.load(Ordering::Relaxed) as usize } else { 0 };
+    let depth = if with_stack {
+        STACK_DEPTH.load(Ordering::Relaxed) as usize
+    } else {
+        0
+    };
     let buf = &mut owner.scratch;
     let frames = &mut buf[N..N + depth.min(MAX_FRAMES)];
     let mut n = 0;
@@ -144,14 +151,42 @@ fn record<const N: usize>(s: &ThreadSlot, header: [u64; N], with_stack: bool) {
 pub fn alloc(ptr: *mut libc::c_void, size: usize, align: usize, kind: AllocKind) {
     let Some(s) = current_slot() else { return };
     if ptr.is_null() {
-        record(s, [word0(Tag::AllocFailed, kind as u8, 0), now(), 0, size as u64], true);
+        record(
+            s,
+            [
+                word0(Tag::AllocFailed, kind as u8, 0),
+                now(),
+                0,
+                size as u64,
+            ],
+            true,
+        );
         return;
     }
     let slack = usable_size(ptr).saturating_sub(size);
     if align == 0 {
-        record(s, [word0_with_slack(Tag::Alloc, kind as u8, slack), now(), ptr as u64, size as u64], true);
+        record(
+            s,
+            [
+                word0_with_slack(Tag::Alloc, kind as u8, slack),
+                now(),
+                ptr as u64,
+                size as u64,
+            ],
+            true,
+        );
     } else {
-        record(s, [word0_with_slack(Tag::AllocAligned, kind as u8, slack), now(), ptr as u64, size as u64, align as u64], true);
+        record(
+            s,
+            [
+                word0_with_slack(Tag::AllocAligned, kind as u8, slack),
+                now(),
+                ptr as u64,
+                size as u64,
+                align as u64,
+            ],
+            true,
+        );
     }
 }
 
@@ -173,15 +208,36 @@ pub fn free(ptr: *mut libc::c_void, kind: FreeKind) {
     }
     let Some(s) = current_slot() else { return };
     let with_stack = FREE_STACKS.load(Ordering::Relaxed);
-    record(s, [word0(Tag::Free, kind as u8, 0), now(), ptr as u64], with_stack);
+    record(
+        s,
+        [word0(Tag::Free, kind as u8, 0), now(), ptr as u64],
+        with_stack,
+    );
 }
 
 /// A `realloc`-like call: `before` was stamped before the real call.
 #[inline(always)]
-pub fn realloc(before: u64, old: *mut libc::c_void, new: *mut libc::c_void, size: usize, kind: AllocKind) {
+pub fn realloc(
+    before: u64,
+    old: *mut libc::c_void,
+    new: *mut libc::c_void,
+    size: usize,
+    kind: AllocKind,
+) {
     let Some(s) = current_slot() else { return };
     let slack = usable_size(new).saturating_sub(size);
-    record(s, [word0_with_slack(Tag::Realloc, kind as u8, slack), now(), old as u64, size as u64, new as u64, before], true);
+    record(
+        s,
+        [
+            word0_with_slack(Tag::Realloc, kind as u8, slack),
+            now(),
+            old as u64,
+            size as u64,
+            new as u64,
+            before,
+        ],
+        true,
+    );
 }
 
 /// The thread is going away (pthread key destructor).
@@ -204,13 +260,28 @@ pub fn process_exit(how: ExitHow, code: i32) {
         current_slot()
     };
     if let Some(s) = s {
-        push_entry(s, &[word0(Tag::ProcessExit, 0, 0), now(), how as u64, code as u32 as u64, 0, 0], true);
+        push_entry(
+            s,
+            &[
+                word0(Tag::ProcessExit, 0, 0),
+                now(),
+                how as u64,
+                code as u32 as u64,
+                0,
+                0,
+            ],
+            true,
+        );
     }
 }
 
 /// This process forked child `pid` (recorded in the parent).
 pub fn fork(pid: i32) {
     if let Some(s) = current_slot() {
-        push_entry(s, &[word0(Tag::Fork, 0, 0), now(), pid as u32 as u64, 0, 0, 0], true);
+        push_entry(
+            s,
+            &[word0(Tag::Fork, 0, 0), now(), pid as u32 as u64, 0, 0, 0],
+            true,
+        );
     }
 }

@@ -59,7 +59,9 @@ pub fn install() {
         // extern "C" function that never unwinds.
         unsafe {
             let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 || old.sa_sigaction != libc::SIG_DFL {
+            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0
+                || old.sa_sigaction != libc::SIG_DFL
+            {
                 continue;
             }
             let mut sa: libc::sigaction = std::mem::zeroed();
@@ -102,7 +104,7 @@ pub fn before_self_signal(sig: libc::c_int) {
 
 extern "C" fn on_fatal_signal(sig: libc::c_int) {
     forget(sig); // SA_RESETHAND put the default back
-    // SAFETY: reading and restoring this thread's errno.
+                 // SAFETY: reading and restoring this thread's errno.
     let saved_errno = unsafe { *libc::__errno_location() };
     let _g = Guard::force();
     // If the signal interrupted a push on this thread, no exit record is pushed (see

@@ -130,7 +130,11 @@ pub fn acquire() -> Option<(&'static ThreadSlot, u32)> {
     let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
     let mut reused = None;
     for_each_slot(|s| {
-        if reused.is_none() && s.state.compare_exchange(FREE, ACTIVE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if reused.is_none()
+            && s.state
+                .compare_exchange(FREE, ACTIVE, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
             reused = Some(s);
         }
     });

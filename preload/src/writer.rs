@@ -109,7 +109,8 @@ impl Writer {
                 // later chunk would read as complete.
                 self.round(true);
                 let now = event_ns();
-                self.global.put(&mut self.out_global, now, |c, e| c.end(e, now));
+                self.global
+                    .put(&mut self.out_global, now, |c, e| c.end(e, now));
                 self.write_out(true);
             }
             lifecycle::flush_done(requested);
@@ -142,7 +143,9 @@ impl Writer {
         }
         for &(s, head) in &pending {
             self.drain(s, head);
-            if s.state.load(Ordering::Acquire) == EXITING && !thread_alive(s.tid.load(Ordering::Relaxed)) {
+            if s.state.load(Ordering::Acquire) == EXITING
+                && !thread_alive(s.tid.load(Ordering::Relaxed))
+            {
                 // The thread can run no more code: take what it left, then free the slot.
                 let (_, head) = s.ring.readable();
                 self.drain(s, head);
@@ -153,7 +156,8 @@ impl Writer {
         let lost = lifecycle::lost_events();
         if lost > self.lost_written {
             let (now, events) = (event_ns(), lost - self.lost_written);
-            self.global.put(&mut self.out_global, now, |c, e| c.lost(e, now, events));
+            self.global
+                .put(&mut self.out_global, now, |c, e| c.lost(e, now, events));
             self.lost_written = lost;
         }
         self.write_out(flush);
@@ -172,10 +176,15 @@ impl Writer {
             return;
         }
         if !self.write_failed {
-            let r = self.file.write_all(&self.out_global).and_then(|_| self.file.write_all(&self.out_threads));
+            let r = self
+                .file
+                .write_all(&self.out_global)
+                .and_then(|_| self.file.write_all(&self.out_threads));
             if r.is_err() {
                 self.write_failed = true;
-                memscope_platform::file::write_stderr(b"memscope: cannot write the trace file; tracing stops\n");
+                memscope_platform::file::write_stderr(
+                    b"memscope: cannot write the trace file; tracing stops\n",
+                );
             }
         }
         self.out_global.clear();
@@ -201,10 +210,13 @@ impl Writer {
                 *field = s.ring.word(i + 1 + k as u64);
             }
             self.frames.clear();
-            self.frames.extend((0..nframes as u64).map(|k| s.ring.word(i + (header as u64) + k)));
+            self.frames
+                .extend((0..nframes as u64).map(|k| s.ring.word(i + (header as u64) + k)));
             let entry = (header + nframes) as u64;
             i += entry;
-            let Some(tag) = Tag::from_u8(tag) else { continue };
+            let Some(tag) = Tag::from_u8(tag) else {
+                continue;
+            };
             if tag == Tag::ThreadStart {
                 *stream = h[2] as u32;
                 self.thread.switch_stream(*stream, &mut self.out_threads);
@@ -233,7 +245,8 @@ impl Writer {
         let (id, new) = self.stacks.intern(&self.frames);
         if new {
             let frames = &self.frames;
-            self.global.put(&mut self.out_global, 0, |c, e| c.stack(e, id, frames));
+            self.global
+                .put(&mut self.out_global, 0, |c, e| c.stack(e, id, frames));
         }
         id
     }
@@ -243,28 +256,42 @@ impl Writer {
         let solo_until = crate::slot::solo_until();
         let event_time = |ticks: u64| {
             let ns = ticks_to_ns(ticks);
-            if ticks < solo_until { ns & !(SOLO_GRAIN_NS - 1) } else { ns }
+            if ticks < solo_until {
+                ns & !(SOLO_GRAIN_NS - 1)
+            } else {
+                ns
+            }
         };
         let time = event_time(ticks);
         let alloc_kind = AllocKind::from_u8(kind).unwrap_or(AllocKind::Malloc);
         let (thread, out) = (&mut self.thread, &mut self.out_threads);
         match tag {
-            Tag::Alloc | Tag::AllocAligned => thread.put(out, time, |ce, e| ce.alloc_with_slack(e, time, a, b, c, alloc_kind, stack, slack)),
+            Tag::Alloc | Tag::AllocAligned => thread.put(out, time, |ce, e| {
+                ce.alloc_with_slack(e, time, a, b, c, alloc_kind, stack, slack)
+            }),
             Tag::Free => {
                 let fk = FreeKind::from_u8(kind).unwrap_or(FreeKind::Free);
                 thread.put(out, time, |ce, e| ce.free(e, time, a, fk, stack))
             }
             Tag::Realloc => {
                 let before = event_time(d);
-                thread.put(out, time, |ce, e| ce.realloc_with_slack(e, before, time, a, c, b, alloc_kind, stack, slack))
+                thread.put(out, time, |ce, e| {
+                    ce.realloc_with_slack(e, before, time, a, c, b, alloc_kind, stack, slack)
+                })
             }
-            Tag::AllocFailed => thread.put(out, time, |ce, e| ce.alloc_failed(e, time, b, alloc_kind, stack)),
+            Tag::AllocFailed => thread.put(out, time, |ce, e| {
+                ce.alloc_failed(e, time, b, alloc_kind, stack)
+            }),
             Tag::ThreadStart => thread.put(out, time, |ce, e| ce.thread_start(e, time, a as u32)),
             Tag::ThreadExit => thread.put(out, time, |ce, e| ce.thread_exit(e, time)),
-            Tag::Fork => self.global.put(&mut self.out_global, time, |ce, e| ce.fork(e, time, a as u32)),
+            Tag::Fork => self.global.put(&mut self.out_global, time, |ce, e| {
+                ce.fork(e, time, a as u32)
+            }),
             Tag::ProcessExit => {
                 let how = exit_how(a);
-                self.global.put(&mut self.out_global, time, |ce, e| ce.process_exit(e, time, how, b as u32 as i32))
+                self.global.put(&mut self.out_global, time, |ce, e| {
+                    ce.process_exit(e, time, how, b as u32 as i32)
+                })
             }
         }
     }
@@ -273,16 +300,26 @@ impl Writer {
     fn refresh_modules(&mut self) {
         self.load_gen = load_generation();
         let known = &self.modules;
-        let current = loaded_modules(&mut |path, bias| !known.iter().any(|k| k.bias == bias && k.path == path));
-        let is_current = |k: &KnownModule| current.iter().any(|m| m.bias == k.bias && m.path == k.path);
-        let (kept, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.modules).into_iter().partition(is_current);
+        let current = loaded_modules(&mut |path, bias| {
+            !known.iter().any(|k| k.bias == bias && k.path == path)
+        });
+        let is_current =
+            |k: &KnownModule| current.iter().any(|m| m.bias == k.bias && m.path == k.path);
+        let (kept, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.modules)
+            .into_iter()
+            .partition(is_current);
         for k in gone {
             self.unwinder.remove_module(k.text_start);
-            self.global.put(&mut self.out_global, 0, |c, e| c.module_unload(e, k.id));
+            self.global
+                .put(&mut self.out_global, 0, |c, e| c.module_unload(e, k.id));
         }
         self.modules = kept;
         for m in current {
-            if self.modules.iter().any(|k| k.bias == m.bias && k.path == m.path) {
+            if self
+                .modules
+                .iter()
+                .any(|k| k.bias == m.bias && k.path == m.path)
+            {
                 continue;
             }
             self.add_module(&m);
@@ -293,8 +330,15 @@ impl Writer {
         let id = self.next_module;
         self.next_module += 1;
         self.unwinder.add_module(m);
-        self.global.put(&mut self.out_global, 0, |c, e| c.module(e, id, m.bias, m.start, m.end, &m.path, &m.build_id));
-        self.modules.push(KnownModule { id, bias: m.bias, text_start: m.text_start, path: m.path.clone() });
+        self.global.put(&mut self.out_global, 0, |c, e| {
+            c.module(e, id, m.bias, m.start, m.end, &m.path, &m.build_id)
+        });
+        self.modules.push(KnownModule {
+            id,
+            bias: m.bias,
+            text_start: m.text_start,
+            path: m.path.clone(),
+        });
     }
 }
 

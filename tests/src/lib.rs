@@ -220,7 +220,13 @@ const FIXTURES: &[FixtureSpec] = &[
         output: "dlopen_deepbind",
         sources: &["dlopen_deepbind.c"],
         compiler: "gcc",
-        flags: &["-O2", "-g", "-Wall", "-Wextra", "-Wl,--enable-new-dtags,-rpath,$ORIGIN"],
+        flags: &[
+            "-O2",
+            "-g",
+            "-Wall",
+            "-Wextra",
+            "-Wl,--enable-new-dtags,-rpath,$ORIGIN",
+        ],
         libs: &["-ldl"],
     },
     FixtureSpec {
@@ -257,14 +263,26 @@ pub fn fixture(name: &str) -> PathBuf {
         .iter()
         .find(|s| s.output == name)
         .unwrap_or_else(|| panic!("no fixture named {name:?} in tests/src/lib.rs"));
-    compile_cached(spec.output, spec.sources, spec.compiler, spec.flags, spec.libs)
+    compile_cached(
+        spec.output,
+        spec.sources,
+        spec.compiler,
+        spec.flags,
+        spec.libs,
+    )
 }
 
 /// Compiles `compiler flags... sources... libs... -o target/fixtures/<output>` (sources
 /// in `tests/fixtures/`) unless the output is newer than every source and was built with
 /// the same command line; returns the output's absolute path. Builds into a temporary
 /// name and renames, so a concurrent reader never sees a half-written file.
-fn compile_cached(output: &str, sources: &[&str], compiler: &str, flags: &[&str], libs: &[&str]) -> PathBuf {
+fn compile_cached(
+    output: &str,
+    sources: &[&str],
+    compiler: &str,
+    flags: &[&str],
+    libs: &[&str],
+) -> PathBuf {
     let _lock = COMPILE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let out_dir = fixtures_out_dir();
     fs::create_dir_all(&out_dir)
@@ -272,7 +290,12 @@ fn compile_cached(output: &str, sources: &[&str], compiler: &str, flags: &[&str]
     let out = out_dir.join(output);
     let flags_file = out_dir.join(format!("{output}.flags"));
     let paths: Vec<PathBuf> = sources.iter().map(|s| fixtures_src_dir().join(s)).collect();
-    let command_line = format!("{compiler} {} {} {}", flags.join(" "), sources.join(" "), libs.join(" "));
+    let command_line = format!(
+        "{compiler} {} {} {}",
+        flags.join(" "),
+        sources.join(" "),
+        libs.join(" ")
+    );
     if is_fresh(&out, &paths)
         && fs::read_to_string(&flags_file).ok().as_deref() == Some(command_line.as_str())
     {
@@ -799,7 +822,12 @@ pub fn analyze(trace: &Path) -> Report {
 
 /// The stdout of `memscope analyze TRACE --format json`, which must exit 0 without a panic.
 fn analyze_text(trace: &Path) -> String {
-    memscope_ok(&["analyze".as_ref(), trace.as_os_str(), "--format".as_ref(), "json".as_ref()])
+    memscope_ok(&[
+        "analyze".as_ref(),
+        trace.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ])
 }
 
 // ---------------------------------------------------------------------------
@@ -1040,7 +1068,6 @@ pub fn assert_clean(what: &str, r: &Report) {
     assert_eq!(r.trace.lost_events, 0, "{what}: the tracer dropped events");
 }
 
-
 // ---------------------------------------------------------------------------
 // Helpers of the survive_* tests (process trees, crashes, corpus, fuzzing)
 // ---------------------------------------------------------------------------
@@ -1095,7 +1122,12 @@ pub fn analyze_json(trace: &Path) -> serde_json::Value {
 pub fn memscope_ok(args: &[&std::ffi::OsStr]) -> String {
     let out = memscope(args);
     assert_no_panic(&out, &format!("{args:?}"));
-    assert_eq!(out.status.code(), Some(0), "memscope {args:?}: {}", out.describe());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "memscope {args:?}: {}",
+        out.describe()
+    );
     out.stdout_str()
 }
 
@@ -1107,7 +1139,12 @@ pub fn dump_records(trace: &Path) -> Vec<(u32, String)> {
     let mut records = Vec::new();
     for line in dump.lines() {
         if let Some(rest) = line.strip_prefix("chunk @") {
-            stream = Some(rest.split_whitespace().nth(2).and_then(|s| s.parse().ok()).expect("a chunk line names its stream"));
+            stream = Some(
+                rest.split_whitespace()
+                    .nth(2)
+                    .and_then(|s| s.parse().ok())
+                    .expect("a chunk line names its stream"),
+            );
         } else if let (Some(s), Some(record)) = (stream, line.strip_prefix("  ")) {
             records.push((s, record.to_string()));
         }
@@ -1138,7 +1175,12 @@ pub fn build_test_program(output: &str, source: &str, compiler: &str, flags: &[&
 /// `tests/fixtures/bug_free.c` (one known heap bug per mode), built the one way every
 /// test that uses it needs.
 pub fn bug_free() -> PathBuf {
-    build_test_program("bug_free", "bug_free.c", "gcc", &["-O0", "-g", "-Wall", "-Wextra", "-Wno-free-nonheap-object"])
+    build_test_program(
+        "bug_free",
+        "bug_free.c",
+        "gcc",
+        &["-O0", "-g", "-Wall", "-Wextra", "-Wno-free-nonheap-object"],
+    )
 }
 
 /// `memscope analyze TRACE --format json [EXTRA...]` as an untyped JSON value

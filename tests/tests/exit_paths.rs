@@ -172,9 +172,16 @@ fn rust_stack_overflow_message_and_status() {
 fn end_marker_is_the_last_chunk() {
     for round in 0..8 {
         let traced = Run::new(fixture("mt")).traced();
-        assert!(traced.output.status.success(), "{}", traced.output.describe());
+        assert!(
+            traced.output.status.success(),
+            "{}",
+            traced.output.describe()
+        );
         let dump = memscope_ok(&["dump".as_ref(), traced.trace.as_os_str()]);
         let last_chunk = dump.rsplit("\nchunk @").next().unwrap_or_default();
-        assert!(last_chunk.contains("End {"), "round {round}: the last chunk is not the end marker:\nchunk @{last_chunk}");
+        assert!(
+            last_chunk.contains("End {"),
+            "round {round}: the last chunk is not the end marker:\nchunk @{last_chunk}"
+        );
     }
 }

@@ -14,13 +14,20 @@ use memscope_tests::{dump_records, fixture, memscope_ok, Run};
 /// The records of the thread streams in `trace` (allocations, frees, reallocs, thread
 /// starts and exits: each one event the tracer recorded).
 fn thread_records(trace: &Path) -> u64 {
-    dump_records(trace).iter().filter(|(stream, _)| *stream != 0).count() as u64
+    dump_records(trace)
+        .iter()
+        .filter(|(stream, _)| *stream != 0)
+        .count() as u64
 }
 
 #[test]
 fn dropped_events_are_counted_and_reported() {
     let complete = Run::new(fixture("solo_then_shared")).traced();
-    assert!(complete.output.status.success(), "{}", complete.output.describe());
+    assert!(
+        complete.output.status.success(),
+        "{}",
+        complete.output.describe()
+    );
     assert_eq!(complete.report().trace.lost_events, 0);
     let all_events = thread_records(&complete.trace);
 
@@ -33,7 +40,11 @@ fn dropped_events_are_counted_and_reported() {
         assert!(lossy.output.status.success(), "{}", lossy.output.describe());
         assert_eq!(lossy.output.stdout, complete.output.stdout);
         let r = lossy.report();
-        assert!(!r.trace.truncated, "a lossy trace is still complete: {}", lossy.output.describe());
+        assert!(
+            !r.trace.truncated,
+            "a lossy trace is still complete: {}",
+            lossy.output.describe()
+        );
         if r.trace.lost_events == 0 {
             eprintln!("attempt {attempt}: the writer kept up, nothing dropped");
             continue;
@@ -46,7 +57,10 @@ fn dropped_events_are_counted_and_reported() {
         );
         let text = memscope_ok(&["analyze".as_ref(), lossy.trace.as_os_str()]);
         let line = format!("WARNING: the tracer dropped {} events", r.trace.lost_events);
-        assert!(text.contains(&line), "the text report does not say `{line}`:\n{text}");
+        assert!(
+            text.contains(&line),
+            "the text report does not say `{line}`:\n{text}"
+        );
         return;
     }
     panic!("five runs with a 64 KiB ring and no waiting dropped nothing: the test no longer provokes a full ring");

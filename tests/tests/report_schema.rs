@@ -10,15 +10,23 @@ use serde_json::Value;
 
 fn schema() -> Value {
     let path = workspace_root().join("docs/memscope-report-1.schema.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).expect("the schema is JSON")
 }
 
 fn assert_valid(what: &str, report: &Value) {
     let schema = schema();
     let validator = jsonschema::validator_for(&schema).expect("the schema itself is valid");
-    let errors: Vec<String> = validator.iter_errors(report).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "{what}: the report does not match the schema:\n{}", errors.join("\n"));
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what}: the report does not match the schema:\n{}",
+        errors.join("\n")
+    );
 }
 
 fn traced_report(program: PathBuf, args: &[&str]) -> Value {
@@ -34,7 +42,10 @@ fn traced_report(program: PathBuf, args: &[&str]) -> Value {
 fn leaks_threads_and_types_validate() {
     for name in ["leak3", "threads2", "cxx_newdelete", "rust_alloc"] {
         let r = traced_report(fixture(name), &[]);
-        assert!(!r["leaks"].as_array().unwrap().is_empty(), "{name}: expected leaks to validate");
+        assert!(
+            !r["leaks"].as_array().unwrap().is_empty(),
+            "{name}: expected leaks to validate"
+        );
         assert_valid(name, &r);
     }
 }
@@ -44,7 +55,10 @@ fn findings_validate() {
     let bug_free = bug_free();
     for mode in ["double-free", "interior-free", "realloc-freed", "fishy"] {
         let r = traced_report(bug_free.clone(), &[mode]);
-        assert!(!r["findings"].as_array().unwrap().is_empty(), "bug_free {mode}: expected a finding");
+        assert!(
+            !r["findings"].as_array().unwrap().is_empty(),
+            "bug_free {mode}: expected a finding"
+        );
         assert_valid(&format!("bug_free {mode}"), &r);
     }
 }
@@ -85,10 +99,20 @@ fn allocator_slack_matches_the_programs_own_sum() {
     let program = build_test_program("slack", "slack.c", "gcc", &["-O1", "-g", "-Wall"]);
     let traced = Run::new(program).traced();
     let printed = traced.output.stdout_str();
-    let mut it = printed.split_whitespace().map(|v| v.parse::<u64>().unwrap());
+    let mut it = printed
+        .split_whitespace()
+        .map(|v| v.parse::<u64>().unwrap());
     let (slack, count) = (it.next().unwrap(), it.next().unwrap());
     let r = report_json(&traced.trace, &[]);
-    assert_eq!(r["summary"]["allocations"].as_u64(), Some(count), "the program's allocations are the only ones");
-    assert_eq!(r["metrics"]["allocator_slack"]["bytes"].as_u64(), Some(slack), "slack = Σ malloc_usable_size − request");
+    assert_eq!(
+        r["summary"]["allocations"].as_u64(),
+        Some(count),
+        "the program's allocations are the only ones"
+    );
+    assert_eq!(
+        r["metrics"]["allocator_slack"]["bytes"].as_u64(),
+        Some(slack),
+        "slack = Σ malloc_usable_size − request"
+    );
     assert_valid("slack", &r);
 }

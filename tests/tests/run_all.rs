@@ -32,5 +32,9 @@ fn run_all_reports_every_process_of_the_tree() {
         assert_eq!(child["trace"]["ppid"], root_pid);
         assert_eq!(child["trace"]["inconsistencies"], 0);
     }
-    assert!(out.stderr_str().contains("this run wrote 4 traces"), "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("this run wrote 4 traces"),
+        "{}",
+        out.stderr_str()
+    );
 }

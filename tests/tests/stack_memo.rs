@@ -25,7 +25,14 @@ fn allocation_stacks(trace: &Path) -> Vec<String> {
 
 /// Traces `run` with and without the memo and compares the stacks.
 fn same_stacks(what: &str, run: Run, min_stacks: usize, min_depth: usize) {
-    same_stacks_of(what, run, min_stacks, min_depth, |t| t.trace.clone(), |_| true);
+    same_stacks_of(
+        what,
+        run,
+        min_stacks,
+        min_depth,
+        |t| t.trace.clone(),
+        |_| true,
+    );
 }
 
 /// As [`same_stacks`], comparing the traces `trace_of` picks, and only the stacks `keep`
@@ -45,11 +52,23 @@ fn same_stacks_of(
     for t in [&with, &without] {
         assert!(t.output.status.success(), "{what}: {}", t.output.describe());
     }
-    let stacks = |t: &Traced| -> Vec<String> { allocation_stacks(&trace_of(t)).into_iter().filter(|l| keep(l)).collect() };
+    let stacks = |t: &Traced| -> Vec<String> {
+        allocation_stacks(&trace_of(t))
+            .into_iter()
+            .filter(|l| keep(l))
+            .collect()
+    };
     let (a, b) = (stacks(&with), stacks(&without));
-    assert!(a.len() >= min_stacks, "{what}: only {} distinct allocation stacks", a.len());
+    assert!(
+        a.len() >= min_stacks,
+        "{what}: only {} distinct allocation stacks",
+        a.len()
+    );
     let deepest = a.iter().map(|l| l.split(';').count()).max().unwrap_or(0);
-    assert!(deepest >= min_depth, "{what}: the deepest stack has only {deepest} frames");
+    assert!(
+        deepest >= min_depth,
+        "{what}: the deepest stack has only {deepest} frames"
+    );
     if a != b {
         let only_with: Vec<_> = a.iter().filter(|l| !b.contains(l)).take(3).collect();
         let only_without: Vec<_> = b.iter().filter(|l| !a.contains(l)).take(3).collect();
@@ -74,7 +93,10 @@ docs = [json.dumps(nest(d)) for d in range(1, 9)]
 back = [json.loads(s) for s in docs]
 print(sum(len(s) for s in docs), len(back))
 "#;
-    let run = Run::new(python3()).arg("-c").arg(script).env("PYTHONHASHSEED", "0");
+    let run = Run::new(python3())
+        .arg("-c")
+        .arg(script)
+        .env("PYTHONHASHSEED", "0");
     same_stacks("python3", run, 300, 30);
 }
 
@@ -82,7 +104,11 @@ print(sum(len(s) for s in docs), len(back))
 fn perl_stacks_do_not_depend_on_the_memo() {
     let script = r#"sub t { my $n = shift; return $n ? [map { t($n - 1) } 1..3] : "x" x 40 } my @all = map { t($_) } 1..6; my %h; $h{"k$_"} = [1..($_ % 9)] for 1..5000; print scalar(@all), " ", scalar(keys %h), "\n";"#;
     let perl = which("perl").expect("perl is not installed (`bash .ci/run` installs it)");
-    let run = Run::new(perl).arg("-e").arg(script).env("PERL_HASH_SEED", "0").env("PERL_PERTURB_KEYS", "0");
+    let run = Run::new(perl)
+        .arg("-e")
+        .arg(script)
+        .env("PERL_HASH_SEED", "0")
+        .env("PERL_PERTURB_KEYS", "0");
     same_stacks("perl", run, 50, 10);
 }
 
@@ -116,17 +142,32 @@ fn cc1_stacks_do_not_depend_on_the_memo() {
     c += "  return s; }\n";
     std::fs::write(&source, c).expect("write the C file");
     let gcc = which("gcc").expect("gcc is not installed (`bash .ci/run` installs it)");
-    let cc1 = std::process::Command::new(gcc).arg("-print-prog-name=cc1").output().expect("gcc -print-prog-name=cc1");
+    let cc1 = std::process::Command::new(gcc)
+        .arg("-print-prog-name=cc1")
+        .output()
+        .expect("gcc -print-prog-name=cc1");
     let cc1 = String::from_utf8_lossy(&cc1.stdout).trim().to_owned();
     let setarch = which("setarch").expect("setarch (util-linux) is not installed");
-    let run = Run::new(setarch).args(["x86_64", "-R", &cc1, "-quiet", "-O2", "-o", "/dev/null"]).arg(source.to_string_lossy());
+    let run = Run::new(setarch)
+        .args(["x86_64", "-R", &cc1, "-quiet", "-O2", "-o", "/dev/null"])
+        .arg(source.to_string_lossy());
     let after_exec = |t: &Traced| {
         let traces = t.all_traces();
-        traces.iter().find(|p| p.to_string_lossy().ends_with(".1.msl")).cloned().unwrap_or_else(|| panic!("no trace after exec among {traces:?}"))
+        traces
+            .iter()
+            .find(|p| p.to_string_lossy().ends_with(".1.msl"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no trace after exec among {traces:?}"))
     };
     let gc_bookkeeping = |line: &str| {
         let frames: Vec<&str> = line.split(';').collect();
-        frames.iter().rev().take(3).any(|f| f.starts_with("ggc_internal_alloc("))
+        frames
+            .iter()
+            .rev()
+            .take(3)
+            .any(|f| f.starts_with("ggc_internal_alloc("))
     };
-    same_stacks_of("cc1", run, 2500, 25, after_exec, |line| !gc_bookkeeping(line));
+    same_stacks_of("cc1", run, 2500, 25, after_exec, |line| {
+        !gc_bookkeeping(line)
+    });
 }

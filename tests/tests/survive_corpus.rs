@@ -52,11 +52,16 @@ fn tool(name: &str) -> PathBuf {
             return p;
         }
     }
-    which(name).unwrap_or_else(|| panic!("{name} is not installed (scripts/ensure_packages.sh installs it)"))
+    which(name).unwrap_or_else(|| {
+        panic!("{name} is not installed (scripts/ensure_packages.sh installs it)")
+    })
 }
 
 fn scratch() -> TempDir {
-    tempfile::Builder::new().prefix("memscope-corpus-").tempdir().unwrap()
+    tempfile::Builder::new()
+        .prefix("memscope-corpus-")
+        .tempdir()
+        .unwrap()
 }
 
 const PY_THREADS: &str = r#"
@@ -84,8 +89,18 @@ fn write_tree(dir: &Path) {
     let data = dir.join("data");
     std::fs::create_dir_all(data.join("sub")).unwrap();
     for i in 0..40 {
-        let text: String = (0..(200 + i * 37)).map(|k| char::from(b'a' + ((k * 7 + i) % 26) as u8)).collect();
-        std::fs::write(data.join(if i % 3 == 0 { format!("sub/f{i:02}.txt") } else { format!("f{i:02}.txt") }), text).unwrap();
+        let text: String = (0..(200 + i * 37))
+            .map(|k| char::from(b'a' + ((k * 7 + i) % 26) as u8))
+            .collect();
+        std::fs::write(
+            data.join(if i % 3 == 0 {
+                format!("sub/f{i:02}.txt")
+            } else {
+                format!("f{i:02}.txt")
+            }),
+            text,
+        )
+        .unwrap();
     }
 }
 
@@ -94,32 +109,52 @@ fn case(name: &str) -> Case {
     let d = dir.path();
     let (run, deterministic, normalize): (Run, bool, fn(&str) -> String) = match name {
         "python3 threads" => (
-            Run::new(tool("python3")).args(["-c", PY_THREADS]).env("PYTHONHASHSEED", "0"),
+            Run::new(tool("python3"))
+                .args(["-c", PY_THREADS])
+                .env("PYTHONHASHSEED", "0"),
             false,
             same,
         ),
         "perl" => (
-            Run::new(tool("perl")).args(["-e", PERL_SNIPPET]).env("PERL_HASH_SEED", "0").env("PERL_PERTURB_KEYS", "0"),
+            Run::new(tool("perl"))
+                .args(["-e", PERL_SNIPPET])
+                .env("PERL_HASH_SEED", "0")
+                .env("PERL_PERTURB_KEYS", "0"),
             true,
             same,
         ),
         "sort" => {
-            let text: String = (0..30000u64).map(|i| format!("{:08} w{}\n", (i * 2654435761) % 100_000_000, i % 97)).collect();
+            let text: String = (0..30000u64)
+                .map(|i| format!("{:08} w{}\n", (i * 2654435761) % 100_000_000, i % 97))
+                .collect();
             std::fs::write(d.join("in.txt"), text).unwrap();
             (
-                Run::new(tool("sort")).args(["--parallel=1", "-S", "16M", "in.txt"]).env("LC_ALL", "C"),
+                Run::new(tool("sort"))
+                    .args(["--parallel=1", "-S", "16M", "in.txt"])
+                    .env("LC_ALL", "C"),
                 true,
                 same,
             )
         }
         "gcc -c" => {
-            std::fs::write(d.join("small.c"), "#include <stdlib.h>\nvoid *grab(void) { return malloc(10); }\n").unwrap();
-            (Run::new(tool("gcc")).args(["-O2", "-c", "small.c", "-o", "small.o"]), false, same)
+            std::fs::write(
+                d.join("small.c"),
+                "#include <stdlib.h>\nvoid *grab(void) { return malloc(10); }\n",
+            )
+            .unwrap();
+            (
+                Run::new(tool("gcc")).args(["-O2", "-c", "small.c", "-o", "small.o"]),
+                false,
+                same,
+            )
         }
         "g++ STL" => {
             let src = memscope_tests::fixtures_src_dir().join("surv_stl.cpp");
             (
-                Run::new(tool("g++")).args(["-O1", "-std=c++17", "-c"]).arg(src.display().to_string()).args(["-o", "stl.o"]),
+                Run::new(tool("g++"))
+                    .args(["-O1", "-std=c++17", "-c"])
+                    .arg(src.display().to_string())
+                    .args(["-o", "stl.o"]),
                 false,
                 same,
             )
@@ -150,32 +185,68 @@ fn case(name: &str) -> Case {
         "tar gzip" => {
             write_tree(d);
             (
-                Run::new(tool("tar"))
-                    .args(["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-czvf", "out.tgz", "data"]),
+                Run::new(tool("tar")).args([
+                    "--sort=name",
+                    "--mtime=@0",
+                    "--owner=0",
+                    "--group=0",
+                    "--numeric-owner",
+                    "-czvf",
+                    "out.tgz",
+                    "data",
+                ]),
                 false,
                 same,
             )
         }
-        "sqlite3" => (Run::new(tool("sqlite3")).args([":memory:", SQL]), true, same),
-        "ldd" => (Run::new(tool("ldd")).arg("/usr/bin/bash"), false, ldd_normalize),
+        "sqlite3" => (
+            Run::new(tool("sqlite3")).args([":memory:", SQL]),
+            true,
+            same,
+        ),
+        "ldd" => (
+            Run::new(tool("ldd")).arg("/usr/bin/bash"),
+            false,
+            ldd_normalize,
+        ),
         "openmp" => {
-            let omp = build_surv_fixture("surv_omp", "surv_omp.c", "gcc", &["-O1", "-g", "-fopenmp", "-Wall"], &[]);
+            let omp = build_surv_fixture(
+                "surv_omp",
+                "surv_omp.c",
+                "gcc",
+                &["-O1", "-g", "-fopenmp", "-Wall"],
+                &[],
+            );
             (Run::new(omp).env("OMP_NUM_THREADS", "4"), false, same)
         }
         "bash pipeline" => (
-            Run::new(tool("bash")).args(["-c", "seq 1 30000 | sort -r | grep 9 | head -3; echo done"]),
+            Run::new(tool("bash"))
+                .args(["-c", "seq 1 30000 | sort -r | grep 9 | head -3; echo done"]),
             false,
             same,
         ),
         "memscope analyze" => {
             // A trace to analyze: mt (5 threads), untraced copy in the scratch folder.
             let traced = Run::new(fixture("mt")).traced();
-            assert!(traced.output.status.success(), "{}", traced.output.describe());
+            assert!(
+                traced.output.status.success(),
+                "{}",
+                traced.output.describe()
+            );
             std::fs::copy(&traced.trace, d.join("mt.msl")).unwrap();
             (
                 Run::new(memscope_bin()).args(["analyze", "mt.msl", "--format", "json"]),
                 false,
-                |s: &str| s.lines().filter(|l| !l.contains("\"duration_ns\"") && !l.contains("\"pid\"") && !l.contains("\"ppid\"")).collect::<Vec<_>>().join("\n"),
+                |s: &str| {
+                    s.lines()
+                        .filter(|l| {
+                            !l.contains("\"duration_ns\"")
+                                && !l.contains("\"pid\"")
+                                && !l.contains("\"ppid\"")
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
             )
         }
         other => panic!("no corpus case {other:?}"),
@@ -231,7 +302,11 @@ fn evaluate(c: &Case) -> Row {
     let same_status = traced.output.shell_status() == native.shell_status();
     let mut detail = String::new();
     if !same_out || !same_status {
-        detail = format!("native: {}\ntraced: {}", native.describe(), traced.output.describe());
+        detail = format!(
+            "native: {}\ntraced: {}",
+            native.describe(),
+            traced.output.describe()
+        );
     }
     let traces = all_trace_files(traced.dir.path());
     let mut inconsistencies = 0;
@@ -265,12 +340,28 @@ fn evaluate(c: &Case) -> Row {
 fn check(name: &str) {
     let c = case(name);
     let row = evaluate(&c);
-    assert!(row.identical, "{name}: output or status differs under the preload (or fails natively):\n{}", row.detail);
+    assert!(
+        row.identical,
+        "{name}: output or status differs under the preload (or fails natively):\n{}",
+        row.detail
+    );
     assert!(row.traces >= 1, "{name}: no trace");
-    assert_eq!(row.truncated, 0, "{name}: {} of {} traces truncated", row.truncated, row.traces);
-    assert_eq!(row.inconsistencies, 0, "{name}: inconsistencies summed over {} traces", row.traces);
+    assert_eq!(
+        row.truncated, 0,
+        "{name}: {} of {} traces truncated",
+        row.truncated, row.traces
+    );
+    assert_eq!(
+        row.inconsistencies, 0,
+        "{name}: inconsistencies summed over {} traces",
+        row.traces
+    );
     if let Some(equal) = row.valgrind {
-        assert!(equal, "{name}: counts differ from valgrind's:\n{}", row.vg_detail);
+        assert!(
+            equal,
+            "{name}: counts differ from valgrind's:\n{}",
+            row.vg_detail
+        );
     }
 }
 
@@ -320,7 +411,9 @@ fn corpus_memscope_analyzes_a_trace() {
 #[test]
 #[ignore = "the whole corpus takes minutes: run scripts/corpus.sh"]
 fn corpus_table() {
-    let only: Option<Vec<String>> = std::env::var("CORPUS_ONLY").ok().map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+    let only: Option<Vec<String>> = std::env::var("CORPUS_ONLY")
+        .ok()
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     for name in ALL {
@@ -340,11 +433,18 @@ fn corpus_table() {
                 if row.valgrind == Some(false) {
                     notes.push(format!("{}:\n{}", row.name, row.vg_detail));
                 }
-                eprintln!("corpus: {name} done in {:.1} s", started.elapsed().as_secs_f64());
+                eprintln!(
+                    "corpus: {name} done in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
                 rows.push(Ok(row));
             }
             Err(e) => {
-                let msg = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
                 notes.push(format!("{name}: ERROR {msg}"));
                 rows.push(Err(*name));
             }
@@ -353,9 +453,17 @@ fn corpus_table() {
     let mut table = String::new();
     table.push_str(&format!(
         "| {:<17} | {:<20} | {:>6} | {:>15} | {:>9} | {:<26} |\n",
-        "program", "same output & status", "traces", "inconsistencies", "truncated", "counts = valgrind's"
+        "program",
+        "same output & status",
+        "traces",
+        "inconsistencies",
+        "truncated",
+        "counts = valgrind's"
     ));
-    table.push_str(&format!("|{:-<19}|{:-<22}|{:->8}|{:->17}|{:->11}|{:-<28}|\n", "", "", "", "", "", ""));
+    table.push_str(&format!(
+        "|{:-<19}|{:-<22}|{:->8}|{:->17}|{:->11}|{:-<28}|\n",
+        "", "", "", "", "", ""
+    ));
     let mut all_pass = true;
     for r in &rows {
         match r {
@@ -365,7 +473,10 @@ fn corpus_table() {
                     Some(false) => "no",
                     None => "n/a: nondeterministic",
                 };
-                all_pass &= r.identical && r.inconsistencies == 0 && r.truncated == 0 && r.valgrind != Some(false);
+                all_pass &= r.identical
+                    && r.inconsistencies == 0
+                    && r.truncated == 0
+                    && r.valgrind != Some(false);
                 table.push_str(&format!(
                     "| {:<17} | {:<20} | {:>6} | {:>15} | {:>9} | {:<26} |\n",
                     r.name,
@@ -378,7 +489,10 @@ fn corpus_table() {
             }
             Err(name) => {
                 all_pass = false;
-                table.push_str(&format!("| {:<17} | {:<20} | {:>6} | {:>15} | {:>9} | {:<26} |\n", name, "ERROR", "-", "-", "-", "-"));
+                table.push_str(&format!(
+                    "| {:<17} | {:<20} | {:>6} | {:>15} | {:>9} | {:<26} |\n",
+                    name, "ERROR", "-", "-", "-", "-"
+                ));
             }
         }
     }

@@ -11,19 +11,32 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use memscope_tests::{
-    analyze, analyze_json, build_surv_fixture, memscope, preload_lib, all_trace_files, Report, Run,
+    all_trace_files, analyze, analyze_json, build_surv_fixture, memscope, preload_lib, Report, Run,
 };
 
 fn surv_crash() -> PathBuf {
-    build_surv_fixture("surv_crash", "surv_crash.c", "gcc", &["-O1", "-g", "-Wall", "-Wextra", "-Wno-use-after-free"], &[])
+    build_surv_fixture(
+        "surv_crash",
+        "surv_crash.c",
+        "gcc",
+        &["-O1", "-g", "-Wall", "-Wextra", "-Wno-use-after-free"],
+        &[],
+    )
 }
 
 /// Runs `surv_crash MODE` natively and traced; same status (and it is
 /// `status`); returns the report of the trace.
 fn crash(mode: &str, status: i32) -> (Report, serde_json::Value) {
-    let run = Run::new(surv_crash()).arg(mode).timeout(Duration::from_secs(60));
+    let run = Run::new(surv_crash())
+        .arg(mode)
+        .timeout(Duration::from_secs(60));
     let native = run.native();
-    assert_eq!(native.shell_status(), status, "surv_crash {mode} natively: {}", native.describe());
+    assert_eq!(
+        native.shell_status(),
+        status,
+        "surv_crash {mode} natively: {}",
+        native.describe()
+    );
     let traced = run.traced();
     assert_eq!(
         traced.output.shell_status(),
@@ -33,7 +46,10 @@ fn crash(mode: &str, status: i32) -> (Report, serde_json::Value) {
     );
     let report = traced.report();
     let value = analyze_json(&traced.trace);
-    assert!(!report.trace.truncated, "surv_crash {mode}: the trace is truncated although the tracer flushes on fatal signals");
+    assert!(
+        !report.trace.truncated,
+        "surv_crash {mode}: the trace is truncated although the tracer flushes on fatal signals"
+    );
     (report, value)
 }
 
@@ -44,7 +60,11 @@ fn assert_last_block(mode: &str, r: &Report, size: u64) {
         "surv_crash {mode}: the {size}-byte block allocated right before the crash is not in the trace; leaks:\n{}",
         r.describe_leaks()
     );
-    assert!(r.summary.allocations >= 101, "{mode}: allocations {}", r.summary.allocations);
+    assert!(
+        r.summary.allocations >= 101,
+        "{mode}: allocations {}",
+        r.summary.allocations
+    );
 }
 
 #[test]
@@ -104,7 +124,10 @@ fn own_handler_reraising_sigpipe_keeps_the_last_allocation() {
 
 /// A pseudo-random delay of 50..=250 ms (from the clock; no timing is asserted).
 fn random_delay() -> Duration {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
     Duration::from_millis(50 + (nanos / 7) % 201)
 }
 
@@ -142,7 +165,10 @@ fn sigkill_at_a_random_moment_leaves_a_readable_truncated_trace() {
         r.trace.truncated,
         "killed after {delay:?}: a trace without its end must be reported truncated ({len} bytes)"
     );
-    assert_eq!(r.trace.inconsistencies, 0, "killed after {delay:?}: the readable prefix replays cleanly");
+    assert_eq!(
+        r.trace.inconsistencies, 0,
+        "killed after {delay:?}: the readable prefix replays cleanly"
+    );
     // "started" is printed after 10001 allocations; the writer drains rings
     // continuously, so what reached the file before the kill is analyzed.
     assert!(

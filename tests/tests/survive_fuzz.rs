@@ -35,7 +35,13 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 const AS_LIMIT: &str = "--as=2147483648";
 
 fn surv_proc() -> PathBuf {
-    build_surv_fixture("surv_proc", "surv_proc.c", "gcc", &["-O1", "-g", "-Wall", "-Wextra"], &[])
+    build_surv_fixture(
+        "surv_proc",
+        "surv_proc.c",
+        "gcc",
+        &["-O1", "-g", "-Wall", "-Wextra"],
+        &[],
+    )
 }
 
 fn surv_threads() -> PathBuf {
@@ -50,8 +56,15 @@ fn surv_threads() -> PathBuf {
 
 /// A real trace: `program args` under the preload, with `MEMSCOPE_STACK_DEPTH`.
 fn seed_trace(program: PathBuf, arg: &str, depth: &str) -> Vec<u8> {
-    let traced = Run::new(program).arg(arg).env("MEMSCOPE_STACK_DEPTH", depth).traced();
-    assert!(traced.output.status.success(), "{}", traced.output.describe());
+    let traced = Run::new(program)
+        .arg(arg)
+        .env("MEMSCOPE_STACK_DEPTH", depth)
+        .traced();
+    assert!(
+        traced.output.status.success(),
+        "{}",
+        traced.output.describe()
+    );
     std::fs::read(&traced.trace).unwrap()
 }
 
@@ -75,7 +88,12 @@ fn check(bytes: &[u8], path: &Path) -> Result<Outcome, String> {
     let mut cmd = Command::new("prlimit");
     cmd.args([AS_LIMIT, "--cpu=60", "--"])
         .arg(memscope_bin())
-        .args(["analyze".as_ref(), path.as_os_str(), "--format".as_ref(), "json".as_ref()])
+        .args([
+            "analyze".as_ref(),
+            path.as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ])
         .env_remove("LD_PRELOAD");
     let out: Output = run_with_timeout(cmd, Duration::from_secs(60), "prlimit memscope analyze");
     let err = out.stderr_str();
@@ -86,7 +104,10 @@ fn check(bytes: &[u8], path: &Path) -> Result<Outcome, String> {
         Some(0) => match Report::parse(&out.stdout) {
             Ok(r) if r.trace.truncated => Ok(Outcome::Truncated),
             Ok(_) => Ok(Outcome::Report),
-            Err(e) => Err(format!("exit 0 without a valid report ({e}): {}", out.describe())),
+            Err(e) => Err(format!(
+                "exit 0 without a valid report ({e}): {}",
+                out.describe()
+            )),
         },
         Some(2) => {
             let lines: Vec<&str> = err.trim_end().lines().collect();
@@ -134,7 +155,11 @@ fn truncation_at_every_byte() {
             Ok(o) => *stats.entry(o).or_default() += 1,
             Err(e) => {
                 let kept = keep_finding(&seed[..cut], &format!("trunc{cut}"));
-                failures.push(format!("cut at {cut} of {} ({}): {e}", seed.len(), kept.display()));
+                failures.push(format!(
+                    "cut at {cut} of {} ({}): {e}",
+                    seed.len(),
+                    kept.display()
+                ));
             }
         }
     }
@@ -145,24 +170,51 @@ fn truncation_at_every_byte() {
         with_stacks.len(),
         failures.len()
     );
-    assert!(failures.is_empty(), "{} of {cases} truncations failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} truncations failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     // A prefix that cuts inside the first chunk is either truncated or an
     // error, never a complete report.
-    assert!(stats.get(&Outcome::Report).copied().unwrap_or(0) <= 2, "{stats:?}");
+    assert!(
+        stats.get(&Outcome::Report).copied().unwrap_or(0) <= 2,
+        "{stats:?}"
+    );
 }
 
 /// One change to a trace; offsets are resolved against the trace's length.
 #[derive(Debug, Clone)]
 enum Mutation {
-    FlipBit { at: prop::sample::Index, bit: u8 },
-    SetByte { at: prop::sample::Index, value: u8 },
+    FlipBit {
+        at: prop::sample::Index,
+        bit: u8,
+    },
+    SetByte {
+        at: prop::sample::Index,
+        value: u8,
+    },
     /// Ten bytes encoding 2^64-1 as a varint (LEB128).
-    HugeVarint { at: prop::sample::Index },
+    HugeVarint {
+        at: prop::sample::Index,
+    },
     /// A little-endian u32 set to an extreme value.
-    PatchU32 { at: prop::sample::Index, value: u32 },
-    DeleteRange { at: prop::sample::Index, len: usize },
-    DuplicateRange { at: prop::sample::Index, len: usize },
-    Truncate { at: prop::sample::Index },
+    PatchU32 {
+        at: prop::sample::Index,
+        value: u32,
+    },
+    DeleteRange {
+        at: prop::sample::Index,
+        len: usize,
+    },
+    DuplicateRange {
+        at: prop::sample::Index,
+        len: usize,
+    },
+    Truncate {
+        at: prop::sample::Index,
+    },
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -187,8 +239,16 @@ struct Case {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    (any::<prop::sample::Index>(), prop::collection::vec(mutation(), 1..5), any::<bool>())
-        .prop_map(|(seed, mutations, reseal)| Case { seed, mutations, reseal })
+    (
+        any::<prop::sample::Index>(),
+        prop::collection::vec(mutation(), 1..5),
+        any::<bool>(),
+    )
+        .prop_map(|(seed, mutations, reseal)| Case {
+            seed,
+            mutations,
+            reseal,
+        })
 }
 
 fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
@@ -238,7 +298,11 @@ fn crc32(parts: &[&[u8]]) -> u32 {
         for &b in *part {
             c ^= b as u32;
             for _ in 0..8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
         }
     }
@@ -251,7 +315,8 @@ fn crc32(parts: &[&[u8]]) -> u32 {
 /// and the payload, stream, codec, reserved), following the lengths as they
 /// now are. See format/src/header.rs and format/src/chunk.rs.
 fn reseal(bytes: &mut [u8]) {
-    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize;
+    let u32_at =
+        |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize;
     if bytes.len() < 20 {
         return;
     }
@@ -273,15 +338,24 @@ fn reseal(bytes: &mut [u8]) {
 }
 
 fn fuzz_seconds() -> u64 {
-    std::env::var("SURV_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(35)
+    std::env::var("SURV_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(35)
 }
 
 #[test]
 fn mutated_traces_never_crash_the_cli() {
     let seeds: Vec<(&str, Vec<u8>)> = vec![
         ("leaf, no stacks", seed_trace(surv_proc(), "leaf", "0")),
-        ("fork child + parent, no stacks", seed_trace(surv_proc(), "fork", "0")),
-        ("2 threads, no stacks", seed_trace(surv_threads(), "quick", "0")),
+        (
+            "fork child + parent, no stacks",
+            seed_trace(surv_proc(), "fork", "0"),
+        ),
+        (
+            "2 threads, no stacks",
+            seed_trace(surv_threads(), "quick", "0"),
+        ),
         ("leaf, stacks", seed_trace(surv_proc(), "leaf", "64")),
     ];
     // Sanity: the seeds themselves are clean reports (resealing them changes nothing).
@@ -289,17 +363,31 @@ fn mutated_traces_never_crash_the_cli() {
     for (name, bytes) in &seeds {
         let mut resealed = bytes.clone();
         reseal(&mut resealed);
-        assert_eq!(&resealed, bytes, "{name}: resealing an intact trace must not change it");
+        assert_eq!(
+            &resealed, bytes,
+            "{name}: resealing an intact trace must not change it"
+        );
         assert_eq!(check(bytes, &path), Ok(Outcome::Report), "seed {name}");
     }
     let rng_seed: u64 = std::env::var("SURV_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64);
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&rng_seed.to_le_bytes());
-    let config = Config { failure_persistence: None, ..Config::default() };
-    let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes));
+    let config = Config {
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+    );
     let strategy = case();
     let budget = Duration::from_secs(fuzz_seconds());
     let start = Instant::now();
@@ -307,7 +395,10 @@ fn mutated_traces_never_crash_the_cli() {
     let mut per_seed = vec![0u64; seeds.len()];
     let mut cases = 0u64;
     while start.elapsed() < budget {
-        let c = strategy.new_tree(&mut runner).expect("generate a case").current();
+        let c = strategy
+            .new_tree(&mut runner)
+            .expect("generate a case")
+            .current();
         let s = c.seed.index(seeds.len());
         let mut bytes = seeds[s].1.clone();
         for m in &c.mutations {
@@ -344,5 +435,8 @@ fn mutated_traces_never_crash_the_cli() {
         .filter(|((r, o), _)| *r && *o != Outcome::Error)
         .map(|(_, n)| n)
         .sum();
-    assert!(resealed_reports > 0, "no resealed case was analyzed: {stats:?}");
+    assert!(
+        resealed_reports > 0,
+        "no resealed case was analyzed: {stats:?}"
+    );
 }

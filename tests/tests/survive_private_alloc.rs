@@ -22,11 +22,23 @@ use memscope_tests::{
 use serde_json::Value;
 
 fn surv_bump() -> PathBuf {
-    build_surv_fixture("surv_bump", "surv_bump.c", "gcc", &["-O1", "-g", "-Wall", "-Wextra"], &[])
+    build_surv_fixture(
+        "surv_bump",
+        "surv_bump.c",
+        "gcc",
+        &["-O1", "-g", "-Wall", "-Wextra"],
+        &[],
+    )
 }
 
 fn surv_static() -> PathBuf {
-    build_surv_fixture("surv_static", "surv_static.c", "gcc", &["-O1", "-g", "-static"], &[])
+    build_surv_fixture(
+        "surv_static",
+        "surv_static.c",
+        "gcc",
+        &["-O1", "-g", "-static"],
+        &[],
+    )
 }
 
 /// Builds tests/fixtures/surv_mimalloc.rs as a standalone cargo project in
@@ -80,10 +92,23 @@ fn traced_reports(what: &str, program: &Path) -> (Value, String) {
     let native = run.native();
     assert!(native.status.success(), "{what}: {}", native.describe());
     let traced = run.traced();
-    assert_eq!(traced.output.shell_status(), 0, "{what}: {}", traced.output.describe());
-    assert_eq!(traced.output.stdout_str(), native.stdout_str(), "{what}: stdout differs");
+    assert_eq!(
+        traced.output.shell_status(),
+        0,
+        "{what}: {}",
+        traced.output.describe()
+    );
+    assert_eq!(
+        traced.output.stdout_str(),
+        native.stdout_str(),
+        "{what}: stdout differs"
+    );
     let json = analyze_json(&traced.trace);
-    assert_eq!(json["trace"]["inconsistencies"], 0, "{what}: {}", json["trace"]);
+    assert_eq!(
+        json["trace"]["inconsistencies"], 0,
+        "{what}: {}",
+        json["trace"]
+    );
     let text = memscope(["analyze".as_ref(), traced.trace.as_os_str()]);
     assert_eq!(text.status.code(), Some(0), "{what}: {}", text.describe());
     (json, text.stdout_str() + &text.stderr_str())
@@ -94,7 +119,8 @@ fn traced_reports(what: &str, program: &Path) -> (Value, String) {
 fn assert_partial_heap_warning(what: &str, json: &Value, text: &str) {
     let warnings = json.get("warnings").and_then(Value::as_array);
     let warned = warnings.is_some_and(|ws| {
-        ws.iter().any(|w| w.to_string().to_lowercase().contains("allocator"))
+        ws.iter()
+            .any(|w| w.to_string().to_lowercase().contains("allocator"))
     });
     assert!(
         warned,
@@ -130,13 +156,20 @@ fn mimalloc_program_runs_unchanged() {
     let (json, _) = traced_reports("surv_mimalloc", &surv_mimalloc());
     // 1001 Vec/Box allocations go to mimalloc: far fewer reach the hooks.
     let allocations = json["summary"]["allocations"].as_u64().unwrap();
-    assert!(allocations < 1001, "surv_mimalloc: {allocations} allocations seen");
+    assert!(
+        allocations < 1001,
+        "surv_mimalloc: {allocations} allocations seen"
+    );
 }
 
 #[test]
 fn mimalloc_global_allocator_is_reported() {
     let (json, text) = traced_reports("surv_mimalloc", &surv_mimalloc());
-    assert_partial_heap_warning("surv_mimalloc (#[global_allocator] = MiMalloc)", &json, &text);
+    assert_partial_heap_warning(
+        "surv_mimalloc (#[global_allocator] = MiMalloc)",
+        &json,
+        &text,
+    );
 }
 
 /// A static program ignores LD_PRELOAD: `memscope run` keeps its status and

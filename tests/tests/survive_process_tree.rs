@@ -11,11 +11,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use memscope_tests::{analyze_json, build_surv_fixture, all_trace_files, Run};
+use memscope_tests::{all_trace_files, analyze_json, build_surv_fixture, Run};
 use serde_json::Value;
 
 fn surv_proc() -> PathBuf {
-    build_surv_fixture("surv_proc", "surv_proc.c", "gcc", &["-O1", "-g", "-Wall", "-Wextra"], &[])
+    build_surv_fixture(
+        "surv_proc",
+        "surv_proc.c",
+        "gcc",
+        &["-O1", "-g", "-Wall", "-Wextra"],
+        &[],
+    )
 }
 
 /// One process's trace, summarized.
@@ -50,7 +56,11 @@ fn summarize(path: &Path) -> Proc {
         exe: t["exe"].as_str().unwrap_or("?").to_string(),
         args: t["args"]
             .as_array()
-            .map(|a| a.iter().map(|x| x.as_str().unwrap_or("?").to_string()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|x| x.as_str().unwrap_or("?").to_string())
+                    .collect()
+            })
             .unwrap_or_default(),
         allocations: v["summary"]["allocations"].as_u64().expect("allocations"),
         frees: v["summary"]["frees"].as_u64().expect("frees"),
@@ -62,12 +72,18 @@ fn summarize(path: &Path) -> Proc {
 /// Runs `surv_proc MODE` natively and traced (with `extra_env`); asserts the
 /// same stdout and status 0; returns the summaries of every trace written.
 fn run_mode(mode: &str, extra_env: &[(&str, &str)]) -> Vec<Proc> {
-    let mut run = Run::new(surv_proc()).arg(mode).timeout(Duration::from_secs(60));
+    let mut run = Run::new(surv_proc())
+        .arg(mode)
+        .timeout(Duration::from_secs(60));
     for (k, v) in extra_env {
         run = run.env(*k, *v);
     }
     let native = run.native();
-    assert!(native.status.success(), "surv_proc {mode} natively: {}", native.describe());
+    assert!(
+        native.status.success(),
+        "surv_proc {mode} natively: {}",
+        native.describe()
+    );
     let traced = run.traced();
     assert_eq!(
         traced.output.shell_status(),
@@ -80,7 +96,10 @@ fn run_mode(mode: &str, extra_env: &[(&str, &str)]) -> Vec<Proc> {
         native.stdout_str(),
         "surv_proc {mode}: stdout differs under the preload"
     );
-    let procs: Vec<Proc> = all_trace_files(traced.dir.path()).iter().map(|p| summarize(p)).collect();
+    let procs: Vec<Proc> = all_trace_files(traced.dir.path())
+        .iter()
+        .map(|p| summarize(p))
+        .collect();
     // The root's own trace is `<pid>.msl`.
     assert!(
         procs.iter().any(|p| p.path == traced.trace),
@@ -99,12 +118,22 @@ fn assert_parent(mode: &str, procs: &[Proc]) {
         .iter()
         .filter(|p| p.origin == "start" && p.args.last().map(String::as_str) == Some(mode))
         .collect();
-    assert_eq!(parents.len(), 1, "{mode}: expected one parent trace: {procs:#?}");
+    assert_eq!(
+        parents.len(),
+        1,
+        "{mode}: expected one parent trace: {procs:#?}"
+    );
     let p = parents[0];
-    assert_eq!((p.allocations, p.frees), (12, 11), "{mode}: parent counts: {p:#?}");
+    assert_eq!(
+        (p.allocations, p.frees),
+        (12, 11),
+        "{mode}: parent counts: {p:#?}"
+    );
     assert_eq!(p.inherited_frees, 0, "{mode}: parent inherited frees");
     assert!(
-        p.leak_sizes.contains(&4101) && !p.leak_sizes.contains(&4202) && !p.leak_sizes.contains(&4303),
+        p.leak_sizes.contains(&4101)
+            && !p.leak_sizes.contains(&4202)
+            && !p.leak_sizes.contains(&4303),
         "{mode}: the parent must leak 4101 bytes and nothing of its children: {p:#?}"
     );
 }
@@ -112,11 +141,25 @@ fn assert_parent(mode: &str, procs: &[Proc]) {
 /// The exec'd leaf: 11 allocations, 10 frees, leaks 4303, its own trace.
 fn assert_one_leaf(mode: &str, procs: &[Proc]) {
     let leaves: Vec<&Proc> = procs.iter().filter(|p| is_leaf(p)).collect();
-    assert_eq!(leaves.len(), 1, "{mode}: expected one trace of the exec'd `surv_proc leaf`: {procs:#?}");
+    assert_eq!(
+        leaves.len(),
+        1,
+        "{mode}: expected one trace of the exec'd `surv_proc leaf`: {procs:#?}"
+    );
     let l = leaves[0];
-    assert_eq!(l.origin, "start", "{mode}: an exec'd program starts a fresh trace");
-    assert_eq!((l.allocations, l.frees), (11, 10), "{mode}: leaf counts: {l:#?}");
-    assert!(l.leak_sizes.contains(&4303), "{mode}: the leaf's 4303-byte leak: {l:#?}");
+    assert_eq!(
+        l.origin, "start",
+        "{mode}: an exec'd program starts a fresh trace"
+    );
+    assert_eq!(
+        (l.allocations, l.frees),
+        (11, 10),
+        "{mode}: leaf counts: {l:#?}"
+    );
+    assert!(
+        l.leak_sizes.contains(&4303),
+        "{mode}: the leaf's 4303-byte leak: {l:#?}"
+    );
 }
 
 #[test]
@@ -130,9 +173,19 @@ fn fork_child_writes_its_own_trace() {
         .unwrap_or_else(|| panic!("fork: no trace with origin fork_child: {procs:#?}"));
     // The child: 4202 + 10 pairs; its free of the parent's 3001-byte block is
     // an inherited free, not a free and not an inconsistency.
-    assert_eq!((child.allocations, child.frees), (11, 10), "fork child counts: {child:#?}");
-    assert_eq!(child.inherited_frees, 1, "fork child: one inherited free: {child:#?}");
-    assert!(child.leak_sizes.contains(&4202), "fork child leaks 4202: {child:#?}");
+    assert_eq!(
+        (child.allocations, child.frees),
+        (11, 10),
+        "fork child counts: {child:#?}"
+    );
+    assert_eq!(
+        child.inherited_frees, 1,
+        "fork child: one inherited free: {child:#?}"
+    );
+    assert!(
+        child.leak_sizes.contains(&4202),
+        "fork child leaks 4202: {child:#?}"
+    );
     assert!(
         !child.leak_sizes.contains(&4101),
         "fork child: the parent's blocks are not the child's leaks: {child:#?}"
@@ -174,7 +227,9 @@ fn system_runs_shell_and_command_traced() {
     assert_parent("system", &procs);
     assert_one_leaf("system", &procs);
     assert!(
-        procs.iter().any(|p| p.args.first().map(String::as_str) == Some("sh")),
+        procs
+            .iter()
+            .any(|p| p.args.first().map(String::as_str) == Some("sh")),
         "system: the /bin/sh -c process has no trace: {procs:#?}"
     );
 }

@@ -9,10 +9,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use memscope_tests::{analyze_json, build_surv_fixture, preload_lib, run_with_timeout, all_trace_files};
+use memscope_tests::{
+    all_trace_files, analyze_json, build_surv_fixture, preload_lib, run_with_timeout,
+};
 
 fn surv_secure() -> PathBuf {
-    build_surv_fixture("surv_secure", "surv_secure.c", "gcc", &["-O1", "-g", "-Wall", "-Wextra"], &[])
+    build_surv_fixture(
+        "surv_secure",
+        "surv_secure.c",
+        "gcc",
+        &["-O1", "-g", "-Wall", "-Wextra"],
+        &[],
+    )
 }
 
 fn run(cmd: Command, what: &str) -> memscope_tests::Output {
@@ -32,7 +40,11 @@ fn traces_are_mode_0600_whatever_the_umask() {
     assert!(out.status.success(), "{}", out.describe());
     assert_eq!(out.stdout_str(), "secure=0 preloaded=1\n");
     let traces = all_trace_files(dir.path());
-    assert_eq!(traces.len(), 2, "the shell's and the program's traces: {traces:?}");
+    assert_eq!(
+        traces.len(),
+        2,
+        "the shell's and the program's traces: {traces:?}"
+    );
     for t in &traces {
         let mode = std::fs::symlink_metadata(t).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o600, "{} has mode {mode:o}", t.display());
@@ -51,13 +63,25 @@ fn a_symlink_at_the_trace_path_is_not_followed() {
         let link = dir.path().join(name);
         std::os::unix::fs::symlink(target, &link).unwrap();
         let mut cmd = Command::new(surv_secure());
-        cmd.env("LD_PRELOAD", preload_lib()).env("MEMSCOPE_OUTPUT", &link);
+        cmd.env("LD_PRELOAD", preload_lib())
+            .env("MEMSCOPE_OUTPUT", &link);
         let out = run(cmd, "surv_secure");
         assert!(out.status.success(), "{name}: {}", out.describe());
         assert_eq!(out.stdout_str(), "secure=0 preloaded=1\n", "{name}");
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n", "{name}: the symlink's target was written");
-        assert!(!absent.exists(), "{name}: a file was created through the dangling symlink");
-        assert_eq!(std::fs::read_link(&link).unwrap(), *target, "{name}: the symlink was replaced");
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "precious\n",
+            "{name}: the symlink's target was written"
+        );
+        assert!(
+            !absent.exists(),
+            "{name}: a file was created through the dangling symlink"
+        );
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            *target,
+            "{name}: the symlink was replaced"
+        );
         // Whatever trace was written instead is a regular 0600 file and readable.
         for t in all_trace_files(dir.path()) {
             let meta = std::fs::symlink_metadata(&t).unwrap();
@@ -92,9 +116,17 @@ fn uid() -> u32 {
 /// must then write nothing.
 #[test]
 fn secure_execution_writes_no_trace() {
-    assert_eq!(uid(), 0, "this test makes a setuid-root program: run it as root (CI does)");
+    assert_eq!(
+        uid(),
+        0,
+        "this test makes a setuid-root program: run it as root (CI does)"
+    );
     let libdir = Path::new("/usr/lib/x86_64-linux-gnu");
-    assert!(libdir.is_dir(), "{} is missing (Debian x86-64 expected)", libdir.display());
+    assert!(
+        libdir.is_dir(),
+        "{} is missing (Debian x86-64 expected)",
+        libdir.display()
+    );
     let lib_name = format!("libmemscope-survtest-{}.so", std::process::id());
     let lib = libdir.join(&lib_name);
     std::fs::copy(preload_lib(), &lib).unwrap();
@@ -119,23 +151,37 @@ fn secure_execution_writes_no_trace() {
     // execs the program.
     let as_nobody = |program: &Path| {
         let mut cmd = Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env"])
-            .arg(format!("LD_PRELOAD={lib_name}"))
-            .arg(format!("MEMSCOPE_OUTPUT={}/%p.msl", traces.display()))
-            .arg(program)
-            .env_remove("LD_PRELOAD")
-            .env_remove("MEMSCOPE_OUTPUT");
+        cmd.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/env",
+        ])
+        .arg(format!("LD_PRELOAD={lib_name}"))
+        .arg(format!("MEMSCOPE_OUTPUT={}/%p.msl", traces.display()))
+        .arg(program)
+        .env_remove("LD_PRELOAD")
+        .env_remove("MEMSCOPE_OUTPUT");
         run(cmd, "setpriv ... surv_secure")
     };
     let exes = || -> Vec<String> {
         all_trace_files(&traces)
             .iter()
-            .map(|t| analyze_json(t)["trace"]["exe"].as_str().unwrap_or("?").to_string())
+            .map(|t| {
+                analyze_json(t)["trace"]["exe"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_string()
+            })
             .collect()
     };
     let out = as_nobody(&plain);
     assert!(out.status.success(), "{}", out.describe());
-    assert_eq!(out.stdout_str(), "secure=0 preloaded=1\n", "the plain copy as nobody");
+    assert_eq!(
+        out.stdout_str(),
+        "secure=0 preloaded=1\n",
+        "the plain copy as nobody"
+    );
     assert!(
         exes().contains(&plain.display().to_string()),
         "the plain copy run as nobody left no trace in {}: {:?}; {}",

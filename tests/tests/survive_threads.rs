@@ -21,17 +21,32 @@ fn surv_threads() -> PathBuf {
 }
 
 fn run(mode: &str) -> Run {
-    Run::new(surv_threads()).arg(mode).timeout(Duration::from_secs(90))
+    Run::new(surv_threads())
+        .arg(mode)
+        .timeout(Duration::from_secs(90))
 }
 
 /// Native and traced: same stdout, status 0; a clean trace. Returns the report.
 fn traced_like_native(mode: &str) -> Report {
     let r = run(mode);
     let native = r.native();
-    assert!(native.status.success(), "surv_threads {mode}: {}", native.describe());
+    assert!(
+        native.status.success(),
+        "surv_threads {mode}: {}",
+        native.describe()
+    );
     let traced = r.traced();
-    assert_eq!(traced.output.shell_status(), 0, "{mode}: {}", traced.output.describe());
-    assert_eq!(traced.output.stdout_str(), native.stdout_str(), "{mode}: stdout differs");
+    assert_eq!(
+        traced.output.shell_status(),
+        0,
+        "{mode}: {}",
+        traced.output.describe()
+    );
+    assert_eq!(
+        traced.output.stdout_str(),
+        native.stdout_str(),
+        "{mode}: stdout differs"
+    );
     let report = traced.report();
     assert_clean(&format!("surv_threads {mode}"), &report);
     report
@@ -43,7 +58,12 @@ fn hundreds_of_short_threads_match_valgrind() {
     let native = r.native();
     assert!(native.status.success(), "{}", native.describe());
     let (traced, vg_out, vg) = r.traced_and_valgrind();
-    assert_eq!(traced.output.shell_status(), 0, "{}", traced.output.describe());
+    assert_eq!(
+        traced.output.shell_status(),
+        0,
+        "{}",
+        traced.output.describe()
+    );
     assert_eq!(traced.output.stdout, native.stdout);
     assert_eq!(vg_out.stdout, native.stdout);
     let report = traced.report();
@@ -118,7 +138,10 @@ fn detached_threads_running_at_exit() {
         report.describe_leaks()
     );
     assert!(
-        report.leaks_of_size(7401).iter().any(|l| l.frame_index("detached").is_some()),
+        report
+            .leaks_of_size(7401)
+            .iter()
+            .any(|l| l.frame_index("detached").is_some()),
         "main's 7401-byte block; leaks:\n{}",
         report.describe_leaks()
     );
@@ -140,7 +163,15 @@ fn detached_threads_running_at_exit() {
 fn cross_thread_handoffs_replay_in_order_every_time() {
     for round in 0..25 {
         let traced = run("many").env("MEMSCOPE_STACK_DEPTH", "0").traced();
-        assert_eq!(traced.output.shell_status(), 0, "round {round}: {}", traced.output.describe());
-        assert_clean(&format!("surv_threads many, round {round}"), &traced.report());
+        assert_eq!(
+            traced.output.shell_status(),
+            0,
+            "round {round}: {}",
+            traced.output.describe()
+        );
+        assert_clean(
+            &format!("surv_threads many, round {round}"),
+            &traced.report(),
+        );
     }
 }

@@ -132,7 +132,10 @@ fn threads2_matches_valgrind() {
 fn solo_then_shared_matches_valgrind() {
     let run = Run::new(fixture("solo_then_shared"));
     let report = compare_with_valgrind("solo_then_shared", &run);
-    assert_eq!(report.summary.threads, 2, "solo_then_shared runs main and a worker");
+    assert_eq!(
+        report.summary.threads, 2,
+        "solo_then_shared runs main and a worker"
+    );
     assert_leak("solo_then_shared", &report, 4321, "main");
 
     let traced = run.traced();
@@ -140,8 +143,14 @@ fn solo_then_shared_matches_valgrind() {
     let mut times = Vec::new();
     let mut worker_start = None;
     for (stream, record) in dump_records(&traced.trace) {
-        let Some(at) = record.find("time: ") else { continue };
-        let time: u64 = record[at + 6..].split(|c: char| !c.is_ascii_digit()).next().and_then(|t| t.parse().ok()).expect("a time");
+        let Some(at) = record.find("time: ") else {
+            continue;
+        };
+        let time: u64 = record[at + 6..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|t| t.parse().ok())
+            .expect("a time");
         if stream == 2 && record.starts_with("ThreadStart") {
             worker_start = Some(time);
         }
@@ -151,13 +160,34 @@ fn solo_then_shared_matches_valgrind() {
     }
     let start = worker_start.expect("the worker's stream starts with ThreadStart");
     let coarse = |&&(_, t): &&(u32, u64)| t % 64 == 0;
-    let solo: Vec<_> = times.iter().filter(|&&(s, t)| s == 1 && t < start).collect();
-    assert!(solo.len() >= 1500, "main's events before the worker: {}", solo.len());
-    assert!(solo.iter().all(coarse), "a time recorded alone is not on the 64 ns grain: {:?}", solo.iter().find(|t| !coarse(t)));
+    let solo: Vec<_> = times
+        .iter()
+        .filter(|&&(s, t)| s == 1 && t < start)
+        .collect();
+    assert!(
+        solo.len() >= 1500,
+        "main's events before the worker: {}",
+        solo.len()
+    );
+    assert!(
+        solo.iter().all(coarse),
+        "a time recorded alone is not on the 64 ns grain: {:?}",
+        solo.iter().find(|t| !coarse(t))
+    );
     for s in [1, 2] {
-        let shared: Vec<_> = times.iter().filter(|&&(st, t)| st == s && t > start).collect();
-        assert!(shared.len() >= 20_000, "stream {s}: {} events after the worker started", shared.len());
-        assert!(!shared.iter().all(coarse), "stream {s}: times after the worker started are all on the 64 ns grain");
+        let shared: Vec<_> = times
+            .iter()
+            .filter(|&&(st, t)| st == s && t > start)
+            .collect();
+        assert!(
+            shared.len() >= 20_000,
+            "stream {s}: {} events after the worker started",
+            shared.len()
+        );
+        assert!(
+            !shared.iter().all(coarse),
+            "stream {s}: times after the worker started are all on the 64 ns grain"
+        );
     }
 }
 

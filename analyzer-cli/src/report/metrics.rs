@@ -14,7 +14,8 @@ use super::model::{FrameDoc, Stacks};
 /// Call sites, peak holders and pattern sites listed in the report.
 pub const TOP_SITES: usize = 10;
 
-pub const SLACK_REASON: &str = "usable size (malloc_usable_size) minus requested size, summed over all allocations";
+pub const SLACK_REASON: &str =
+    "usable size (malloc_usable_size) minus requested size, summed over all allocations";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MetricsDoc {
@@ -284,7 +285,11 @@ pub fn build_metrics(a: &Analysis, stacks: &mut Stacks<'_>) -> MetricsDoc {
         allocator_slack: SlackDoc {
             recorded: true,
             bytes: a.counters.slack_bytes,
-            per_allocation: if a.counters.allocations == 0 { 0.0 } else { a.counters.slack_bytes as f64 / a.counters.allocations as f64 },
+            per_allocation: if a.counters.allocations == 0 {
+                0.0
+            } else {
+                a.counters.slack_bytes as f64 / a.counters.allocations as f64
+            },
             percent_of_requested: if a.counters.bytes_allocated == 0 {
                 0.0
             } else {

@@ -21,7 +21,10 @@ fn chunk(base: u64, f: impl FnOnce(&mut ChunkEnc, &mut Enc<'_>) -> Result<(), Fu
 }
 
 fn decode(payload: &[u8]) -> Vec<String> {
-    RecordDecoder::new(payload).unwrap().map(|r| format!("{:?}", r.unwrap())).collect()
+    RecordDecoder::new(payload)
+        .unwrap()
+        .map(|r| format!("{:?}", r.unwrap()))
+        .collect()
 }
 
 #[test]
@@ -30,55 +33,224 @@ fn every_record_round_trips() {
         c.module(e, 1, 0x1000, 0x1000, 0x9000, b"/bin/x", &[1, 2, 3])?;
         c.stack(e, StackId(7), &[0x401136, 0x401000, 0x7fff_0000_1234])?;
         c.thread_start(e, 1001, 77)?;
-        c.alloc_with_slack(e, 1002, 0x5555_0000, 16, 0, AllocKind::Malloc, StackId(7), 8)?;
-        c.realloc(e, 1003, 1005, 0x5555_0000, 0x5555_1000, 64, AllocKind::Realloc, StackId(7))?;
+        c.alloc_with_slack(
+            e,
+            1002,
+            0x5555_0000,
+            16,
+            0,
+            AllocKind::Malloc,
+            StackId(7),
+            8,
+        )?;
+        c.realloc(
+            e,
+            1003,
+            1005,
+            0x5555_0000,
+            0x5555_1000,
+            64,
+            AllocKind::Realloc,
+            StackId(7),
+        )?;
         c.free(e, 1006, 0x5555_1000, FreeKind::Delete, StackId::NONE)?;
         c.alloc_failed(e, 1007, u64::MAX, AllocKind::Calloc, StackId(7))?;
         c.thread_exit(e, 1008)?;
         c.process_exit(e, 1009, ExitHow::Signal, 11)?;
         c.fork(e, 1010, 99)?;
         c.module_unload(e, 1)?;
-        c.alloc_with_slack(e, 1011, 0x7000, 64, 4096, AllocKind::PosixMemalign, StackId(3), 4032)?;
-        c.realloc_with_slack(e, 1012, 1012, 0x7000, 0x7000, 100, AllocKind::Pvalloc, StackId(3), 4)?;
-        c.realloc(e, 1013, 1013, 0, 0x8000, 10, AllocKind::ReallocArray, StackId(9))?;
+        c.alloc_with_slack(
+            e,
+            1011,
+            0x7000,
+            64,
+            4096,
+            AllocKind::PosixMemalign,
+            StackId(3),
+            4032,
+        )?;
+        c.realloc_with_slack(
+            e,
+            1012,
+            1012,
+            0x7000,
+            0x7000,
+            100,
+            AllocKind::Pvalloc,
+            StackId(3),
+            4,
+        )?;
+        c.realloc(
+            e,
+            1013,
+            1013,
+            0,
+            0x8000,
+            10,
+            AllocKind::ReallocArray,
+            StackId(9),
+        )?;
         c.realloc(e, 1014, 1014, 0x8000, 0, 0, AllocKind::Realloc, StackId(9))?;
         c.lost(e, 1015, 12_345)?;
         c.end(e, 1016)
     });
-    let recs: Vec<_> = RecordDecoder::new(&payload).unwrap().collect::<Result<_, _>>().unwrap();
+    let recs: Vec<_> = RecordDecoder::new(&payload)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(recs.len(), 17);
-    assert_eq!(recs[0], Record::Module { id: 1, base: 0x1000, start: 0x1000, end: 0x9000, path: b"/bin/x", build_id: &[1, 2, 3] });
-    assert_eq!(recs[1], Record::Stack { id: StackId(7), frames: vec![0x401136, 0x401000, 0x7fff_0000_1234] });
-    assert_eq!(recs[2], Record::ThreadStart { time: 1001, tid: 77 });
-    assert_eq!(recs[3], Record::Alloc { time: 1002, ptr: 0x5555_0000, size: 16, align: 0, kind: AllocKind::Malloc, stack: StackId(7), slack: 8 });
+    assert_eq!(
+        recs[0],
+        Record::Module {
+            id: 1,
+            base: 0x1000,
+            start: 0x1000,
+            end: 0x9000,
+            path: b"/bin/x",
+            build_id: &[1, 2, 3]
+        }
+    );
+    assert_eq!(
+        recs[1],
+        Record::Stack {
+            id: StackId(7),
+            frames: vec![0x401136, 0x401000, 0x7fff_0000_1234]
+        }
+    );
+    assert_eq!(
+        recs[2],
+        Record::ThreadStart {
+            time: 1001,
+            tid: 77
+        }
+    );
+    assert_eq!(
+        recs[3],
+        Record::Alloc {
+            time: 1002,
+            ptr: 0x5555_0000,
+            size: 16,
+            align: 0,
+            kind: AllocKind::Malloc,
+            stack: StackId(7),
+            slack: 8
+        }
+    );
     assert_eq!(
         recs[4],
-        Record::Realloc { time_before: 1003, time: 1005, old: 0x5555_0000, new: 0x5555_1000, size: 64, kind: AllocKind::Realloc, stack: StackId(7), slack: 0 }
+        Record::Realloc {
+            time_before: 1003,
+            time: 1005,
+            old: 0x5555_0000,
+            new: 0x5555_1000,
+            size: 64,
+            kind: AllocKind::Realloc,
+            stack: StackId(7),
+            slack: 0
+        }
     );
-    assert_eq!(recs[5], Record::Free { time: 1006, ptr: 0x5555_1000, kind: FreeKind::Delete, stack: StackId::NONE });
-    assert_eq!(recs[6], Record::AllocFailed { time: 1007, size: u64::MAX, kind: AllocKind::Calloc, stack: StackId(7) });
+    assert_eq!(
+        recs[5],
+        Record::Free {
+            time: 1006,
+            ptr: 0x5555_1000,
+            kind: FreeKind::Delete,
+            stack: StackId::NONE
+        }
+    );
+    assert_eq!(
+        recs[6],
+        Record::AllocFailed {
+            time: 1007,
+            size: u64::MAX,
+            kind: AllocKind::Calloc,
+            stack: StackId(7)
+        }
+    );
     assert_eq!(recs[7], Record::ThreadExit { time: 1008 });
-    assert_eq!(recs[8], Record::ProcessExit { time: 1009, how: ExitHow::Signal, code: 11 });
-    assert_eq!(recs[9], Record::Fork { time: 1010, child_pid: 99 });
+    assert_eq!(
+        recs[8],
+        Record::ProcessExit {
+            time: 1009,
+            how: ExitHow::Signal,
+            code: 11
+        }
+    );
+    assert_eq!(
+        recs[9],
+        Record::Fork {
+            time: 1010,
+            child_pid: 99
+        }
+    );
     assert_eq!(recs[10], Record::ModuleUnload { id: 1 });
-    assert_eq!(recs[11], Record::Alloc { time: 1011, ptr: 0x7000, size: 64, align: 4096, kind: AllocKind::PosixMemalign, stack: StackId(3), slack: 4032 });
+    assert_eq!(
+        recs[11],
+        Record::Alloc {
+            time: 1011,
+            ptr: 0x7000,
+            size: 64,
+            align: 4096,
+            kind: AllocKind::PosixMemalign,
+            stack: StackId(3),
+            slack: 4032
+        }
+    );
     assert_eq!(
         recs[12],
-        Record::Realloc { time_before: 1012, time: 1012, old: 0x7000, new: 0x7000, size: 100, kind: AllocKind::Pvalloc, stack: StackId(3), slack: 4 }
+        Record::Realloc {
+            time_before: 1012,
+            time: 1012,
+            old: 0x7000,
+            new: 0x7000,
+            size: 100,
+            kind: AllocKind::Pvalloc,
+            stack: StackId(3),
+            slack: 4
+        }
     );
     assert_eq!(
         recs[13],
-        Record::Realloc { time_before: 1013, time: 1013, old: 0, new: 0x8000, size: 10, kind: AllocKind::ReallocArray, stack: StackId(9), slack: 0 }
+        Record::Realloc {
+            time_before: 1013,
+            time: 1013,
+            old: 0,
+            new: 0x8000,
+            size: 10,
+            kind: AllocKind::ReallocArray,
+            stack: StackId(9),
+            slack: 0
+        }
     );
-    assert_eq!(recs[14], Record::Realloc { time_before: 1014, time: 1014, old: 0x8000, new: 0, size: 0, kind: AllocKind::Realloc, stack: StackId(9), slack: 0 });
-    assert_eq!(recs[15], Record::Lost { time: 1015, events: 12_345 });
+    assert_eq!(
+        recs[14],
+        Record::Realloc {
+            time_before: 1014,
+            time: 1014,
+            old: 0x8000,
+            new: 0,
+            size: 0,
+            kind: AllocKind::Realloc,
+            stack: StackId(9),
+            slack: 0
+        }
+    );
+    assert_eq!(
+        recs[15],
+        Record::Lost {
+            time: 1015,
+            events: 12_345
+        }
+    );
     assert_eq!(recs[16], Record::End { time: 1016 });
 }
 
 #[test]
 fn stacks_share_their_outer_frames() {
     let outer: Vec<u64> = (0..30).map(|i| 0x40_0000 + 0x100 * i).collect();
-    let stack = |inner: &[u64]| -> Vec<u64> { inner.iter().copied().chain(outer.iter().copied()).collect() };
+    let stack = |inner: &[u64]| -> Vec<u64> {
+        inner.iter().copied().chain(outer.iter().copied()).collect()
+    };
     let (a, b, c) = (stack(&[0x7001, 0x7002]), stack(&[0x7003]), vec![0x9000]);
     let payload = chunk(0, |ce, e| {
         ce.stack(e, StackId(1), &a)?;
@@ -86,16 +258,41 @@ fn stacks_share_their_outer_frames() {
         ce.stack(e, StackId(3), &c)?;
         ce.stack(e, StackId(4), &b)
     });
-    let recs: Vec<_> = RecordDecoder::new(&payload).unwrap().collect::<Result<_, _>>().unwrap();
-    assert_eq!(recs, vec![
-        Record::Stack { id: StackId(1), frames: a.clone() },
-        Record::Stack { id: StackId(2), frames: b.clone() },
-        Record::Stack { id: StackId(3), frames: c.clone() },
-        Record::Stack { id: StackId(4), frames: b.clone() },
-    ]);
+    let recs: Vec<_> = RecordDecoder::new(&payload)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        recs,
+        vec![
+            Record::Stack {
+                id: StackId(1),
+                frames: a.clone()
+            },
+            Record::Stack {
+                id: StackId(2),
+                frames: b.clone()
+            },
+            Record::Stack {
+                id: StackId(3),
+                frames: c.clone()
+            },
+            Record::Stack {
+                id: StackId(4),
+                frames: b.clone()
+            },
+        ]
+    );
     // The second stack costs its own frame and a count.
     let one = chunk(0, |ce, e| ce.stack(e, StackId(1), &a)).len();
-    assert!(chunk(0, |ce, e| { ce.stack(e, StackId(1), &a)?; ce.stack(e, StackId(2), &b) }).len() < one + 10);
+    assert!(
+        chunk(0, |ce, e| {
+            ce.stack(e, StackId(1), &a)?;
+            ce.stack(e, StackId(2), &b)
+        })
+        .len()
+            < one + 10
+    );
 }
 
 #[test]
@@ -122,7 +319,10 @@ fn a_clock_that_steps_back_decodes_at_the_previous_time() {
         c.free(e, 120, 0x10, FreeKind::Free, StackId::NONE)?;
         c.thread_exit(e, 160)
     });
-    let recs: Vec<_> = RecordDecoder::new(&payload).unwrap().collect::<Result<_, _>>().unwrap();
+    let recs: Vec<_> = RecordDecoder::new(&payload)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert!(matches!(recs[1], Record::Free { time: 150, .. }));
     assert_eq!(recs[2], Record::ThreadExit { time: 160 });
 }
@@ -130,12 +330,23 @@ fn a_clock_that_steps_back_decodes_at_the_previous_time() {
 #[test]
 fn a_payload_without_directory_is_all_main_stream() {
     // Base time 5, then records that need no side stream.
-    let recs: Vec<_> = RecordDecoder::new(&[5, op::MODULE_UNLOAD, 3]).unwrap().collect::<Result<_, _>>().unwrap();
+    let recs: Vec<_> = RecordDecoder::new(&[5, op::MODULE_UNLOAD, 3])
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(recs, vec![Record::ModuleUnload { id: 3 }]);
-    let e = RecordDecoder::new(&[5, 99]).unwrap().next().unwrap().unwrap_err();
+    let e = RecordDecoder::new(&[5, 99])
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap_err();
     assert_eq!(e, FormatError::new(1, FormatErrorKind::UnknownRecord(99)));
     // An event needs its side streams.
-    let e = RecordDecoder::new(&[5, op::THREAD_EXIT]).unwrap().next().unwrap().unwrap_err();
+    let e = RecordDecoder::new(&[5, op::THREAD_EXIT])
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap_err();
     assert_eq!(e.kind, FormatErrorKind::UnexpectedEnd);
 }
 
@@ -179,8 +390,22 @@ struct Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (any::<u8>(), any::<u16>(), prop_oneof![0u64..300, 0u64..100_000, any::<u32>().prop_map(u64::from)], prop_oneof![1u64..200, any::<u64>()], any::<u8>(), any::<u64>())
-        .prop_map(|(what, pick, dt, size, stack, raw)| Step { what, pick, dt, size, stack, raw })
+    (
+        any::<u8>(),
+        any::<u16>(),
+        prop_oneof![0u64..300, 0u64..100_000, any::<u32>().prop_map(u64::from)],
+        prop_oneof![1u64..200, any::<u64>()],
+        any::<u8>(),
+        any::<u64>(),
+    )
+        .prop_map(|(what, pick, dt, size, stack, raw)| Step {
+            what,
+            pick,
+            dt,
+            size,
+            stack,
+            raw,
+        })
 }
 
 /// The records `steps` describe, as owned values (paths live in `paths`).
@@ -198,9 +423,21 @@ fn records<'p>(steps: &[Step], paths: &'p [Vec<u8>]) -> Vec<Record<'p>> {
             _ => (s.stack % 16) as u64,
         });
         let kind = AllocKind::ALL[s.pick as usize % AllocKind::ALL.len()];
-        let common = if s.pick % 3 == 0 { kind } else { AllocKind::Malloc };
-        let size = if s.stack % 5 == 0 { s.size } else { s.size % 64 };
-        let slack = if s.pick % 7 == 0 { s.raw % 50 } else { crate::model::predicted_slack(size) };
+        let common = if s.pick % 3 == 0 {
+            kind
+        } else {
+            AllocKind::Malloc
+        };
+        let size = if s.stack % 5 == 0 {
+            s.size
+        } else {
+            s.size % 64
+        };
+        let slack = if s.pick % 7 == 0 {
+            s.raw % 50
+        } else {
+            crate::model::predicted_slack(size)
+        };
         let fresh = |next_ptr: &mut u64| {
             *next_ptr += 16 * (1 + s.raw % 8);
             *next_ptr
@@ -214,8 +451,20 @@ fn records<'p>(steps: &[Step], paths: &'p [Vec<u8>]) -> Vec<Record<'p>> {
                     _ => fresh(&mut next_ptr),
                 };
                 live.push(ptr);
-                let align = if s.what % 32 == 1 { 1 << (s.raw % 13) } else { 0 };
-                Record::Alloc { time: t, ptr, size, align, kind: common, stack, slack }
+                let align = if s.what % 32 == 1 {
+                    1 << (s.raw % 13)
+                } else {
+                    0
+                };
+                Record::Alloc {
+                    time: t,
+                    ptr,
+                    size,
+                    align,
+                    kind: common,
+                    stack,
+                    slack,
+                }
             }
             6..=10 => {
                 let ptr = match s.raw % 5 {
@@ -224,8 +473,14 @@ fn records<'p>(steps: &[Step], paths: &'p [Vec<u8>]) -> Vec<Record<'p>> {
                     _ => 0x40,
                 };
                 freed.push(ptr);
-                let kind = [FreeKind::Free, FreeKind::Delete, FreeKind::DeleteArray][s.pick as usize % 3];
-                Record::Free { time: t, ptr, kind, stack }
+                let kind =
+                    [FreeKind::Free, FreeKind::Delete, FreeKind::DeleteArray][s.pick as usize % 3];
+                Record::Free {
+                    time: t,
+                    ptr,
+                    kind,
+                    stack,
+                }
             }
             11 | 12 => {
                 let old = match s.raw % 4 {
@@ -246,15 +501,42 @@ fn records<'p>(steps: &[Step], paths: &'p [Vec<u8>]) -> Vec<Record<'p>> {
                 let time_before = t;
                 t = t.saturating_add(s.dt % 50);
                 let kind = [AllocKind::Realloc, AllocKind::ReallocArray, kind][s.pick as usize % 3];
-                Record::Realloc { time_before, time: t, old, new, size, kind, stack, slack }
+                Record::Realloc {
+                    time_before,
+                    time: t,
+                    old,
+                    new,
+                    size,
+                    kind,
+                    stack,
+                    slack,
+                }
             }
-            13 => Record::AllocFailed { time: t, size: s.raw, kind, stack },
+            13 => Record::AllocFailed {
+                time: t,
+                size: s.raw,
+                kind,
+                stack,
+            },
             14 => match s.pick % 8 {
-                0 => Record::ThreadStart { time: t, tid: s.raw as u32 },
+                0 => Record::ThreadStart {
+                    time: t,
+                    tid: s.raw as u32,
+                },
                 1 => Record::ThreadExit { time: t },
-                2 => Record::ProcessExit { time: t, how: [ExitHow::Exit, ExitHow::Signal, ExitHow::Shutdown][s.raw as usize % 3], code: s.raw as i32 },
-                3 => Record::Fork { time: t, child_pid: s.raw as u32 },
-                4 => Record::Lost { time: t, events: s.raw },
+                2 => Record::ProcessExit {
+                    time: t,
+                    how: [ExitHow::Exit, ExitHow::Signal, ExitHow::Shutdown][s.raw as usize % 3],
+                    code: s.raw as i32,
+                },
+                3 => Record::Fork {
+                    time: t,
+                    child_pid: s.raw as u32,
+                },
+                4 => Record::Lost {
+                    time: t,
+                    events: s.raw,
+                },
                 _ => Record::End { time: t },
             },
             _ => match s.pick % 3 {
@@ -262,12 +544,22 @@ fn records<'p>(steps: &[Step], paths: &'p [Vec<u8>]) -> Vec<Record<'p>> {
                     // A few frames of its own under a run of frames stacks share.
                     let own = (0..s.stack as u64 % 5).map(|i| s.raw.wrapping_mul(i + 1));
                     let outer = (0..s.pick as u64 % 300).map(|i| 0x40_0000 + 0x10 * i);
-                    Record::Stack { id: StackId(s.raw % 100), frames: own.chain(outer).collect() }
+                    Record::Stack {
+                        id: StackId(s.raw % 100),
+                        frames: own.chain(outer).collect(),
+                    }
                 }
                 1 => Record::ModuleUnload { id: s.raw as u32 },
                 _ => {
                     let p = &paths[s.pick as usize % paths.len()];
-                    Record::Module { id: s.raw as u32, base: s.raw, start: s.raw / 2, end: s.raw, path: p, build_id: &p[..p.len().min(5)] }
+                    Record::Module {
+                        id: s.raw as u32,
+                        base: s.raw,
+                        start: s.raw / 2,
+                        end: s.raw,
+                        path: p,
+                        build_id: &p[..p.len().min(5)],
+                    }
                 }
             },
         });
@@ -277,7 +569,14 @@ fn records<'p>(steps: &[Step], paths: &'p [Vec<u8>]) -> Vec<Record<'p>> {
 
 fn put(c: &mut ChunkEnc, e: &mut Enc<'_>, r: &Record<'_>) -> Result<(), Full> {
     match *r {
-        Record::Module { id, base, start, end, path, build_id } => c.module(e, id, base, start, end, path, build_id),
+        Record::Module {
+            id,
+            base,
+            start,
+            end,
+            path,
+            build_id,
+        } => c.module(e, id, base, start, end, path, build_id),
         Record::ModuleUnload { id } => c.module_unload(e, id),
         Record::Stack { id, ref frames } => c.stack(e, id, frames),
         Record::ProcessExit { time, how, code } => c.process_exit(e, time, how, code),
@@ -286,12 +585,37 @@ fn put(c: &mut ChunkEnc, e: &mut Enc<'_>, r: &Record<'_>) -> Result<(), Full> {
         Record::Lost { time, events } => c.lost(e, time, events),
         Record::ThreadStart { time, tid } => c.thread_start(e, time, tid),
         Record::ThreadExit { time } => c.thread_exit(e, time),
-        Record::Alloc { time, ptr, size, align, kind, stack, slack } => c.alloc_with_slack(e, time, ptr, size, align, kind, stack, slack),
-        Record::Free { time, ptr, kind, stack } => c.free(e, time, ptr, kind, stack),
-        Record::Realloc { time_before, time, old, new, size, kind, stack, slack } => {
-            c.realloc_with_slack(e, time_before, time, old, new, size, kind, stack, slack)
-        }
-        Record::AllocFailed { time, size, kind, stack } => c.alloc_failed(e, time, size, kind, stack),
+        Record::Alloc {
+            time,
+            ptr,
+            size,
+            align,
+            kind,
+            stack,
+            slack,
+        } => c.alloc_with_slack(e, time, ptr, size, align, kind, stack, slack),
+        Record::Free {
+            time,
+            ptr,
+            kind,
+            stack,
+        } => c.free(e, time, ptr, kind, stack),
+        Record::Realloc {
+            time_before,
+            time,
+            old,
+            new,
+            size,
+            kind,
+            stack,
+            slack,
+        } => c.realloc_with_slack(e, time_before, time, old, new, size, kind, stack, slack),
+        Record::AllocFailed {
+            time,
+            size,
+            kind,
+            stack,
+        } => c.alloc_failed(e, time, size, kind, stack),
     }
 }
 
@@ -321,7 +645,10 @@ fn write_chunks(recs: &[Record<'_>], capacity: usize) -> Vec<Vec<u8>> {
                 len = Some(n + e.len());
                 break;
             }
-            assert_eq!(attempt, 0, "a record does not fit an empty chunk of {capacity} bytes");
+            assert_eq!(
+                attempt, 0,
+                "a record does not fit an empty chunk of {capacity} bytes"
+            );
             let mut e = Enc::resume(&mut buf, n);
             c.finish(&mut e).unwrap();
             chunks.push(e.written().to_vec());

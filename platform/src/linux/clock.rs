@@ -38,7 +38,10 @@ const RATE_INTERVAL_NS: u64 = 2_000_000;
 /// Nanoseconds on the monotonic clock.
 #[inline]
 pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -46,7 +49,10 @@ pub fn now_ns() -> u64 {
 
 /// Nanoseconds since the Unix epoch (wall clock), for the trace header.
 pub fn realtime_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: as above.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -54,7 +60,10 @@ pub fn realtime_ns() -> u64 {
 
 /// Sleeps for `ns` nanoseconds (async-signal-safe).
 pub fn sleep_ns(ns: u64) {
-    let ts = libc::timespec { tv_sec: (ns / 1_000_000_000) as _, tv_nsec: (ns % 1_000_000_000) as _ };
+    let ts = libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as _,
+        tv_nsec: (ns % 1_000_000_000) as _,
+    };
     // SAFETY: `ts` is a valid timespec; a null remainder pointer is allowed.
     unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
 }
@@ -72,8 +81,9 @@ fn rdtsc_ordered() -> u64 {
 /// (the trace's start). Call once per process image, before the first event; a forked
 /// child keeps its parent's clock and calls [`event_ns`] instead.
 pub fn start_event_clock() -> u64 {
-    let tsc_is_kernel_clock = read_small_file(c"/sys/devices/system/clocksource/clocksource0/current_clocksource")
-        .is_some_and(|s| s.trim_ascii() == b"tsc");
+    let tsc_is_kernel_clock =
+        read_small_file(c"/sys/devices/system/clocksource/clocksource0/current_clocksource")
+            .is_some_and(|s| s.trim_ascii() == b"tsc");
     if !tsc_is_kernel_clock {
         TSC.store(false, Relaxed);
         return now_ns();
@@ -136,7 +146,8 @@ fn measure_rate() -> u64 {
         }
         sleep_ns(RATE_INTERVAL_NS - elapsed);
     };
-    let rate = ((((ns - ns0) as u128) << 32) / (ticks.saturating_sub(ticks0).max(1)) as u128).max(1) as u64;
+    let rate = ((((ns - ns0) as u128) << 32) / (ticks.saturating_sub(ticks0).max(1)) as u128).max(1)
+        as u64;
     match NS_PER_TICK_Q32.compare_exchange(0, rate, Relaxed, Relaxed) {
         Ok(_) => rate,
         Err(first) => first,
@@ -161,6 +172,9 @@ mod tests {
         let (event, mono) = (event_ns(), now_ns());
         // The rate was measured over ≥ 2 ms: after 20 ms the two clocks agree to well
         // within 1 % of the elapsed time.
-        assert!(event.abs_diff(mono) < 200_000, "event clock {event} vs monotonic {mono}");
+        assert!(
+            event.abs_diff(mono) < 200_000,
+            "event clock {event} vs monotonic {mono}"
+        );
     }
 }

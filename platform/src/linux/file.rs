@@ -13,7 +13,8 @@ pub struct RawFile {
 impl RawFile {
     /// Creates `path` exclusively. Returns the errno on failure.
     pub fn create_exclusive(path: &CStr) -> Result<RawFile, i32> {
-        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let flags =
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         // SAFETY: `path` is NUL-terminated.
         let fd = unsafe { libc::open(path.as_ptr(), flags, 0o600 as libc::c_uint) };
         if fd < 0 {

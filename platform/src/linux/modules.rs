@@ -34,7 +34,11 @@ pub struct UnwindSections {
 /// Counters the loader bumps on every load and unload; a change means the module list
 /// must be read again.
 pub fn load_generation() -> (u64, u64) {
-    extern "C" fn cb(info: *mut libc::dl_phdr_info, _size: libc::size_t, data: *mut libc::c_void) -> libc::c_int {
+    extern "C" fn cb(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
         // SAFETY: the loader passes a valid info; `data` is the tuple below.
         unsafe {
             let out = &mut *(data as *mut (u64, u64));
@@ -59,13 +63,26 @@ struct Collect<'a> {
 /// Allocates: call with tracking suspended.
 pub fn loaded_modules(wants_unwind: &mut dyn FnMut(&[u8], u64) -> bool) -> Vec<ModuleInfo> {
     let exe = super::file::read_link(c"/proc/self/exe").unwrap_or_default();
-    let mut c = Collect { out: Vec::new(), wants_unwind, exe };
+    let mut c = Collect {
+        out: Vec::new(),
+        wants_unwind,
+        exe,
+    };
     // SAFETY: the callback only touches `c`, which outlives the call.
-    unsafe { libc::dl_iterate_phdr(Some(collect_cb), &mut c as *mut Collect as *mut libc::c_void) };
+    unsafe {
+        libc::dl_iterate_phdr(
+            Some(collect_cb),
+            &mut c as *mut Collect as *mut libc::c_void,
+        )
+    };
     c.out
 }
 
-extern "C" fn collect_cb(info: *mut libc::dl_phdr_info, _size: libc::size_t, data: *mut libc::c_void) -> libc::c_int {
+extern "C" fn collect_cb(
+    info: *mut libc::dl_phdr_info,
+    _size: libc::size_t,
+    data: *mut libc::c_void,
+) -> libc::c_int {
     // SAFETY: the loader passes a valid info for the duration of the call, and holds its
     // lock, so the segments it describes stay mapped; `data` is our `Collect`.
     unsafe {
@@ -90,7 +107,12 @@ unsafe fn describe(info: &libc::dl_phdr_info, c: &mut Collect) -> Option<ModuleI
         // SAFETY: dlpi_name is NUL-terminated.
         unsafe { CStr::from_ptr(info.dlpi_name) }.to_bytes()
     };
-    let mut m = ModuleInfo { bias, start: u64::MAX, text_start: u64::MAX, ..Default::default() };
+    let mut m = ModuleInfo {
+        bias,
+        start: u64::MAX,
+        text_start: u64::MAX,
+        ..Default::default()
+    };
     let mut eh_hdr = None;
     for ph in phdrs {
         let lo = bias.wrapping_add(ph.p_vaddr);
@@ -107,7 +129,8 @@ unsafe fn describe(info: &libc::dl_phdr_info, c: &mut Collect) -> Option<ModuleI
             libc::PT_GNU_EH_FRAME => eh_hdr = Some((lo, ph.p_memsz)),
             libc::PT_NOTE if m.build_id.is_empty() => {
                 // SAFETY: the note segment is mapped for p_memsz bytes.
-                let notes = unsafe { std::slice::from_raw_parts(lo as *const u8, ph.p_memsz as usize) };
+                let notes =
+                    unsafe { std::slice::from_raw_parts(lo as *const u8, ph.p_memsz as usize) };
                 m.build_id = find_build_id(notes).unwrap_or_default();
             }
             _ => {}
@@ -135,7 +158,10 @@ unsafe fn describe(info: &libc::dl_phdr_info, c: &mut Collect) -> Option<ModuleI
 
 /// Finds NT_GNU_BUILD_ID in a note segment.
 fn find_build_id(mut notes: &[u8]) -> Option<Vec<u8>> {
-    let u32_at = |b: &[u8], i: usize| b.get(i..i + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]));
+    let u32_at = |b: &[u8], i: usize| {
+        b.get(i..i + 4)
+            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    };
     while notes.len() >= 12 {
         let namesz = u32_at(notes, 0)? as usize;
         let descsz = u32_at(notes, 4)? as usize;
@@ -158,7 +184,12 @@ fn find_build_id(mut notes: &[u8]) -> Option<Vec<u8>> {
 /// # Safety
 /// `hdr_addr..hdr_addr+hdr_len` must be mapped, and `phdrs`/`bias` must describe the
 /// module so that the loadable segment holding `.eh_frame` is mapped.
-unsafe fn copy_unwind_sections(hdr_addr: u64, hdr_len: u64, phdrs: &[libc::Elf64_Phdr], bias: u64) -> Option<UnwindSections> {
+unsafe fn copy_unwind_sections(
+    hdr_addr: u64,
+    hdr_len: u64,
+    phdrs: &[libc::Elf64_Phdr],
+    bias: u64,
+) -> Option<UnwindSections> {
     // SAFETY: mapped per the contract.
     let hdr = unsafe { std::slice::from_raw_parts(hdr_addr as *const u8, hdr_len as usize) };
     if hdr.len() < 8 || hdr[0] != 1 {
@@ -179,10 +210,20 @@ unsafe fn copy_unwind_sections(hdr_addr: u64, hdr_len: u64, phdrs: &[libc::Elf64
         .find(|&(lo, hi)| (lo..hi).contains(&eh_frame_addr))?
         .1;
     // SAFETY: eh_frame_addr..seg_end lies in a mapped loadable segment.
-    let region = unsafe { std::slice::from_raw_parts(eh_frame_addr as *const u8, (seg_end - eh_frame_addr) as usize) };
+    let region = unsafe {
+        std::slice::from_raw_parts(
+            eh_frame_addr as *const u8,
+            (seg_end - eh_frame_addr) as usize,
+        )
+    };
     let mut len = 0usize;
     while len + 4 <= region.len() {
-        let l = u32::from_le_bytes([region[len], region[len + 1], region[len + 2], region[len + 3]]) as usize;
+        let l = u32::from_le_bytes([
+            region[len],
+            region[len + 1],
+            region[len + 2],
+            region[len + 3],
+        ]) as usize;
         if l == 0 {
             len += 4;
             break;
@@ -211,10 +252,16 @@ mod tests {
     fn lists_this_test_binary_and_libc_with_build_ids() {
         let mods = loaded_modules(&mut |_, _| true);
         let exe = super::super::file::read_link(c"/proc/self/exe").unwrap();
-        let me = mods.iter().find(|m| m.path == exe).expect("the executable is listed");
+        let me = mods
+            .iter()
+            .find(|m| m.path == exe)
+            .expect("the executable is listed");
         assert!(me.start <= me.text_start && me.text_end <= me.end);
         assert!(me.unwind.as_ref().is_some_and(|u| !u.eh_frame.is_empty()));
-        let libc = mods.iter().find(|m| String::from_utf8_lossy(&m.path).contains("libc.so")).expect("libc");
+        let libc = mods
+            .iter()
+            .find(|m| String::from_utf8_lossy(&m.path).contains("libc.so"))
+            .expect("libc");
         assert_eq!(libc.build_id.len(), 20);
         assert_ne!(load_generation().0, 0);
     }

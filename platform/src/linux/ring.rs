@@ -31,12 +31,24 @@ impl Ring {
         let words = words.next_power_of_two().max(1024);
         // SAFETY: an anonymous private mapping with no address hint.
         let p = unsafe {
-            libc::mmap(std::ptr::null_mut(), words * 8, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                words * 8,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
         };
         if p == libc::MAP_FAILED {
             return None;
         }
-        Some(Ring { buf: p.cast(), mask: words as u64 - 1, head: AtomicU64::new(0), tail: AtomicU64::new(0) })
+        Some(Ring {
+            buf: p.cast(),
+            mask: words as u64 - 1,
+            head: AtomicU64::new(0),
+            tail: AtomicU64::new(0),
+        })
     }
 
     pub fn capacity(&self) -> u64 {
@@ -55,14 +67,18 @@ impl Ring {
             // SAFETY: the index is reduced into the mapping; these words are free (checked above).
             unsafe { *self.buf.add(((head + i as u64) & self.mask) as usize) = w };
         }
-        self.head.store(head + words.len() as u64, Ordering::Release);
+        self.head
+            .store(head + words.len() as u64, Ordering::Release);
         true
     }
 
     /// Consumer: the readable index range `[tail, head)`.
     #[inline]
     pub fn readable(&self) -> (u64, u64) {
-        (self.tail.load(Ordering::Relaxed), self.head.load(Ordering::Acquire))
+        (
+            self.tail.load(Ordering::Relaxed),
+            self.head.load(Ordering::Acquire),
+        )
     }
 
     /// Consumer: the word at absolute index `i` (which must be readable).
@@ -81,7 +97,8 @@ impl Ring {
     /// Empties the ring (the forked child's copy of its parent's unwritten events
     /// belongs to the parent's trace).
     pub fn clear(&self) {
-        self.tail.store(self.head.load(Ordering::Relaxed), Ordering::Release);
+        self.tail
+            .store(self.head.load(Ordering::Relaxed), Ordering::Release);
     }
 
     /// Fraction of the ring in use, 0..=100.

@@ -50,8 +50,20 @@ impl StepShape {
     /// The shape of a step from stack pointer `sp` and frame pointer `bp` that read
     /// `log` and left `sp_after`, `bp_after` and return address `ra`; `None` unless
     /// every read was relative to `sp` (a frame-pointer rule depends on `bp` instead).
-    pub fn learn(key: u64, (sp, bp): (u64, u64), log: &ReadLog, (sp_after, bp_after): (u64, u64), ra: u64) -> Option<StepShape> {
-        if log.failed || log.n == 0 || log.n > 2 || sp_after <= sp || sp_after - sp > 1 << 20 || log.used_bp(bp) {
+    pub fn learn(
+        key: u64,
+        (sp, bp): (u64, u64),
+        log: &ReadLog,
+        (sp_after, bp_after): (u64, u64),
+        ra: u64,
+    ) -> Option<StepShape> {
+        if log.failed
+            || log.n == 0
+            || log.n > 2
+            || sp_after <= sp
+            || sp_after - sp > 1 << 20
+            || log.used_bp(bp)
+        {
             return None;
         }
         if log.reads[log.n - 1] != (sp_after - 8, ra) {
@@ -59,10 +71,19 @@ impl StepShape {
         }
         let bp_offset = match log.n {
             1 if bp_after == bp => BP_UNCHANGED,
-            2 if log.reads[0].1 == bp_after && log.reads[0].0 >= sp && log.reads[0].0 - sp < 1 << 20 => (log.reads[0].0 - sp) as u32,
+            2 if log.reads[0].1 == bp_after
+                && log.reads[0].0 >= sp
+                && log.reads[0].0 - sp < 1 << 20 =>
+            {
+                (log.reads[0].0 - sp) as u32
+            }
             _ => return None,
         };
-        Some(StepShape { key, sp_delta: (sp_after - sp) as u32, bp_offset })
+        Some(StepShape {
+            key,
+            sp_delta: (sp_after - sp) as u32,
+            bp_offset,
+        })
     }
 
     /// Takes the step from a frame with stack pointer `sp` and frame pointer `bp`,
@@ -70,7 +91,13 @@ impl StepShape {
     /// rule reads them (saved frame pointer, then return address); returns the caller's
     /// (return address, stack pointer, frame pointer), or `None` if a read failed.
     #[inline(always)]
-    pub fn step(&self, sp: u64, bp: u64, log: &mut ReadLog, read: impl Fn(u64) -> Option<u64>) -> Option<(u64, u64, u64)> {
+    pub fn step(
+        &self,
+        sp: u64,
+        bp: u64,
+        log: &mut ReadLog,
+        read: impl Fn(u64) -> Option<u64>,
+    ) -> Option<(u64, u64, u64)> {
         let sp_after = sp + self.sp_delta as u64;
         let bp_after = if self.bp_offset == BP_UNCHANGED {
             bp

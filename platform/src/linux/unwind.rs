@@ -17,8 +17,8 @@ use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
 
 use super::modules::ModuleInfo;
 use super::step_shapes::{ShapeCache, StepShape};
-use super::walk_memo::{bp_after, read_word, EndReads, ReadLog, Step, Walk, WalkMemo, MEMO_FRAMES};
 pub use super::walk_memo::MEMO_WALKS;
+use super::walk_memo::{bp_after, read_word, EndReads, ReadLog, Step, Walk, WalkMemo, MEMO_FRAMES};
 
 /// A read-only unwinder over a snapshot of the module list.
 #[derive(Clone)]
@@ -50,7 +50,11 @@ pub struct Captured {
 /// frames.
 #[inline(always)]
 fn memoized(slot: usize, walk: &Walk, frames: usize) -> Captured {
-    Captured { frames, cut_short: walk.cut_short, walk: Some((slot, walk.version)) }
+    Captured {
+        frames,
+        cut_short: walk.cut_short,
+        walk: Some((slot, walk.version)),
+    }
 }
 
 /// Moves `regs` to the frame at (`ip`, `sp`, `bp`). framehop's x86_64 rules read no
@@ -85,7 +89,11 @@ struct Rules {
 impl UnwindCache {
     pub fn new(memoize: bool) -> Box<Self> {
         Box::new(UnwindCache {
-            rules: Rules { shapes: ShapeCache::new(), memo_on: memoize, ways: std::array::from_fn(|_| CacheX86_64::new()) },
+            rules: Rules {
+                shapes: ShapeCache::new(),
+                memo_on: memoize,
+                ways: std::array::from_fn(|_| CacheX86_64::new()),
+            },
             memo: WalkMemo::new(),
         })
     }
@@ -106,7 +114,11 @@ impl Default for StackUnwinder {
 
 impl StackUnwinder {
     pub fn new() -> Self {
-        StackUnwinder { unwinder: UnwinderX86_64::new(), own: (0, 0), code: Vec::new() }
+        StackUnwinder {
+            unwinder: UnwinderX86_64::new(),
+            own: (0, 0),
+            code: Vec::new(),
+        }
     }
 
     /// Adds a module that carries unwind sections (others are ignored).
@@ -115,7 +127,9 @@ impl StackUnwinder {
         if (m.text_start..m.text_end).contains(&own_code) {
             self.own = (m.start, m.end);
         }
-        let at = self.code.partition_point(|&(start, _)| start < m.text_start);
+        let at = self
+            .code
+            .partition_point(|&(start, _)| start < m.text_start);
         self.code.insert(at, (m.text_start, m.text_end));
         let Some(u) = &m.unwind else { return };
         let svma = |avma: u64, len: usize| (avma - m.bias)..(avma - m.bias + len as u64);
@@ -129,7 +143,8 @@ impl StackUnwinder {
             ..Default::default()
         };
         let name = String::from_utf8_lossy(&m.path).into_owned();
-        self.unwinder.add_module(Module::new(name, m.text_start..m.text_end, m.bias, info));
+        self.unwinder
+            .add_module(Module::new(name, m.text_start..m.text_end, m.bias, info));
     }
 
     /// Keeps the frames of the module this code is in, for benchmarks and tests whose
@@ -164,7 +179,11 @@ impl StackUnwinder {
     /// frame is replayed as far as it holds (see `walk_memo`).
     #[inline(never)]
     pub fn capture(&self, cache: &mut UnwindCache, stack: (u64, u64), out: &mut [u64]) -> Captured {
-        const NONE: Captured = Captured { frames: 0, cut_short: false, walk: None };
+        const NONE: Captured = Captured {
+            frames: 0,
+            cut_short: false,
+            walk: None,
+        };
         if out.is_empty() {
             return NONE;
         }
@@ -188,11 +207,21 @@ impl StackUnwinder {
         cache.rules.shapes.use_for(self as *const Self as usize);
         // The tracer's own frames, up to the first program frame.
         loop {
-            let Some(ra) = self.step(&mut cache.rules, bounds, frame, &mut regs, &mut ReadLog::new()) else { return NONE };
+            let Some(ra) = self.step(
+                &mut cache.rules,
+                bounds,
+                frame,
+                &mut regs,
+                &mut ReadLog::new(),
+            ) else {
+                return NONE;
+            };
             if !(self.own.0..self.own.1).contains(&ra) {
                 return self.walk_from(cache, bounds, ra, &mut regs, out);
             }
-            let Some(next) = FrameAddress::from_return_address(ra) else { return NONE };
+            let Some(next) = FrameAddress::from_return_address(ra) else {
+                return NONE;
+            };
             frame = next;
         }
     }
@@ -201,19 +230,35 @@ impl StackUnwinder {
     /// registers as the step to it left them), into `out`, replaying the memoized walk
     /// from this frame as far as it still holds.
     #[inline(always)]
-    fn walk_from(&self, cache: &mut UnwindCache, bounds: (u64, u64), ra: u64, regs: &mut UnwindRegsX86_64, out: &mut [u64]) -> Captured {
+    fn walk_from(
+        &self,
+        cache: &mut UnwindCache,
+        bounds: (u64, u64),
+        ra: u64,
+        regs: &mut UnwindRegsX86_64,
+        out: &mut [u64],
+    ) -> Captured {
         let limit = out.len();
         let (sp, bp) = (regs.sp(), regs.bp());
         if limit > MEMO_FRAMES || !cache.rules.memo_on {
             out[0] = ra;
             let n = self.unwind_rest(&mut cache.rules, bounds, regs, out, 0, None, [None, None]);
-            return Captured { frames: n, cut_short: !self.knows(out[n - 1]), walk: None };
+            return Captured {
+                frames: n,
+                cut_short: !self.knows(out[n - 1]),
+                walk: None,
+            };
         }
         let id = self as *const Self as usize;
         let hi = bounds.1;
         let (slot, walk, recent) = cache.memo.slot(ra, sp);
         // Walks that may lend outer frames; looked at only when this one does not replay.
-        let donors = || [recent[0].filter(|d| d.lends_to(id, hi)), recent[1].filter(|d| d.lends_to(id, hi))];
+        let donors = || {
+            [
+                recent[0].filter(|d| d.lends_to(id, hi)),
+                recent[1].filter(|d| d.lends_to(id, hi)),
+            ]
+        };
         let mut i = 0;
         if walk.starts_at(id, limit, hi, ra, sp, bp) {
             if walk.all_reads_hold() == Some(true) {
@@ -240,16 +285,36 @@ impl StackUnwinder {
             // it is now.
             let Some(frame_bp) = bp_after(&walk.steps[..i], bp, bounds) else {
                 walk.unwinder = 0;
-                return Captured { frames: i + 1, cut_short: false, walk: None };
+                return Captured {
+                    frames: i + 1,
+                    cut_short: false,
+                    walk: None,
+                };
             };
             walk.bp = bp;
             let step = walk.steps[i];
             set_frame(regs, step.ra, step.sp, frame_bp);
-            walk.len = self.unwind_rest(&mut cache.rules, bounds, regs, out, i, Some(&mut *walk), donors());
+            walk.len = self.unwind_rest(
+                &mut cache.rules,
+                bounds,
+                regs,
+                out,
+                i,
+                Some(&mut *walk),
+                donors(),
+            );
         } else {
             walk.restart(id, limit, hi, ra, sp, bp);
             out[0] = ra;
-            walk.len = self.unwind_rest(&mut cache.rules, bounds, regs, out, 0, Some(&mut *walk), donors());
+            walk.len = self.unwind_rest(
+                &mut cache.rules,
+                bounds,
+                regs,
+                out,
+                0,
+                Some(&mut *walk),
+                donors(),
+            );
         }
         let n = walk.len;
         walk.cut_short = !self.knows(out[n - 1]);
@@ -263,7 +328,14 @@ impl StackUnwinder {
     /// notes the stack words it read in `log`. Returns the caller's return address, or
     /// `None` where the stack ends or cannot be read.
     #[inline(always)]
-    fn step(&self, rules: &mut Rules, bounds: (u64, u64), frame: FrameAddress, regs: &mut UnwindRegsX86_64, log: &mut ReadLog) -> Option<u64> {
+    fn step(
+        &self,
+        rules: &mut Rules,
+        bounds: (u64, u64),
+        frame: FrameAddress,
+        regs: &mut UnwindRegsX86_64,
+        log: &mut ReadLog,
+    ) -> Option<u64> {
         let key = StepShape::key(frame.address(), frame.is_return_address());
         let (sp, bp) = (regs.sp(), regs.bp());
         if let Some(shape) = rules.shapes.get(key).filter(|_| rules.memo_on) {
@@ -312,7 +384,9 @@ impl StackUnwinder {
             if i + 1 == out.len() {
                 return out.len();
             }
-            let Some(frame) = FrameAddress::from_return_address(regs.ip()) else { return i + 1 };
+            let Some(frame) = FrameAddress::from_return_address(regs.ip()) else {
+                return i + 1;
+            };
             let bp_before = regs.bp();
             let mut log = ReadLog::new();
             let next = self.step(rules, bounds, frame, regs, &mut log);
@@ -326,7 +400,9 @@ impl StackUnwinder {
             let Some(ra) = next else { return i + 1 };
             i += 1;
             out[i] = ra;
-            let Some(walk) = walk.as_deref_mut() else { continue };
+            let Some(walk) = walk.as_deref_mut() else {
+                continue;
+            };
             let steps = &mut walk.steps;
             steps[i] = Step::at(ra, regs.sp());
             let Some((d, mut cursor)) = donors.iter().zip(&mut cursors).find_map(|(d, cursor)| {
@@ -335,7 +411,8 @@ impl StackUnwinder {
                     *cursor += 1;
                 }
                 let first = d.steps[..d.len].get(*cursor)?;
-                (first.sp == regs.sp() && first.ra == ra && !first.bp_needed).then_some((d, *cursor))
+                (first.sp == regs.sp() && first.ra == ra && !first.bp_needed)
+                    .then_some((d, *cursor))
             }) else {
                 continue;
             };
@@ -364,12 +441,13 @@ impl StackUnwinder {
             if let Some(n) = end {
                 return n;
             }
-            let Some(bp) = bp_after(&steps[start..i], bp_start, bounds) else { return i + 1 };
+            let Some(bp) = bp_after(&steps[start..i], bp_start, bounds) else {
+                return i + 1;
+            };
             set_frame(regs, steps[i].ra, steps[i].sp, bp);
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -383,7 +461,9 @@ mod tests {
     #[inline(never)]
     fn depth_n(u: &StackUnwinder, c: &mut UnwindCache, n: u32, out: &mut [u64]) -> usize {
         if n == 0 {
-            return u.capture(c, mapping_of(stack_pointer()).unwrap(), out).frames;
+            return u
+                .capture(c, mapping_of(stack_pointer()).unwrap(), out)
+                .frames;
         }
         let r = depth_n(u, c, n - 1, out);
         std::hint::black_box(r)
@@ -409,8 +489,17 @@ mod tests {
             })
             .collect();
         assert!(stacks[0].len() > 30, "only {} frames", stacks[0].len());
-        let same = stacks[0].iter().zip(&stacks[1]).take_while(|(a, b)| a == b).count();
-        assert!(same >= 30, "the stacks differ at frame {same}: {:x?} vs {:x?}", stacks[0], stacks[1]);
+        let same = stacks[0]
+            .iter()
+            .zip(&stacks[1])
+            .take_while(|(a, b)| a == b)
+            .count();
+        assert!(
+            same >= 30,
+            "the stacks differ at frame {same}: {:x?} vs {:x?}",
+            stacks[0],
+            stacks[1]
+        );
     }
 
     /// A capture's frames and the walk it named.
@@ -419,7 +508,13 @@ mod tests {
     /// Recurses `depth` frames through one of two call sites picked by `pattern`'s bits,
     /// then captures with a memoizing cache and without memo from the same call site.
     #[inline(never)]
-    fn branchy(u: &StackUnwinder, warm: &mut UnwindCache, depth: u32, pattern: u64, stacks: &mut Vec<WarmAndCold>) -> u64 {
+    fn branchy(
+        u: &StackUnwinder,
+        warm: &mut UnwindCache,
+        depth: u32,
+        pattern: u64,
+        stacks: &mut Vec<WarmAndCold>,
+    ) -> u64 {
         if depth == 0 {
             let stack = mapping_of(stack_pointer()).unwrap();
             let mut cold = UnwindCache::new(false);
@@ -464,18 +559,29 @@ mod tests {
             let (depth, pattern) = if round < 100 {
                 (depths[round / 20], 0)
             } else {
-                (depths[(seed % 5) as usize], (seed >> 8) & [0, 1, 0x5a5a, u64::MAX][round % 4])
+                (
+                    depths[(seed % 5) as usize],
+                    (seed >> 8) & [0, 1, 0x5a5a, u64::MAX][round % 4],
+                )
             };
             let mut stacks = Vec::new();
             branchy(&u, &mut warm, depth, pattern, &mut stacks);
             // Frame 0 is the capture's call site, which loop unrolling may duplicate.
             let (warm_frames, walk) = &stacks[0];
-            assert_eq!(warm_frames[1..], stacks[1].0[1..], "round {round}: memoized vs fresh walk (depth {depth}, pattern {pattern:x})");
+            assert_eq!(
+                warm_frames[1..],
+                stacks[1].0[1..],
+                "round {round}: memoized vs fresh walk (depth {depth}, pattern {pattern:x})"
+            );
             // The same walk slot and version always stand for the same frames.
             let walk = walk.expect("a memoized capture names its walk");
             match by_walk.entry(walk) {
                 std::collections::hash_map::Entry::Occupied(first) => {
-                    assert_eq!(first.get(), warm_frames, "round {round}: walk {walk:?} changed without a new version");
+                    assert_eq!(
+                        first.get(),
+                        warm_frames,
+                        "round {round}: walk {walk:?} changed without a new version"
+                    );
                     replays += (round < 100) as u32;
                 }
                 std::collections::hash_map::Entry::Vacant(v) => {
@@ -484,8 +590,14 @@ mod tests {
             }
             longest = longest.max(warm_frames.len());
         }
-        assert_eq!(replays, 95, "of 5 × 20 captures of the same stack, all but the first of each must replay");
-        assert!(SPLICES.load(std::sync::atomic::Ordering::Relaxed) > 50, "stacks that share outer frames did not share walks");
+        assert_eq!(
+            replays, 95,
+            "of 5 × 20 captures of the same stack, all but the first of each must replay"
+        );
+        assert!(
+            SPLICES.load(std::sync::atomic::Ordering::Relaxed) > 50,
+            "stacks that share outer frames did not share walks"
+        );
         assert_eq!(longest, 48, "no capture reached the frame limit");
     }
 }

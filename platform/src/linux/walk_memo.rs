@@ -67,7 +67,11 @@ pub struct Step {
 impl Step {
     /// A frame before its step is taken.
     pub fn at(ra: u64, sp: u64) -> Step {
-        Step { ra, sp, ..Step::default() }
+        Step {
+            ra,
+            sp,
+            ..Step::default()
+        }
     }
 
     /// Notes the step this frame took to its caller at `sp_after` with return address
@@ -75,13 +79,18 @@ impl Step {
     pub fn took(&mut self, log: &ReadLog, uses_bp: bool, sp_after: u64, ra: u64) {
         self.uses_bp = uses_bp;
         self.kind = UNREPLAYABLE;
-        if log.failed || log.n == 0 || log.n > 2 || log.reads[log.n - 1] != (sp_after.wrapping_sub(8), ra) {
+        if log.failed
+            || log.n == 0
+            || log.n > 2
+            || log.reads[log.n - 1] != (sp_after.wrapping_sub(8), ra)
+        {
             return;
         }
         if log.n == 1 {
             self.kind = RA_ONLY;
         } else if let Ok(offset) = i32::try_from(log.reads[0].0.wrapping_sub(self.sp) as i64) {
-            (self.kind, self.saved_bp, self.saved_bp_offset) = (RESTORES_BP, log.reads[0].1, offset);
+            (self.kind, self.saved_bp, self.saved_bp_offset) =
+                (RESTORES_BP, log.reads[0].1, offset);
         }
     }
 
@@ -103,12 +112,22 @@ pub struct EndReads {
 
 impl EndReads {
     pub fn of(log: &ReadLog) -> EndReads {
-        let n = if log.failed || log.n > 2 { UNREPLAYABLE } else { log.n as u8 };
-        EndReads { n, reads: log.reads }
+        let n = if log.failed || log.n > 2 {
+            UNREPLAYABLE
+        } else {
+            log.n as u8
+        };
+        EndReads {
+            n,
+            reads: log.reads,
+        }
     }
 
     fn replays(&self, bounds: (u64, u64)) -> bool {
-        self.n != UNREPLAYABLE && self.reads[..self.n as usize].iter().all(|&(addr, value)| read_word(bounds, addr) == Some(value))
+        self.n != UNREPLAYABLE
+            && self.reads[..self.n as usize]
+                .iter()
+                .all(|&(addr, value)| read_word(bounds, addr) == Some(value))
     }
 }
 
@@ -143,7 +162,15 @@ impl Walk {
     /// Whether this walk starts at the frame (`ra`, `sp`, `bp`) under the same unwinder,
     /// stack and limit.
     #[inline(always)]
-    pub fn starts_at(&self, unwinder: usize, limit: usize, hi: u64, ra: u64, sp: u64, bp: u64) -> bool {
+    pub fn starts_at(
+        &self,
+        unwinder: usize,
+        limit: usize,
+        hi: u64,
+        ra: u64,
+        sp: u64,
+        bp: u64,
+    ) -> bool {
         let first = &self.steps[0];
         self.unwinder == unwinder
             && self.limit == limit
@@ -189,7 +216,9 @@ impl Walk {
             let next = &self.steps[k + 1];
             step.kind != UNREPLAYABLE
                 && read_word(bounds, next.sp.wrapping_sub(8)) == Some(next.ra)
-                && !(step.kind == RESTORES_BP && step.saved_bp_must_hold && read_word(bounds, step.saved_bp_addr()) != Some(step.saved_bp))
+                && !(step.kind == RESTORES_BP
+                    && step.saved_bp_must_hold
+                    && read_word(bounds, step.saved_bp_addr()) != Some(step.saved_bp))
         } else {
             self.len < self.limit && self.end.replays(bounds)
         }
@@ -203,7 +232,10 @@ impl Walk {
         let (lo, hi) = (self.steps[0].sp, self.hi);
         let in_frame = |addr: u64| addr >= lo && addr.checked_add(8).is_some_and(|end| end <= hi);
         let mut all_in_frame = stepped < self.len
-            || (self.end.n != UNREPLAYABLE && self.end.reads[..self.end.n as usize].iter().all(|&(addr, _)| in_frame(addr)));
+            || (self.end.n != UNREPLAYABLE
+                && self.end.reads[..self.end.n as usize]
+                    .iter()
+                    .all(|&(addr, _)| in_frame(addr)));
         let mut bp_used_later = false;
         for k in (0..stepped).rev() {
             let terminal = k + 1 == self.len;
@@ -215,7 +247,8 @@ impl Walk {
             step.bp_needed = bp_used_later;
             if !terminal {
                 all_in_frame &= step.kind != UNREPLAYABLE && in_frame(next_sp.wrapping_sub(8));
-                all_in_frame &= !(restores && step.saved_bp_must_hold) || in_frame(step.saved_bp_addr());
+                all_in_frame &=
+                    !(restores && step.saved_bp_must_hold) || in_frame(step.saved_bp_addr());
             }
         }
         if stepped < self.len {
@@ -323,7 +356,11 @@ pub struct ReadLog {
 
 impl ReadLog {
     pub fn new() -> Self {
-        ReadLog { n: 0, reads: [(0, 0); 2], failed: false }
+        ReadLog {
+            n: 0,
+            reads: [(0, 0); 2],
+            failed: false,
+        }
     }
 
     #[inline(always)]
@@ -340,7 +377,10 @@ impl ReadLog {
     /// or `bp + 8` (a frame-pointer rule), or read nothing (a frame-pointer rule stops
     /// without reading when `bp` is 0).
     pub fn used_bp(&self, bp: u64) -> bool {
-        self.n == 0 || self.reads[..self.n.min(2)].iter().any(|&(a, _)| a == bp || a == bp.wrapping_add(8))
+        self.n == 0
+            || self.reads[..self.n.min(2)]
+                .iter()
+                .any(|&(a, _)| a == bp || a == bp.wrapping_add(8))
     }
 }
 

@@ -25,13 +25,30 @@ next_fn!(real_new_array, c"_Znam", NewFn);
 next_fn!(real_new_nothrow, c"_ZnwmRKSt9nothrow_t", NewNothrowFn);
 next_fn!(real_new_array_nothrow, c"_ZnamRKSt9nothrow_t", NewNothrowFn);
 next_fn!(real_new_aligned, c"_ZnwmSt11align_val_t", NewAlignedFn);
-next_fn!(real_new_array_aligned, c"_ZnamSt11align_val_t", NewAlignedFn);
-next_fn!(real_new_aligned_nothrow, c"_ZnwmSt11align_val_tRKSt9nothrow_t", NewAlignedNothrowFn);
-next_fn!(real_new_array_aligned_nothrow, c"_ZnamSt11align_val_tRKSt9nothrow_t", NewAlignedNothrowFn);
+next_fn!(
+    real_new_array_aligned,
+    c"_ZnamSt11align_val_t",
+    NewAlignedFn
+);
+next_fn!(
+    real_new_aligned_nothrow,
+    c"_ZnwmSt11align_val_tRKSt9nothrow_t",
+    NewAlignedNothrowFn
+);
+next_fn!(
+    real_new_array_aligned_nothrow,
+    c"_ZnamSt11align_val_tRKSt9nothrow_t",
+    NewAlignedNothrowFn
+);
 
 /// One `operator new` variant: fast path through glibc, slow path through libstdc++.
 #[inline(always)]
-fn new_impl(size: usize, align: usize, kind: AllocKind, slow: impl FnOnce() -> *mut c_void) -> *mut c_void {
+fn new_impl(
+    size: usize,
+    align: usize,
+    kind: AllocKind,
+    slow: impl FnOnce() -> *mut c_void,
+) -> *mut c_void {
     let fast = || {
         // SAFETY: plain glibc allocation calls.
         unsafe {

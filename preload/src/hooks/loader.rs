@@ -60,7 +60,10 @@ extern "C" fn prepare(filename: *const c_char, flags: c_int) -> Prepared {
         flags &= !libc::RTLD_DEEPBIND;
         say_cleared(filename);
     }
-    Prepared { real, flags: flags as u32 as u64 }
+    Prepared {
+        real,
+        flags: flags as u32 as u64,
+    }
 }
 
 /// Whether this process is traced (starting the tracer if nobody has): only then is the
@@ -82,7 +85,11 @@ fn say_cleared(filename: *const c_char) {
     };
     let mut line = [0u8; 512];
     let mut len = 0;
-    for part in [&b"memscope: dlopen(\""[..], &name[..name.len().min(300)], b"\") without RTLD_DEEPBIND, so that the library's allocations are traced\n"] {
+    for part in [
+        &b"memscope: dlopen(\""[..],
+        &name[..name.len().min(300)],
+        b"\") without RTLD_DEEPBIND, so that the library's allocations are traced\n",
+    ] {
         line[len..len + part.len()].copy_from_slice(part);
         len += part.len();
     }

@@ -16,7 +16,8 @@ use crate::lifecycle;
 use crate::real::next_fn;
 
 type ExitFn = unsafe extern "C" fn(c_int) -> !;
-type ExecveFn = unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
+type ExecveFn =
+    unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
 type ExecvFn = unsafe extern "C" fn(*const c_char, *const *const c_char) -> c_int;
 type FexecveFn = unsafe extern "C" fn(c_int, *const *const c_char, *const *const c_char) -> c_int;
 
@@ -34,7 +35,9 @@ next_fn!(real_fexecve, c"fexecve", FexecveFn);
 
 #[cfg_attr(not(test), no_mangle)]
 pub extern "C" fn fork() -> libc::pid_t {
-    let Some(real) = real_fork() else { return enosys() };
+    let Some(real) = real_fork() else {
+        return enosys();
+    };
     // SAFETY: glibc's fork; its fork handlers (ours among them) run inside.
     let pid = unsafe { real() };
     if pid > 0 && lifecycle::is_traced_process() {
@@ -108,7 +111,11 @@ fn enosys() -> c_int {
 }
 
 #[cfg_attr(not(test), no_mangle)]
-pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+pub unsafe extern "C" fn execve(
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
     // SAFETY: forwarding the caller's arguments.
     around_exec(|| real_execve().map_or_else(enosys, |f| unsafe { f(path, argv, envp) }))
 }
@@ -126,13 +133,21 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char)
 }
 
 #[cfg_attr(not(test), no_mangle)]
-pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+pub unsafe extern "C" fn execvpe(
+    file: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
     // SAFETY: forwarding the caller's arguments.
     around_exec(|| real_execvpe().map_or_else(enosys, |f| unsafe { f(file, argv, envp) }))
 }
 
 #[cfg_attr(not(test), no_mangle)]
-pub unsafe extern "C" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+pub unsafe extern "C" fn fexecve(
+    fd: c_int,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
     // SAFETY: forwarding the caller's arguments.
     around_exec(|| real_fexecve().map_or_else(enosys, |f| unsafe { f(fd, argv, envp) }))
 }
@@ -151,7 +166,11 @@ pub unsafe extern "C" fn memscope_execvp(file: *const c_char, argv: *const *cons
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn memscope_execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+pub unsafe extern "C" fn memscope_execve(
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
     // SAFETY: forwarding the caller's arguments.
     unsafe { execve(path, argv, envp) }
 }

@@ -11,13 +11,18 @@ use std::ffi::c_int;
 use crate::real::next_fn;
 use crate::signals;
 
-type SigactionFn = unsafe extern "C" fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int;
+type SigactionFn =
+    unsafe extern "C" fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int;
 type SignalFn = unsafe extern "C" fn(c_int, libc::sighandler_t) -> libc::sighandler_t;
 
 next_fn!(real_sigaction, c"sigaction", SigactionFn);
 next_fn!(real_signal, c"signal", SignalFn);
 next_fn!(real_raise, c"raise", unsafe extern "C" fn(c_int) -> c_int);
-next_fn!(real_kill, c"kill", unsafe extern "C" fn(libc::pid_t, c_int) -> c_int);
+next_fn!(
+    real_kill,
+    c"kill",
+    unsafe extern "C" fn(libc::pid_t, c_int) -> c_int
+);
 
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn raise(sig: c_int) -> c_int {
@@ -37,8 +42,14 @@ pub unsafe extern "C" fn kill(pid: libc::pid_t, sig: c_int) -> c_int {
 }
 
 #[cfg_attr(not(test), no_mangle)]
-pub unsafe extern "C" fn sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
-    let Some(real) = real_sigaction() else { return -1 };
+pub unsafe extern "C" fn sigaction(
+    sig: c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> c_int {
+    let Some(real) = real_sigaction() else {
+        return -1;
+    };
     let ours = signals::is_ours(sig);
     // SAFETY: forwarding the caller's arguments.
     let r = unsafe { real(sig, act, old) };
@@ -60,7 +71,9 @@ pub unsafe extern "C" fn sigaction(sig: c_int, act: *const libc::sigaction, old:
 
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn signal(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
-    let Some(real) = real_signal() else { return libc::SIG_ERR };
+    let Some(real) = real_signal() else {
+        return libc::SIG_ERR;
+    };
     let ours = signals::is_ours(sig);
     // SAFETY: forwarding the caller's arguments.
     let previous = unsafe { real(sig, handler) };
