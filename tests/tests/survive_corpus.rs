@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use memscope_tests::{
-    all_trace_files, analyze, build_surv_fixture, fixture, memscope_bin, which, Counts, Run,
+    all_trace_files, analyze, build_test_program, fixture, memscope_bin, which, Counts, Run,
 };
 use tempfile::TempDir;
 
@@ -210,12 +210,11 @@ fn case(name: &str) -> Case {
             ldd_normalize,
         ),
         "openmp" => {
-            let omp = build_surv_fixture(
+            let omp = build_test_program(
                 "surv_omp",
                 "surv_omp.c",
                 "gcc",
                 &["-O1", "-g", "-fopenmp", "-Wall"],
-                &[],
             );
             (Run::new(omp).env("OMP_NUM_THREADS", "4"), false, same)
         }

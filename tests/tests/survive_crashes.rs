@@ -11,16 +11,15 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use memscope_tests::{
-    all_trace_files, analyze, analyze_json, build_surv_fixture, memscope, preload_lib, Report, Run,
+    all_trace_files, analyze, build_test_program, memscope, preload_lib, report_json, Report, Run,
 };
 
 fn surv_crash() -> PathBuf {
-    build_surv_fixture(
+    build_test_program(
         "surv_crash",
         "surv_crash.c",
         "gcc",
         &["-O1", "-g", "-Wall", "-Wextra", "-Wno-use-after-free"],
-        &[],
     )
 }
 
@@ -45,7 +44,7 @@ fn crash(mode: &str, status: i32) -> (Report, serde_json::Value) {
         traced.output.describe()
     );
     let report = traced.report();
-    let value = analyze_json(&traced.trace);
+    let value = report_json(&traced.trace, &[]);
     assert!(
         !report.trace.truncated,
         "surv_crash {mode}: the trace is truncated although the tracer flushes on fatal signals"

@@ -25,7 +25,7 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use memscope_tests::{
-    build_surv_fixture, memscope_bin, run_with_timeout, target_dir, Output, Report, Run,
+    build_test_program, memscope_bin, run_with_timeout, target_dir, Output, Report, Run,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -35,22 +35,20 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 const AS_LIMIT: &str = "--as=2147483648";
 
 fn surv_proc() -> PathBuf {
-    build_surv_fixture(
+    build_test_program(
         "surv_proc",
         "surv_proc.c",
         "gcc",
         &["-O1", "-g", "-Wall", "-Wextra"],
-        &[],
     )
 }
 
 fn surv_threads() -> PathBuf {
-    build_surv_fixture(
+    build_test_program(
         "surv_threads",
         "surv_threads.c",
         "gcc",
         &["-O1", "-g", "-pthread", "-Wall", "-Wextra"],
-        &[],
     )
 }
 

@@ -17,27 +17,25 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use memscope_tests::{
-    analyze_json, build_surv_fixture, fixtures_src_dir, memscope, target_dir, Run,
+    build_test_program, fixtures_src_dir, memscope, report_json, target_dir, Run,
 };
 use serde_json::Value;
 
 fn surv_bump() -> PathBuf {
-    build_surv_fixture(
+    build_test_program(
         "surv_bump",
         "surv_bump.c",
         "gcc",
         &["-O1", "-g", "-Wall", "-Wextra"],
-        &[],
     )
 }
 
 fn surv_static() -> PathBuf {
-    build_surv_fixture(
+    build_test_program(
         "surv_static",
         "surv_static.c",
         "gcc",
         &["-O1", "-g", "-static"],
-        &[],
     )
 }
 
@@ -103,7 +101,7 @@ fn traced_reports(what: &str, program: &Path) -> (Value, String) {
         native.stdout_str(),
         "{what}: stdout differs"
     );
-    let json = analyze_json(&traced.trace);
+    let json = report_json(&traced.trace, &[]);
     assert_eq!(
         json["trace"]["inconsistencies"], 0,
         "{what}: {}",

@@ -11,16 +11,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use memscope_tests::{all_trace_files, analyze_json, build_surv_fixture, Run};
+use memscope_tests::{all_trace_files, build_test_program, report_json, Run};
 use serde_json::Value;
 
 fn surv_proc() -> PathBuf {
-    build_surv_fixture(
+    build_test_program(
         "surv_proc",
         "surv_proc.c",
         "gcc",
         &["-O1", "-g", "-Wall", "-Wextra"],
-        &[],
     )
 }
 
@@ -38,7 +37,7 @@ struct Proc {
 }
 
 fn summarize(path: &Path) -> Proc {
-    let v = analyze_json(path);
+    let v = report_json(path, &[]);
     let what = path.display().to_string();
     let t = &v["trace"];
     assert_eq!(t["truncated"], Value::Bool(false), "{what}: truncated: {v}");

@@ -10,16 +10,15 @@ use std::process::Command;
 use std::time::Duration;
 
 use memscope_tests::{
-    all_trace_files, analyze_json, build_surv_fixture, preload_lib, run_with_timeout,
+    all_trace_files, build_test_program, preload_lib, report_json, run_with_timeout,
 };
 
 fn surv_secure() -> PathBuf {
-    build_surv_fixture(
+    build_test_program(
         "surv_secure",
         "surv_secure.c",
         "gcc",
         &["-O1", "-g", "-Wall", "-Wextra"],
-        &[],
     )
 }
 
@@ -90,7 +89,7 @@ fn a_symlink_at_the_trace_path_is_not_followed() {
             }
             assert!(meta.is_file(), "{}", t.display());
             assert_eq!(meta.mode() & 0o7777, 0o600, "{}", t.display());
-            let v = analyze_json(&t);
+            let v = report_json(&t, &[]);
             assert_eq!(v["trace"]["inconsistencies"], 0, "{}", t.display());
         }
     }
@@ -168,7 +167,7 @@ fn secure_execution_writes_no_trace() {
         all_trace_files(&traces)
             .iter()
             .map(|t| {
-                analyze_json(t)["trace"]["exe"]
+                report_json(t, &[])["trace"]["exe"]
                     .as_str()
                     .unwrap_or("?")
                     .to_string()

@@ -8,15 +8,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use memscope_tests::{assert_clean, assert_counts_eq, build_surv_fixture, Counts, Report, Run};
+use memscope_tests::{assert_clean, assert_counts_eq, build_test_program, Counts, Report, Run};
 
 fn surv_threads() -> PathBuf {
-    build_surv_fixture(
+    build_test_program(
         "surv_threads",
         "surv_threads.c",
         "gcc",
         &["-O1", "-g", "-pthread", "-Wall", "-Wextra"],
-        &[],
     )
 }
 
