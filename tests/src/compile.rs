@@ -8,6 +8,7 @@
 //! line, or each would rebuild what the other is running.
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -105,4 +106,22 @@ fn is_fresh(output: &Path, sources: &[PathBuf]) -> bool {
             Ok(t) => t <= out_time,
             Err(_) => false,
         })
+}
+
+/// Writes `text` to `path` unless the file holds it already, whole under another name and
+/// then renamed: a test that builds from `path` while another test writes it never reads
+/// a half-written file, and an unchanged file keeps its time (so its build stays cached).
+pub fn write_if_changed(path: &Path, text: &str) {
+    if fs::read_to_string(path).ok().as_deref() == Some(text) {
+        return;
+    }
+    let dir = path
+        .parent()
+        .unwrap_or_else(|| panic!("{} has no parent folder", path.display()));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .unwrap_or_else(|e| panic!("cannot create a temporary file in {}: {e}", dir.display()));
+    tmp.write_all(text.as_bytes())
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", tmp.path().display()));
+    tmp.persist(path)
+        .unwrap_or_else(|e| panic!("cannot move {}: {e}", path.display()));
 }

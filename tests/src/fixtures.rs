@@ -8,6 +8,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use crate::compile::{compile_cached, CompileSpec};
 
@@ -163,6 +164,28 @@ pub fn fixture_lib_copies(name: &str, dir: &Path, count: usize) -> Vec<PathBuf> 
             copy
         })
         .collect()
+}
+
+/// Copies the program `from` to `to` (mode bits kept), to be run from there.
+///
+/// The copy is written by a child process (`cp`), never through a file descriptor of the
+/// test process: tests start children from many threads at once, and a child forked while
+/// this process held `to` open for writing would keep that descriptor until its own exec,
+/// so that running `to` could fail with "Text file busy" (ETXTBSY).
+pub fn copy_program(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("--")
+        .arg(from)
+        .arg(to)
+        .stdin(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cp: {e}"));
+    assert!(
+        status.success(),
+        "cp {} {} failed: {status}",
+        from.display(),
+        to.display()
+    );
 }
 
 /// Compiles `tests/fixtures/<source>` (or an absolute `source`) with `compiler flags...

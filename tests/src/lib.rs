@@ -42,9 +42,10 @@ pub mod scratch;
 pub mod valgrind;
 
 pub use cli::{analyze, assert_no_panic, memscope, memscope_ok, report_json};
+pub use compile::write_if_changed;
 pub use dump::dump_records;
 pub use elf::elf_has_tls;
-pub use fixtures::{bug_free, build_test_program, fixture, fixture_lib_copies};
+pub use fixtures::{bug_free, build_test_program, copy_program, fixture, fixture_lib_copies};
 pub use isolation::{untraced, TRACER_VARIABLES};
 pub use oracle::{assert_counts_eq, Counts};
 pub use paths::{

@@ -3,13 +3,11 @@
 //! pass the gate (clean ones as they are, the leaking ones with their known leaks
 //! suppressed), so the tool gates itself in CI.
 
-mod gate_support;
-
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use gate_support::{fail_lines, leaky, memscope_in};
+use crate::gate_support::{fail_lines, leaky, memscope_in};
 
 use memscope_tests::{build_test_program, fixture, Output};
 

@@ -3,12 +3,10 @@
 //! points at the leak's file and line with the baseline fingerprint; the JUnit XML
 //! parses and its counts match its test cases; GitHub annotations name file and line.
 
-mod gate_support;
-
 use std::fs;
 use std::path::Path;
 
-use gate_support::{check, leak_line, leaky, memscope_in, trace};
+use crate::gate_support::{check, leak_line, leaky, memscope_in, trace};
 use serde_json::Value;
 
 fn sarif_schema() -> Value {

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use memscope_tests::{bug_free, build_test_program, memscope_ok, report_json, workspace_root, Run};
+use memscope_tests::{
+    bug_free, build_test_program, copy_program, memscope_ok, report_json, workspace_root, Run,
+};
 
 const HOSTILE_DIR: &str = "<script>alert(1)</script>";
 const HOSTILE_ARG: &str = "</script><!--<img src=x onerror=alert(2)>";
@@ -299,7 +301,7 @@ fn markup_from_the_trace_is_shown_as_text() {
     let hostile = dir.path().join(first).join(second);
     fs::create_dir_all(&hostile).expect("create the folder");
     let exe = hostile.join("html_script_name");
-    fs::copy(&program, &exe).expect("copy the program");
+    copy_program(&program, &exe);
     let traced = Run::new(&exe).arg(HOSTILE_ARG).traced();
     assert!(
         traced.output.status.success(),

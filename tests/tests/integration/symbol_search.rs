@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use memscope_tests::{fixture, memscope_ok, Run};
+use memscope_tests::{copy_program, fixture, memscope_ok, Run};
 use serde_json::Value;
 
 fn run(cmd: &mut Command) {
@@ -47,7 +47,7 @@ fn alpha_frame(trace: &Path, extra: &[&str]) -> (Option<String>, Option<String>,
 fn stripped_binary_is_symbolized_from_detached_debug_info() {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("leak3");
-    fs::copy(fixture("leak3"), &bin).unwrap();
+    copy_program(&fixture("leak3"), &bin);
     let traced = Run::new(&bin).traced();
     let full = alpha_frame(&traced.trace, &[]);
     assert_eq!(full.0.as_deref(), Some("leak_alpha"));

@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use memscope_tests::{
-    build_test_program, fixtures_src_dir, memscope, report_json, target_dir, Run,
+    build_test_program, fixtures_src_dir, memscope, report_json, target_dir, write_if_changed, Run,
 };
 use serde_json::Value;
 
@@ -48,14 +48,9 @@ fn surv_mimalloc() -> PathBuf {
     let manifest = "[package]\nname = \"surv_mimalloc\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
                     [dependencies]\nmimalloc = { version = \"0.1\", default-features = false }\n\n\
                     # Not a member of memscope's workspace.\n[workspace]\n";
-    let write_if_changed = |path: PathBuf, text: &str| {
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
-            std::fs::write(&path, text).unwrap();
-        }
-    };
-    write_if_changed(project.join("Cargo.toml"), manifest);
+    write_if_changed(&project.join("Cargo.toml"), manifest);
     let source = std::fs::read_to_string(fixtures_src_dir().join("surv_mimalloc.rs")).unwrap();
-    write_if_changed(project.join("src/main.rs"), &source);
+    write_if_changed(&project.join("src/main.rs"), &source);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let build = |offline: bool| {
         let mut cmd = Command::new(&cargo);

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use memscope_tests::{
-    all_trace_files, build_test_program, preload_lib, report_json, run_with_timeout,
+    all_trace_files, build_test_program, copy_program, preload_lib, report_json, run_with_timeout,
 };
 
 fn surv_secure() -> PathBuf {
@@ -135,7 +135,7 @@ fn secure_execution_writes_no_trace() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
     let program = dir.path().join("surv_secure_setuid");
-    std::fs::copy(surv_secure(), &program).unwrap();
+    copy_program(&surv_secure(), &program);
     std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o4755)).unwrap();
     let traces = dir.path().join("traces");
     std::fs::create_dir(&traces).unwrap();
@@ -144,7 +144,7 @@ fn secure_execution_writes_no_trace() {
     // A plain copy (not setuid) run the same way is traced: the folder and
     // the library work for nobody, so the test can see a trace if one is written.
     let plain = dir.path().join("surv_secure_plain");
-    std::fs::copy(surv_secure(), &plain).unwrap();
+    copy_program(&surv_secure(), &plain);
     std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o755)).unwrap();
     // setpriv drops to nobody, then env (not setuid) sets the preload and
     // execs the program.

@@ -3,11 +3,11 @@
 //! leak fails past the baseline and is the only one named, fingerprints survive lines
 //! inserted above the leak, budgets, config file and exit codes.
 
-mod gate_support;
-
 use std::fs;
 
-use gate_support::{check, fail_lines, leak_line, leaky, leaky_extra_lines, memscope_in, trace};
+use crate::gate_support::{
+    check, fail_lines, leak_line, leaky, leaky_extra_lines, memscope_in, trace,
+};
 use serde_json::Value;
 
 #[test]

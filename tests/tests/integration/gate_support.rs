@@ -2,8 +2,6 @@
 //! unrelated lines inserted above the leak sites), its traces, and `memscope` run in a
 //! given directory without a CI environment.
 
-#![allow(dead_code)]
-
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,7 +9,7 @@ use std::process::Command;
 
 use memscope_tests::{
     assert_no_panic, build_test_program, fixtures_out_dir, fixtures_src_dir, memscope_bin,
-    run_with_timeout, Output, Run, Traced, DEFAULT_TIMEOUT,
+    run_with_timeout, write_if_changed, Output, Run, Traced, DEFAULT_TIMEOUT,
 };
 
 /// `gate_leaky.c` as written.
@@ -50,9 +48,7 @@ pub fn leaky_extra_lines() -> PathBuf {
     let moved = text.replace(marker, &format!("{marker}{EXTRA_LINES}"));
     fs::create_dir_all(fixtures_out_dir()).expect("create target/fixtures");
     let copy = fixtures_out_dir().join("gate_leaky_extra_lines.c");
-    if fs::read_to_string(&copy).ok().as_deref() != Some(moved.as_str()) {
-        fs::write(&copy, moved).expect("write the moved copy");
-    }
+    write_if_changed(&copy, &moved);
     // An absolute source path: `build_test_program` joins it onto tests/fixtures/.
     build_test_program(
         "gate_leaky_extra_lines",
