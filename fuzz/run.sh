@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Time-bounded fuzzing of the trace reader and analyzer, on stable Rust: the
-# proptest mutator of tests/tests/survive_fuzz.rs against the real
+# proptest mutator of tests/tests/integration/survive_fuzz.rs against the real
 # `memscope analyze` under `prlimit --as=2G`.
 #
 #   fuzz/run.sh [SECONDS] [SEED]     # default 300 s, seed from the clock
@@ -13,4 +13,4 @@ cd "$root"
 export SURV_FUZZ_SECONDS="${1:-300}"
 if [ -n "${2:-}" ]; then export SURV_FUZZ_SEED="$2"; fi
 cargo build --release
-cargo test --release -p memscope-tests --test survive_fuzz -- --nocapture
+cargo test --release -p memscope-tests --test integration -- survive_fuzz:: --nocapture

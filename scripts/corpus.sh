@@ -3,7 +3,7 @@
 # program, same output & status as natively, traces written by the process
 # tree, inconsistencies (summed over the tree's traces), truncated traces,
 # and whether the root process's counts equal valgrind's (deterministic
-# programs only). The rows are defined in tests/tests/survive_corpus.rs; a
+# programs only). The rows are defined in tests/tests/integration/survive_corpus.rs; a
 # fast subset of them runs as ordinary tests.
 #
 #   scripts/corpus.sh                    # every row
@@ -13,5 +13,5 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/ensure_packages.sh
 cargo build --release
-exec cargo test --release -p memscope-tests --test survive_corpus -- \
-    --ignored --exact corpus_table --nocapture --test-threads=1
+exec cargo test --release -p memscope-tests --test integration -- \
+    --ignored --exact survive_corpus::corpus_table --nocapture --test-threads=1
