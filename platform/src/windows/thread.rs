@@ -4,7 +4,9 @@
 
 use std::sync::atomic::AtomicU32;
 
-use windows_sys::Win32::Foundation::{CloseHandle, INVALID_HANDLE_VALUE, STILL_ACTIVE};
+use windows_sys::Win32::Foundation::{
+    CloseHandle, GetLastError, ERROR_INVALID_PARAMETER, INVALID_HANDLE_VALUE, STILL_ACTIVE,
+};
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W, TH32CS_SNAPPROCESS,
 };
@@ -62,7 +64,9 @@ pub fn thread_alive(tid: ThreadId) -> bool {
     // SAFETY: opening a thread by id; the handle is closed below.
     let handle = unsafe { OpenThread(THREAD_QUERY_LIMITED_INFORMATION, 0, tid) };
     if handle.is_null() {
-        return false;
+        // No thread has this id; any other failure (say, access denied) leaves it alive.
+        // SAFETY: reading this thread's last error.
+        return unsafe { GetLastError() } != ERROR_INVALID_PARAMETER;
     }
     let mut code = 0u32;
     // SAFETY: `handle` is open with query rights; `code` is writable.
