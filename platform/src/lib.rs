@@ -47,6 +47,13 @@ mod macos;
 #[cfg(target_os = "windows")]
 mod windows;
 
+#[cfg(not(any(
+    all(target_os = "linux", target_arch = "x86_64"),
+    target_os = "macos",
+    target_os = "windows"
+)))]
+compile_error!("memscope-platform is written for Linux on x86-64, macOS and Windows");
+
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 use linux as os;
 #[cfg(target_os = "macos")]
