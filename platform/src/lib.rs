@@ -1,20 +1,71 @@
 //! OS specifics of the memscope tracer behind small, safe functions.
 //!
-//! Everything the preload needs from the operating system lives here, one file per
-//! concern, so that the hook code reads the same on every platform:
-//! - `clock`: the event clock (monotonic, no syscall on Linux: vDSO).
-//! - `thread`: kernel thread id, the current thread's stack bounds, futex wait/wake.
-//! - `file`: creating the trace file safely and writing to it without stdio.
-//! - `modules`: the loaded modules (path, address range, build-id, unwind sections).
-//! - `unwind`: capturing the current thread's stack from DWARF CFI.
-//! - `ring`: the lock-free per-thread event ring (mmap'd, no heap).
+//! Front ends and the recorder core name only the facade below, never an OS; each module
+//! of the facade is the current OS's file of the same name:
+//! - [`clock`]: the event clock (ordered with the loads before it: docs/architecture.md,
+//!   invariant 2), its conversion to monotonic nanoseconds, wall time, sleeping.
+//! - [`thread`]: thread and process ids, the current thread's stack bounds, whether a
+//!   thread still exists, futex-like wait and wake on a 32-bit word.
+//! - [`file`]: creating the trace file safely (exclusive, never through a symlink, owner
+//!   only, not inherited by children) and writing to it without stdio.
+//! - [`memory`]: zeroed anonymous mappings, from the kernel rather than the program's
+//!   allocator.
+//! - `modules` (Linux): the loaded modules with build-ids and unwind sections.
+//! - `unwind` (Linux): capturing the current thread's stack from DWARF CFI.
 //!
-//! Only Linux x86_64 is implemented today; other targets get their own submodule with
-//! the same file names.
+//! Layout: OS-neutral code at the top of `src/` (`tick_map`); `linux/`, `macos/` and
+//! `windows/` hold what each OS provides under the same file names; what depends only on
+//! the processor (reading the stack pointer and the time-stamp counter, the fence before
+//! a clock read, x86-64 CFI stepping with its walk memo and step shapes) is under
+//! `x86_64/` and `aarch64/`.
+//!
+//! Built for Linux on x86-64 (everything), macOS (`clock`, `thread`, `file`, `memory`)
+//! and Windows (the same four). The module list and stack capture of macOS and Windows
+//! come with their front ends (issues 17 and 18) and are left out there, not faked.
+//!
+//! The path `memscope_platform::ring` is kept for the preload until the recorder core owns
+//! the ring; new code uses the facade.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// Used by Linux's TSC clock only so far; built everywhere so that every target checks it.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+mod tick_map;
+
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+// The stack pointer and TSC reads serve Linux only so far (stack bounds and clocks come
+// from the OS elsewhere).
+#[cfg(target_arch = "x86_64")]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+mod x86_64;
+
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux;
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(target_os = "windows")]
+mod windows;
+
+#[cfg(not(any(
+    all(target_os = "linux", target_arch = "x86_64"),
+    target_os = "macos",
+    target_os = "windows"
+)))]
+compile_error!("memscope-platform is written for Linux on x86-64, macOS and Windows");
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+use linux as os;
+#[cfg(target_os = "macos")]
+use macos as os;
+#[cfg(target_os = "windows")]
+use windows as os;
+
+pub use os::{clock, file, memory, thread};
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub use linux::{modules, unwind};
+
+// The ring's old path (`memscope_platform::ring`), until the recorder core owns it.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub use linux::*;

@@ -1,39 +1,30 @@
-//! Clocks: the event clock the hooks stamp events with, and its conversion to
+//! Clocks on Linux: the event clock the hooks stamp events with, and its conversion to
 //! `CLOCK_MONOTONIC` nanoseconds for the trace.
 //!
 //! When the kernel itself keeps time with the TSC (its clocksource is `tsc`: constant
 //! rate and synchronized across CPUs, or the kernel would have switched away from it),
-//! an event costs one `lfence; rdtsc` instead of a vDSO `clock_gettime` (≈ 16 ns instead
-//! of ≈ 22 ns here), and the writer thread converts ticks to nanoseconds with one fixed
-//! linear map: an anchor pair (ticks, ns) read at start and a rate measured once, ≥ 2 ms
-//! later. A fixed map never reverses the order of two readings, so the order of events
-//! across threads (ARCHITECTURE invariant 2) is the TSC's (a tick is shorter than a
-//! nanosecond, so two readings can map to the same nanosecond; the analyzer's merge then
-//! puts releases first, the order a reused address needs); the nanoseconds are off from the
-//! monotonic clock by the rate's error (a few ppm) times the run's length. The `lfence`
-//! makes the read wait for everything before it, as the vDSO's own read does: an
-//! allocation is stamped after the allocator returned the block (which another thread
-//! may have freed), and a free after the thread got hold of the pointer (which another
-//! thread may have allocated and handed over). A bare `rdtsc` may run before those loads
-//! and stamp a free before the allocation it frees: a 300-thread test saw exactly that.
-//! Elsewhere the event clock is `CLOCK_MONOTONIC` itself and the conversion is the
-//! identity.
+//! an event costs one `lfence; rdtsc` instead of a vDSO `clock_gettime`, and the writer
+//! thread converts ticks to nanoseconds with one fixed linear map (`tick_map`). A tick is
+//! shorter than a nanosecond, so two readings can map to the same nanosecond; the
+//! analyzer's merge then puts releases first, the order a reused address needs
+//! (docs/architecture.md, invariant 2). The `lfence` makes the read wait for everything
+//! before it, as the vDSO's own read does: an allocation is stamped after the allocator
+//! returned the block (which another thread may have freed), and a free after the thread
+//! got hold of the pointer (which another thread may have allocated and handed over). A
+//! bare `rdtsc` may run before those loads and stamp a free before the allocation it
+//! frees: a 300-thread test saw exactly that. Elsewhere the event clock is
+//! `CLOCK_MONOTONIC` itself and the conversion is the identity.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use super::file::read_small_file;
+use crate::tick_map::TickMap;
+use crate::x86_64::read_tsc_ordered;
 
 /// Whether events are stamped with the TSC.
 static TSC: AtomicBool = AtomicBool::new(false);
-/// The anchor: a TSC reading and the monotonic nanoseconds at the same moment.
-static ANCHOR_TICKS: AtomicU64 = AtomicU64::new(0);
-static ANCHOR_NS: AtomicU64 = AtomicU64::new(0);
-/// Nanoseconds per tick as a 32.32 fixed-point number; 0 until measured.
-static NS_PER_TICK_Q32: AtomicU64 = AtomicU64::new(0);
-
-/// How long after the anchor the rate is measured (longer: more exact, but a program
-/// that ends sooner waits for the rest of it at exit).
-const RATE_INTERVAL_NS: u64 = 2_000_000;
+/// TSC ticks to monotonic nanoseconds.
+static TSC_MAP: TickMap = TickMap::new();
 
 /// Nanoseconds on the monotonic clock.
 #[inline]
@@ -68,15 +59,6 @@ pub fn sleep_ns(ns: u64) {
     unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
 }
 
-#[inline(always)]
-fn rdtsc_ordered() -> u64 {
-    // SAFETY: lfence and rdtsc exist on every x86_64 CPU and touch no memory.
-    unsafe {
-        core::arch::x86_64::_mm_lfence();
-        core::arch::x86_64::_rdtsc()
-    }
-}
-
 /// Chooses the event clock and anchors it; returns the anchor's monotonic nanoseconds
 /// (the trace's start). Call once per process image, before the first event; a forked
 /// child keeps its parent's clock and calls [`event_ns`] instead.
@@ -89,9 +71,7 @@ pub fn start_event_clock() -> u64 {
         return now_ns();
     }
     let (ticks, ns) = paired_reading();
-    ANCHOR_TICKS.store(ticks, Relaxed);
-    ANCHOR_NS.store(ns, Relaxed);
-    NS_PER_TICK_Q32.store(0, Relaxed);
+    TSC_MAP.anchor((ticks, ns));
     TSC.store(true, Relaxed);
     ns
 }
@@ -99,9 +79,9 @@ pub fn start_event_clock() -> u64 {
 /// A TSC reading and the monotonic nanoseconds at (nearly) the same moment: the ticks
 /// are the midpoint of two reads around the clock read.
 fn paired_reading() -> (u64, u64) {
-    let before = rdtsc_ordered();
+    let before = read_tsc_ordered();
     let ns = now_ns();
-    let after = rdtsc_ordered();
+    let after = read_tsc_ordered();
     (before + (after - before) / 2, ns)
 }
 
@@ -109,7 +89,7 @@ fn paired_reading() -> (u64, u64) {
 #[inline(always)]
 pub fn event_ticks() -> u64 {
     if TSC.load(Relaxed) {
-        rdtsc_ordered()
+        read_tsc_ordered()
     } else {
         now_ns()
     }
@@ -121,37 +101,12 @@ pub fn ticks_to_ns(ticks: u64) -> u64 {
     if !TSC.load(Relaxed) {
         return ticks;
     }
-    let mut rate = NS_PER_TICK_Q32.load(Relaxed);
-    if rate == 0 {
-        rate = measure_rate();
-    }
-    let elapsed = ticks.saturating_sub(ANCHOR_TICKS.load(Relaxed)) as u128;
-    ANCHOR_NS.load(Relaxed) + ((elapsed * rate as u128) >> 32) as u64
+    TSC_MAP.to_ns(ticks, paired_reading, sleep_ns)
 }
 
 /// The event clock now, in monotonic nanoseconds.
 pub fn event_ns() -> u64 {
     ticks_to_ns(event_ticks())
-}
-
-/// Measures nanoseconds per tick against the anchor, once; every caller gets the same.
-#[cold]
-fn measure_rate() -> u64 {
-    let (ticks0, ns0) = (ANCHOR_TICKS.load(Relaxed), ANCHOR_NS.load(Relaxed));
-    let (ticks, ns) = loop {
-        let (ticks, ns) = paired_reading();
-        let elapsed = ns.saturating_sub(ns0);
-        if elapsed >= RATE_INTERVAL_NS {
-            break (ticks, ns);
-        }
-        sleep_ns(RATE_INTERVAL_NS - elapsed);
-    };
-    let rate = ((((ns - ns0) as u128) << 32) / (ticks.saturating_sub(ticks0).max(1)) as u128).max(1)
-        as u64;
-    match NS_PER_TICK_Q32.compare_exchange(0, rate, Relaxed, Relaxed) {
-        Ok(_) => rate,
-        Err(first) => first,
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! The trace file: created exclusively (never following a symlink, never truncating what
-//! is there, mode 0600, close-on-exec) and written with raw `write(2)`, never stdio,
-//! because the traced program may have closed or redirected its standard streams.
+//! The trace file on Linux: created exclusively (never following a symlink, never
+//! truncating what is there, mode 0600, close-on-exec) and written with raw `write(2)`,
+//! never stdio, because the traced program may have closed or redirected its standard
+//! streams.
 
 use std::ffi::CStr;
 

@@ -1,11 +1,15 @@
-//! Threads: kernel ids, stack bounds, liveness, and futex wait/wake for the writer's
-//! doorbell. All async-signal-safe except `current_stack_bounds` (which may allocate
-//! inside glibc and must be called with tracking suspended).
+//! Threads on Linux: kernel ids, stack bounds, liveness, and futex wait/wake for the
+//! writer's doorbell. All async-signal-safe; none allocates.
 
 use std::sync::atomic::AtomicU32;
 
+pub use crate::x86_64::stack_pointer;
+
+/// A thread's id: the kernel's thread id (the main thread's equals the process id).
+pub type ThreadId = u32;
+
 /// Kernel thread id of the calling thread.
-pub fn current_tid() -> u32 {
+pub fn current_tid() -> ThreadId {
     // SAFETY: gettid has no preconditions.
     unsafe { libc::syscall(libc::SYS_gettid) as u32 }
 }
@@ -24,7 +28,7 @@ pub fn parent_pid() -> u32 {
 
 /// Whether thread `tid` of this process still exists. A thread that is gone can run no
 /// more code, so its buffers may be reclaimed.
-pub fn thread_alive(tid: u32) -> bool {
+pub fn thread_alive(tid: ThreadId) -> bool {
     // SAFETY: tgkill with signal 0 only checks for existence.
     let r = unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid as libc::c_int, 0) };
     // SAFETY: reading errno of this thread.
@@ -87,15 +91,16 @@ fn parse_range(line: &[u8]) -> Option<(u64, u64)> {
     Some((hex(&line[..dash])?, hex(&line[dash + 1..sp])?))
 }
 
-/// The calling thread's current stack pointer (approximately: this function's frame).
-#[inline(always)]
-pub fn stack_pointer() -> u64 {
-    let sp: u64;
-    // SAFETY: reads the stack pointer register only.
-    unsafe {
-        core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
-    };
-    sp
+/// The calling thread's stack as `[low, high)`, from the memory map (see [`mapping_of`]).
+/// The main thread's stack grows on demand, so its lower bound is taken as far as the
+/// usual 8 MiB limit allows.
+pub fn current_stack_bounds() -> Option<(u64, u64)> {
+    let (lo, hi) = mapping_of(stack_pointer())?;
+    if current_tid() == current_pid() {
+        Some((lo.min(hi.saturating_sub(8 << 20)), hi))
+    } else {
+        Some((lo, hi))
+    }
 }
 
 /// Waits while `*word == expected`, at most `timeout_ns`.

@@ -267,7 +267,7 @@ impl Walk {
         }
         let stepped = self.stepped();
         let mut diff = 0;
-        // SAFETY (every read below): `settle` checked that each address lies between the
+        // SAFETY: for every read below, `settle` checked that each address lies between the
         // first frame's stack pointer and the top of this thread's stack, and the walk
         // matched this frame and stack (`starts_at`); all were read before, so they are
         // 8-aligned.

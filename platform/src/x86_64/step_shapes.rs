@@ -12,16 +12,16 @@
 //! learned; they, and addresses not seen yet, go through framehop.
 //!
 //! framehop's own cache holds 509 rules (the unwinder keeps a few of them per thread),
-//! which a compiler's code overflows into constant CFI re-parsing (`cc1`: ≈ 7 % of its
-//! time); this table holds [`SHAPES`] compact entries, committed only where used.
+//! which a compiler's code overflows into constant CFI re-parsing (BENCHMARKS.md: what
+//! it cost `cc1`); this table holds [`SHAPES`] compact entries, committed only where used.
 //! Hand-written rather than a crate: it sits on the allocation hot path, where nothing
 //! may allocate or lock.
 
 use super::walk_memo::ReadLog;
 
-/// Entries in a thread's shape table (16 bytes each; a power of two). Compiling a
-/// 1500-function file, `cc1` went to framehop for > 520 K steps with 8 K entries, 390 K
-/// with 16 K and 360 K with 32 K (its code outgrows any table).
+/// Entries in a thread's shape table (16 bytes each; a power of two). A compiler's code
+/// outgrows any size; the steps `cc1` still took through framehop at 8 K, 16 K and 32 K
+/// entries are in BENCHMARKS.md.
 pub const SHAPES: usize = 16384;
 
 /// No saved frame pointer: the step leaves the frame pointer as it was.

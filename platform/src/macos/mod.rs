@@ -1,0 +1,7 @@
+//! macOS implementation (clock, threads, trace file, memory). The module list and stack
+//! capture come with the macOS front end (issue 17).
+
+pub mod clock;
+pub mod file;
+pub mod memory;
+pub mod thread;
