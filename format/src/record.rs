@@ -220,7 +220,7 @@ pub enum ExitHow {
 }
 
 impl ExitHow {
-    pub(crate) fn from_u8(v: u8) -> Option<Self> {
+    pub fn from_u8(v: u8) -> Option<Self> {
         [
             Self::Exit,
             Self::QuickExit,

@@ -7,7 +7,6 @@
 //! - `file`: creating the trace file safely and writing to it without stdio.
 //! - `modules`: the loaded modules (path, address range, build-id, unwind sections).
 //! - `unwind`: capturing the current thread's stack from DWARF CFI.
-//! - `ring`: the lock-free per-thread event ring (mmap'd, no heap).
 //!
 //! Only Linux x86_64 is implemented today; other targets get their own submodule with
 //! the same file names.

@@ -3,7 +3,6 @@
 pub mod clock;
 pub mod file;
 pub mod modules;
-pub mod ring;
 mod step_shapes;
 pub mod thread;
 pub mod unwind;
