@@ -31,6 +31,7 @@ mod producer;
 pub mod ring;
 mod slot;
 mod writer;
+mod writer_thread;
 
 pub use config::Config;
 pub use front_end::{FrontEnd, ProcessIdentity};

@@ -28,6 +28,7 @@ use crate::handoff::HANDOFF;
 use crate::producer::Attached;
 use crate::slot::{self, ThreadSlot, EXITING};
 use crate::writer::Writer;
+use crate::writer_thread;
 
 const UNINIT: u8 = 0;
 const STARTING: u8 = 1;
@@ -95,7 +96,7 @@ fn start<F: FrontEnd>(origin: Origin, config: Config) -> bool {
     if origin == Origin::Start {
         F::install_process_handlers();
     }
-    spawn_writer::<F>(writer)
+    writer_thread::spawn::<F>(writer)
 }
 
 /// Creates the trace file and writes its header (`start_ns`: the trace's start time).
@@ -173,38 +174,6 @@ fn open_trace(
         return None;
     }
     Some(file)
-}
-
-/// Starts the writer thread, which holds the guard for its whole life.
-fn spawn_writer<F: FrontEnd>(writer: Writer) -> bool {
-    extern "C" fn writer_main<F: FrontEnd>(arg: *mut c_void) -> *mut c_void {
-        let _guard = Guard::<F>::force();
-        HANDOFF.writer_started();
-        // SAFETY: `arg` is the Box<Writer> leaked by spawn_writer, handed over once.
-        let writer = unsafe { Box::from_raw(arg as *mut Writer) };
-        writer.run()
-    }
-    let arg = Box::into_raw(Box::new(writer)) as *mut c_void;
-    // SAFETY: the writer thread blocks every signal (so process-directed signals land on
-    // the program's threads, whose handlers may wait for the writer); the old mask is
-    // restored right after pthread_create.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let mut t: libc::pthread_t = 0;
-        let r = libc::pthread_create(&mut t, std::ptr::null(), writer_main::<F>, arg);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        if r != 0 {
-            drop(Box::from_raw(arg as *mut Writer));
-            write_stderr(b"memscope: cannot start the writer thread; not tracing\n");
-            return false;
-        }
-        libc::pthread_detach(t);
-        libc::pthread_setname_np(t, c"memscope-writer".as_ptr());
-    }
-    true
 }
 
 // ---- threads ---------------------------------------------------------------------------

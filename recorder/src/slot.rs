@@ -1,7 +1,7 @@
 //! Per-thread tracer state ("slots") and the lock-free registry the writer walks.
 //!
-//! A thread gets a slot on its first traced event and keeps it (through initial-exec TLS)
-//! until it dies. Slots are never freed: when the writer has seen a thread gone and its
+//! A thread gets a slot on its first traced event and keeps it (through the front end's
+//! [`ThreadState`](crate::ThreadState)) until it dies. Slots are never freed: when the writer has seen a thread gone and its
 //! ring drained, the slot goes back to `FREE` and the next new thread reuses it, so memory
 //! is bounded by the most threads alive at once. The registry is a push-only linked list:
 //! `next` is written before a slot is published and never changes (except in a forked
