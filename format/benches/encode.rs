@@ -9,7 +9,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use memscope_format::chunk::{compressed_bound, ChunkCompressor};
 use memscope_format::record::ChunkEnc;
-use memscope_format::{crc32, AllocKind, Enc, FreeKind, RecordDecoder, StackId, StackIds};
+use memscope_format::{crc32, AllocKind, Enc, FreeKind, Record, RecordDecoder, StackId, StackIds};
 
 const RECORDS: u64 = 20_000;
 
@@ -27,17 +27,16 @@ fn write_chunk(c: &mut ChunkEnc, buf: &mut [u8]) -> usize {
             [(seed >> 33) as usize % 12];
         let slot = (seed >> 40) as usize % 64;
         let ptr = 0x5555_0000_0000 + (seed >> 20) % 0x10_0000 * 16;
-        c.alloc_with_slack(
-            &mut e,
-            i * 173,
+        let alloc = Record::Alloc {
+            time: i * 173,
             ptr,
             size,
-            0,
-            AllocKind::Malloc,
-            StackId(2),
-            8,
-        )
-        .unwrap();
+            align: 0,
+            kind: AllocKind::Malloc,
+            stack: StackId(2),
+            slack: 8,
+        };
+        c.put(&mut e, &alloc).unwrap();
         if live[slot] != 0 {
             c.free(&mut e, i * 173 + 40, live[slot], FreeKind::Free, StackId(3))
                 .unwrap();

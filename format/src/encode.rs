@@ -15,7 +15,7 @@ use crate::model::{
     predicted_slack, Model, CLASS_ALLOC, CLASS_FREE, DIRECTORY_LEN, DIRECTORY_TAG, F_DELTA,
     F_INDEX, F_SIZE, F_STACK, F_TIME, SHARED_FRAMES_MAX, SIDE_STREAMS, STACK_EXPLICIT,
 };
-use crate::record::{op, AllocKind, ExitHow, FreeKind, StackId};
+use crate::record::{op, AllocKind, ExitHow, FreeKind, Record, StackId};
 use crate::varint::{put_split, zigzag, Enc, Full};
 
 /// Bytes one event record can add to the main and side streams together, at most
@@ -140,14 +140,14 @@ impl ChunkEnc {
     }
 
     #[inline(always)]
-    fn put(&mut self, field: usize, v: u64) {
+    fn put_side(&mut self, field: usize, v: u64) {
         self.sides.put(field, v);
     }
 
     #[inline(always)]
     fn time(&mut self, t: u64) {
         let dt = self.m.time_delta(t);
-        self.put(F_TIME, dt);
+        self.put_side(F_TIME, dt);
     }
 
     /// Codes `stack` for a record of `class`; returns its mode.
@@ -156,37 +156,230 @@ impl ChunkEnc {
         let mode = self.m.stack_mode(stack.0, class);
         if mode == STACK_EXPLICIT {
             let v = self.m.stack_delta(stack.0);
-            self.put(F_STACK, v);
+            self.put_side(F_STACK, v);
         }
         self.m.saw_stack(stack.0, class);
         mode
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn module(
-        &mut self,
-        e: &mut Enc<'_>,
-        id: u32,
-        base: u64,
-        start: u64,
-        end: u64,
-        path: &[u8],
-        build_id: &[u8],
-    ) -> Result<(), Full> {
-        e.u8(op::MODULE)?;
-        e.var(id as u64)?;
-        e.var(base)?;
-        e.var(start)?;
-        e.var(end)?;
-        e.blob(path)?;
-        e.blob(build_id)?;
-        self.fits(e)
+    /// Writes one record: the one way into a chunk (the positional methods below are
+    /// shorthands for tests). A record that does not fit returns `Err(Full)` and leaves
+    /// the encoder as it was.
+    #[inline]
+    pub fn put(&mut self, e: &mut Enc<'_>, r: &Record<'_>) -> Result<(), Full> {
+        match *r {
+            Record::Module {
+                id,
+                base,
+                start,
+                end,
+                path,
+                build_id,
+            } => {
+                e.u8(op::MODULE)?;
+                e.var(id as u64)?;
+                e.var(base)?;
+                e.var(start)?;
+                e.var(end)?;
+                e.blob(path)?;
+                e.blob(build_id)?;
+                self.fits(e)
+            }
+            Record::ModuleUnload { id } => {
+                e.u8(op::MODULE_UNLOAD)?;
+                e.var(id as u64)?;
+                self.fits(e)
+            }
+            Record::Stack { id, ref frames } => self.stack(e, id, frames),
+            Record::ProcessExit { time, how, code } => {
+                self.room(e)?;
+                e.u8(op::PROCESS_EXIT)?;
+                e.u8(how as u8)?;
+                e.svar(code as i64)?;
+                self.time(time);
+                Ok(())
+            }
+            Record::Fork { time, child_pid } => {
+                self.room(e)?;
+                e.u8(op::FORK)?;
+                e.var(child_pid as u64)?;
+                self.time(time);
+                Ok(())
+            }
+            Record::End { time } => {
+                self.room(e)?;
+                e.u8(op::END)?;
+                self.time(time);
+                Ok(())
+            }
+            Record::Lost { time, events } => {
+                self.room(e)?;
+                e.u8(op::LOST)?;
+                e.var(events)?;
+                self.time(time);
+                Ok(())
+            }
+            Record::ThreadStart { time, tid } => {
+                self.room(e)?;
+                e.u8(op::THREAD_START)?;
+                e.var(tid as u64)?;
+                self.time(time);
+                Ok(())
+            }
+            Record::ThreadExit { time } => {
+                self.room(e)?;
+                e.u8(op::THREAD_EXIT)?;
+                self.time(time);
+                Ok(())
+            }
+            Record::Alloc {
+                time,
+                ptr,
+                size,
+                align,
+                kind,
+                stack,
+                slack,
+            } => {
+                self.room(e)?;
+                self.time(time);
+                let mut mode = match self.m.freed.find(ptr) {
+                    Some(back) => {
+                        self.put_side(F_INDEX, back);
+                        op::PTR_HIT
+                    }
+                    None => {
+                        let d = zigzag(ptr.wrapping_sub(self.m.alloc_end) as i64);
+                        self.put_side(F_DELTA, d);
+                        0
+                    }
+                };
+                mode |= self.stack_mode(stack, CLASS_ALLOC);
+                let (size_hit, slack_hit) = self.size_and_slack(stack, size, slack);
+                mode |= if size_hit { op::SIZE_HIT } else { 0 };
+                mode |= if slack_hit { op::SLACK_HIT } else { 0 };
+                match if align == 0 {
+                    op::fast_kind(kind)
+                } else {
+                    None
+                } {
+                    Some(k) => e.u8(op::ALLOC | k << 5 | mode)?,
+                    None => {
+                        e.u8(op::ALLOC_ANY)?;
+                        e.u8(kind as u8)?;
+                        e.u8(mode)?;
+                        self.put_side(F_SIZE, align);
+                    }
+                }
+                self.m.saw_alloc(ptr, size, slack, stack.0);
+                Ok(())
+            }
+            Record::Free {
+                time,
+                ptr,
+                kind,
+                stack,
+            } => {
+                self.room(e)?;
+                self.time(time);
+                let mut mode = match self.m.allocated.find(ptr) {
+                    Some(back) => {
+                        self.put_side(F_INDEX, back);
+                        op::FREE_PTR_HIT
+                    }
+                    None => {
+                        let d = zigzag(ptr.wrapping_sub(self.m.last_ptr) as i64);
+                        self.put_side(F_DELTA, d);
+                        0
+                    }
+                };
+                mode |= self.stack_mode(stack, CLASS_FREE);
+                e.u8(op::FREE | (kind as u8) << 3 | mode)?;
+                self.m.saw_free(ptr);
+                Ok(())
+            }
+            Record::Realloc {
+                time_before,
+                time,
+                old,
+                new,
+                size,
+                kind,
+                stack,
+                slack,
+            } => {
+                self.room(e)?;
+                self.time(time_before);
+                self.time(time);
+                let old_mode = if old == 0 {
+                    op::OLD_NULL
+                } else if let Some(back) = self.m.allocated.find(old) {
+                    self.put_side(F_INDEX, back);
+                    op::OLD_HIT
+                } else {
+                    let d = zigzag(old.wrapping_sub(self.m.last_ptr) as i64);
+                    self.put_side(F_DELTA, d);
+                    op::OLD_DELTA
+                };
+                let new_mode = if new == 0 {
+                    op::NEW_NULL
+                } else if new == old {
+                    op::NEW_SAME
+                } else if let Some(back) = self.m.freed.find(new) {
+                    self.put_side(F_INDEX, back);
+                    op::NEW_HIT
+                } else {
+                    let d = zigzag(new.wrapping_sub(self.m.alloc_end) as i64);
+                    self.put_side(F_DELTA, d);
+                    op::NEW_DELTA
+                };
+                let mut mode = self.stack_mode(stack, CLASS_ALLOC) | old_mode << 2 | new_mode << 4;
+                let (size_hit, slack_hit) = self.size_and_slack(stack, size, slack);
+                mode |= if size_hit { op::RE_SIZE_HIT } else { 0 };
+                mode |= if slack_hit { op::RE_SLACK_HIT } else { 0 };
+                match kind {
+                    AllocKind::Realloc => e.u8(op::REALLOC)?,
+                    AllocKind::ReallocArray => e.u8(op::REALLOC_ARRAY)?,
+                    other => {
+                        e.u8(op::REALLOC_ANY)?;
+                        e.u8(other as u8)?;
+                    }
+                }
+                e.u8(mode)?;
+                self.m.saw_realloc(old, new, size, slack, stack.0);
+                Ok(())
+            }
+            Record::AllocFailed {
+                time,
+                size,
+                kind,
+                stack,
+            } => {
+                self.room(e)?;
+                self.time(time);
+                let mode = self.stack_mode(stack, CLASS_ALLOC);
+                self.put_side(F_SIZE, size);
+                e.u8(op::ALLOC_FAILED)?;
+                e.u8(kind as u8)?;
+                e.u8(mode)?;
+                Ok(())
+            }
+        }
     }
 
-    pub fn module_unload(&mut self, e: &mut Enc<'_>, id: u32) -> Result<(), Full> {
-        e.u8(op::MODULE_UNLOAD)?;
-        e.var(id as u64)?;
-        self.fits(e)
+    /// Codes an allocation's size and slack against the model's predictions (a predicted
+    /// field is not stored); returns which were predicted.
+    #[inline(always)]
+    fn size_and_slack(&mut self, stack: StackId, size: u64, slack: u64) -> (bool, bool) {
+        let size_hit = self.m.predicted_size(stack.0) == Some(size);
+        if !size_hit {
+            self.put_side(F_SIZE, size);
+        }
+        let slack_hit = predicted_slack(size) == slack;
+        if !slack_hit {
+            self.put_side(F_SIZE, slack);
+        }
+        (size_hit, slack_hit)
     }
 
     /// An interned stack: its outermost frames that equal the previous stack's are only
@@ -215,6 +408,35 @@ impl ChunkEnc {
         Ok(())
     }
 
+    // ---- positional shorthands, for tests that write chunks by hand -----------------
+
+    /// A `Module` record.
+    #[allow(clippy::too_many_arguments)]
+    pub fn module(
+        &mut self,
+        e: &mut Enc<'_>,
+        id: u32,
+        base: u64,
+        start: u64,
+        end: u64,
+        path: &[u8],
+        build_id: &[u8],
+    ) -> Result<(), Full> {
+        let r = Record::Module {
+            id,
+            base,
+            start,
+            end,
+            path,
+            build_id,
+        };
+        self.put(e, &r)
+    }
+
+    pub fn module_unload(&mut self, e: &mut Enc<'_>, id: u32) -> Result<(), Full> {
+        self.put(e, &Record::ModuleUnload { id })
+    }
+
     pub fn process_exit(
         &mut self,
         e: &mut Enc<'_>,
@@ -222,50 +444,27 @@ impl ChunkEnc {
         how: ExitHow,
         code: i32,
     ) -> Result<(), Full> {
-        self.room(e)?;
-        e.u8(op::PROCESS_EXIT)?;
-        e.u8(how as u8)?;
-        e.svar(code as i64)?;
-        self.time(time);
-        Ok(())
+        self.put(e, &Record::ProcessExit { time, how, code })
     }
 
     pub fn fork(&mut self, e: &mut Enc<'_>, time: u64, child_pid: u32) -> Result<(), Full> {
-        self.room(e)?;
-        e.u8(op::FORK)?;
-        e.var(child_pid as u64)?;
-        self.time(time);
-        Ok(())
+        self.put(e, &Record::Fork { time, child_pid })
     }
 
     pub fn lost(&mut self, e: &mut Enc<'_>, time: u64, events: u64) -> Result<(), Full> {
-        self.room(e)?;
-        e.u8(op::LOST)?;
-        e.var(events)?;
-        self.time(time);
-        Ok(())
+        self.put(e, &Record::Lost { time, events })
     }
 
     pub fn end(&mut self, e: &mut Enc<'_>, time: u64) -> Result<(), Full> {
-        self.room(e)?;
-        e.u8(op::END)?;
-        self.time(time);
-        Ok(())
+        self.put(e, &Record::End { time })
     }
 
     pub fn thread_start(&mut self, e: &mut Enc<'_>, time: u64, tid: u32) -> Result<(), Full> {
-        self.room(e)?;
-        e.u8(op::THREAD_START)?;
-        e.var(tid as u64)?;
-        self.time(time);
-        Ok(())
+        self.put(e, &Record::ThreadStart { time, tid })
     }
 
     pub fn thread_exit(&mut self, e: &mut Enc<'_>, time: u64) -> Result<(), Full> {
-        self.room(e)?;
-        e.u8(op::THREAD_EXIT)?;
-        self.time(time);
-        Ok(())
+        self.put(e, &Record::ThreadExit { time })
     }
 
     /// An allocation whose slack is unknown (0).
@@ -280,64 +479,18 @@ impl ChunkEnc {
         kind: AllocKind,
         stack: StackId,
     ) -> Result<(), Full> {
-        self.alloc_with_slack(e, time, ptr, size, align, kind, stack, 0)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    pub fn alloc_with_slack(
-        &mut self,
-        e: &mut Enc<'_>,
-        time: u64,
-        ptr: u64,
-        size: u64,
-        align: u64,
-        kind: AllocKind,
-        stack: StackId,
-        slack: u64,
-    ) -> Result<(), Full> {
-        self.room(e)?;
-        self.time(time);
-        let mut mode = match self.m.freed.find(ptr) {
-            Some(back) => {
-                self.put(F_INDEX, back);
-                op::PTR_HIT
-            }
-            None => {
-                let d = zigzag(ptr.wrapping_sub(self.m.alloc_end) as i64);
-                self.put(F_DELTA, d);
-                0
-            }
+        let r = Record::Alloc {
+            time,
+            ptr,
+            size,
+            align,
+            kind,
+            stack,
+            slack: 0,
         };
-        mode |= self.stack_mode(stack, CLASS_ALLOC);
-        if self.m.predicted_size(stack.0) == Some(size) {
-            mode |= op::SIZE_HIT;
-        } else {
-            self.put(F_SIZE, size);
-        }
-        if predicted_slack(size) == slack {
-            mode |= op::SLACK_HIT;
-        } else {
-            self.put(F_SIZE, slack);
-        }
-        match if align == 0 {
-            op::fast_kind(kind)
-        } else {
-            None
-        } {
-            Some(k) => e.u8(op::ALLOC | k << 5 | mode)?,
-            None => {
-                e.u8(op::ALLOC_ANY)?;
-                e.u8(kind as u8)?;
-                e.u8(mode)?;
-                self.put(F_SIZE, align);
-            }
-        }
-        self.m.saw_alloc(ptr, size, slack, stack.0);
-        Ok(())
+        self.put(e, &r)
     }
 
-    #[inline]
     pub fn free(
         &mut self,
         e: &mut Enc<'_>,
@@ -346,23 +499,13 @@ impl ChunkEnc {
         kind: FreeKind,
         stack: StackId,
     ) -> Result<(), Full> {
-        self.room(e)?;
-        self.time(time);
-        let mut mode = match self.m.allocated.find(ptr) {
-            Some(back) => {
-                self.put(F_INDEX, back);
-                op::FREE_PTR_HIT
-            }
-            None => {
-                let d = zigzag(ptr.wrapping_sub(self.m.last_ptr) as i64);
-                self.put(F_DELTA, d);
-                0
-            }
+        let r = Record::Free {
+            time,
+            ptr,
+            kind,
+            stack,
         };
-        mode |= self.stack_mode(stack, CLASS_FREE);
-        e.u8(op::FREE | (kind as u8) << 3 | mode)?;
-        self.m.saw_free(ptr);
-        Ok(())
+        self.put(e, &r)
     }
 
     /// A realloc whose slack is unknown (0).
@@ -378,69 +521,17 @@ impl ChunkEnc {
         kind: AllocKind,
         stack: StackId,
     ) -> Result<(), Full> {
-        self.realloc_with_slack(e, time_before, time, old, new, size, kind, stack, 0)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub fn realloc_with_slack(
-        &mut self,
-        e: &mut Enc<'_>,
-        time_before: u64,
-        time: u64,
-        old: u64,
-        new: u64,
-        size: u64,
-        kind: AllocKind,
-        stack: StackId,
-        slack: u64,
-    ) -> Result<(), Full> {
-        self.room(e)?;
-        self.time(time_before);
-        self.time(time);
-        let old_mode = if old == 0 {
-            op::OLD_NULL
-        } else if let Some(back) = self.m.allocated.find(old) {
-            self.put(F_INDEX, back);
-            op::OLD_HIT
-        } else {
-            let d = zigzag(old.wrapping_sub(self.m.last_ptr) as i64);
-            self.put(F_DELTA, d);
-            op::OLD_DELTA
+        let r = Record::Realloc {
+            time_before,
+            time,
+            old,
+            new,
+            size,
+            kind,
+            stack,
+            slack: 0,
         };
-        let new_mode = if new == 0 {
-            op::NEW_NULL
-        } else if new == old {
-            op::NEW_SAME
-        } else if let Some(back) = self.m.freed.find(new) {
-            self.put(F_INDEX, back);
-            op::NEW_HIT
-        } else {
-            let d = zigzag(new.wrapping_sub(self.m.alloc_end) as i64);
-            self.put(F_DELTA, d);
-            op::NEW_DELTA
-        };
-        let mut mode = self.stack_mode(stack, CLASS_ALLOC) | old_mode << 2 | new_mode << 4;
-        if self.m.predicted_size(stack.0) == Some(size) {
-            mode |= op::RE_SIZE_HIT;
-        } else {
-            self.put(F_SIZE, size);
-        }
-        if predicted_slack(size) == slack {
-            mode |= op::RE_SLACK_HIT;
-        } else {
-            self.put(F_SIZE, slack);
-        }
-        match kind {
-            AllocKind::Realloc => e.u8(op::REALLOC)?,
-            AllocKind::ReallocArray => e.u8(op::REALLOC_ARRAY)?,
-            other => {
-                e.u8(op::REALLOC_ANY)?;
-                e.u8(other as u8)?;
-            }
-        }
-        e.u8(mode)?;
-        self.m.saw_realloc(old, new, size, slack, stack.0);
-        Ok(())
+        self.put(e, &r)
     }
 
     pub fn alloc_failed(
@@ -451,13 +542,12 @@ impl ChunkEnc {
         kind: AllocKind,
         stack: StackId,
     ) -> Result<(), Full> {
-        self.room(e)?;
-        self.time(time);
-        let mode = self.stack_mode(stack, CLASS_ALLOC);
-        self.put(F_SIZE, size);
-        e.u8(op::ALLOC_FAILED)?;
-        e.u8(kind as u8)?;
-        e.u8(mode)?;
-        Ok(())
+        let r = Record::AllocFailed {
+            time,
+            size,
+            kind,
+            stack,
+        };
+        self.put(e, &r)
     }
 }

@@ -1,13 +1,12 @@
-//! Micro-benchmarks of the tracer's per-event work: the clocks, a ring push and
-//! drain, and a stack capture (memoized, and from scratch) at 5, 20 and 60 frames.
-//! `cargo bench -p memscope-platform`.
+//! Micro-benchmarks of the tracer's per-event work in this crate: the clocks and a stack
+//! capture (memoized, and from scratch) at 5, 20 and 60 frames (the ring push and drain
+//! are benchmarked in the recorder crate). `cargo bench -p memscope-platform`.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use memscope_platform::clock::{event_ticks, now_ns, start_event_clock};
 use memscope_platform::modules::loaded_modules;
-use memscope_platform::ring::Ring;
 use memscope_platform::thread::{mapping_of, stack_pointer};
 use memscope_platform::unwind::{StackUnwinder, UnwindCache};
 
@@ -24,19 +23,6 @@ fn bench(c: &mut Criterion) {
     start_event_clock();
     c.bench_function("event clock (TSC where the kernel uses it)", |b| {
         b.iter(|| black_box(event_ticks()))
-    });
-
-    let ring = Ring::new(1 << 16).unwrap();
-    let entry = [
-        1u64, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
-        25, 26,
-    ];
-    c.bench_function("ring push+drain 26 words", |b| {
-        b.iter(|| {
-            assert!(ring.try_push(black_box(&entry)));
-            let (_, head) = ring.readable();
-            ring.release(head);
-        })
     });
 
     let mut unwinder = StackUnwinder::new();

@@ -22,9 +22,6 @@
 //! Built for Linux on x86-64 (everything), macOS (`clock`, `thread`, `file`, `memory`)
 //! and Windows (the same four). The module list and stack capture of macOS and Windows
 //! come with their front ends (issues 17 and 18) and are left out there, not faked.
-//!
-//! The path `memscope_platform::ring` is kept for the preload until the recorder core owns
-//! the ring; new code uses the facade.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -65,7 +62,3 @@ pub use os::{clock, file, memory, thread};
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub use linux::{modules, unwind};
-
-// The ring's old path (`memscope_platform::ring`), until the recorder core owns it.
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-pub use linux::*;

@@ -39,7 +39,7 @@ impl NextFn {
         if a != 0 {
             return a;
         }
-        let _g = crate::guard::Guard::force();
+        let _g = crate::front_end::Guard::force();
         // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name; the guard makes any
         // allocation inside dlsym pass through untracked.
         let a = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr()) } as usize;
@@ -65,3 +65,14 @@ next_fn!(pub posix_memalign, c"posix_memalign", unsafe extern "C" fn(*mut *mut c
 next_fn!(pub aligned_alloc, c"aligned_alloc", unsafe extern "C" fn(usize, usize) -> *mut c_void);
 next_fn!(pub reallocarray, c"reallocarray", unsafe extern "C" fn(*mut c_void, usize, usize) -> *mut c_void);
 next_fn!(pub malloc_usable_size, c"malloc_usable_size", unsafe extern "C" fn(*mut c_void) -> usize);
+
+/// What the allocator really reserved for `ptr` (0 if unknown), for the allocation's
+/// slack. `ptr` must be null or a live block of glibc's allocator.
+#[inline(always)]
+pub fn usable_size(ptr: *mut c_void) -> usize {
+    match malloc_usable_size() {
+        // SAFETY: per the contract, `ptr` was just returned by glibc's allocator and is live.
+        Some(f) if !ptr.is_null() => unsafe { f(ptr) },
+        _ => 0,
+    }
+}

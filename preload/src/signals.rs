@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use memscope_format::ExitHow;
 
-use crate::guard::Guard;
-use crate::lifecycle;
+use memscope_recorder::is_traced_process;
+
+use crate::front_end::Guard;
 
 const FATAL: [libc::c_int; 17] = [
     libc::SIGSEGV,
@@ -83,7 +84,7 @@ pub fn install() {
 /// the trace is completed without final mode, so a program that keeps running after all
 /// still has its later events written (its exit record then says signal, wrongly).
 pub fn before_self_signal(sig: libc::c_int) {
-    if !FATAL.contains(&sig) || is_ours(sig) || !lifecycle::is_traced_process() {
+    if !FATAL.contains(&sig) || is_ours(sig) || !is_traced_process() {
         return; // not fatal by default, or our handler will flush
     }
     let mut blocked = false;
@@ -97,19 +98,25 @@ pub fn before_self_signal(sig: libc::c_int) {
         libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_DFL
     };
     if default {
-        let _g = Guard::force();
-        lifecycle::flush_before_death(ExitHow::Signal, sig, !blocked);
+        let g = Guard::force();
+        if blocked {
+            memscope_recorder::on_likely_exit(&g, ExitHow::Signal, sig);
+        } else {
+            memscope_recorder::on_exit(&g, ExitHow::Signal, sig);
+        }
     }
 }
 
 extern "C" fn on_fatal_signal(sig: libc::c_int) {
-    forget(sig); // SA_RESETHAND put the default back
-                 // SAFETY: reading and restoring this thread's errno.
+    // SA_RESETHAND put the default back.
+    forget(sig);
+    // SAFETY: reading and restoring this thread's errno.
     let saved_errno = unsafe { *libc::__errno_location() };
-    let _g = Guard::force();
-    // If the signal interrupted a push on this thread, no exit record is pushed (see
-    // recorder::process_exit); everything else is still written, end marker included.
-    lifecycle::final_flush(ExitHow::Signal, sig);
+    let g = Guard::force();
+    // If the signal interrupted a push on this thread, no exit record is pushed (the
+    // recorder sees it in the guard); everything else is still written, end marker
+    // included.
+    memscope_recorder::on_exit(&g, ExitHow::Signal, sig);
     // SAFETY: raise has no preconditions; restoring errno of this thread.
     unsafe {
         libc::raise(sig);

@@ -33,15 +33,17 @@ fn every_record_round_trips() {
         c.module(e, 1, 0x1000, 0x1000, 0x9000, b"/bin/x", &[1, 2, 3])?;
         c.stack(e, StackId(7), &[0x401136, 0x401000, 0x7fff_0000_1234])?;
         c.thread_start(e, 1001, 77)?;
-        c.alloc_with_slack(
+        c.put(
             e,
-            1002,
-            0x5555_0000,
-            16,
-            0,
-            AllocKind::Malloc,
-            StackId(7),
-            8,
+            &Record::Alloc {
+                time: 1002,
+                ptr: 0x5555_0000,
+                size: 16,
+                align: 0,
+                kind: AllocKind::Malloc,
+                stack: StackId(7),
+                slack: 8,
+            },
         )?;
         c.realloc(
             e,
@@ -59,26 +61,30 @@ fn every_record_round_trips() {
         c.process_exit(e, 1009, ExitHow::Signal, 11)?;
         c.fork(e, 1010, 99)?;
         c.module_unload(e, 1)?;
-        c.alloc_with_slack(
+        c.put(
             e,
-            1011,
-            0x7000,
-            64,
-            4096,
-            AllocKind::PosixMemalign,
-            StackId(3),
-            4032,
+            &Record::Alloc {
+                time: 1011,
+                ptr: 0x7000,
+                size: 64,
+                align: 4096,
+                kind: AllocKind::PosixMemalign,
+                stack: StackId(3),
+                slack: 4032,
+            },
         )?;
-        c.realloc_with_slack(
+        c.put(
             e,
-            1012,
-            1012,
-            0x7000,
-            0x7000,
-            100,
-            AllocKind::Pvalloc,
-            StackId(3),
-            4,
+            &Record::Realloc {
+                time_before: 1012,
+                time: 1012,
+                old: 0x7000,
+                new: 0x7000,
+                size: 100,
+                kind: AllocKind::Pvalloc,
+                stack: StackId(3),
+                slack: 4,
+            },
         )?;
         c.realloc(
             e,
@@ -302,7 +308,7 @@ fn predicted_fields_cost_nothing() {
     let payload = chunk(0, |c, e| {
         for i in 0..1000u64 {
             let p = 0x1000 + (i % 4) * 0x40;
-            c.alloc_with_slack(e, 10 * i, p, 24, 0, AllocKind::Malloc, StackId(2), 0)?;
+            c.alloc(e, 10 * i, p, 24, 0, AllocKind::Malloc, StackId(2))?;
             c.free(e, 10 * i + 5, p, FreeKind::Free, StackId(3))?;
         }
         Ok(())
@@ -567,58 +573,6 @@ fn records<'p>(steps: &[Step], paths: &'p [Vec<u8>]) -> Vec<Record<'p>> {
     out
 }
 
-fn put(c: &mut ChunkEnc, e: &mut Enc<'_>, r: &Record<'_>) -> Result<(), Full> {
-    match *r {
-        Record::Module {
-            id,
-            base,
-            start,
-            end,
-            path,
-            build_id,
-        } => c.module(e, id, base, start, end, path, build_id),
-        Record::ModuleUnload { id } => c.module_unload(e, id),
-        Record::Stack { id, ref frames } => c.stack(e, id, frames),
-        Record::ProcessExit { time, how, code } => c.process_exit(e, time, how, code),
-        Record::Fork { time, child_pid } => c.fork(e, time, child_pid),
-        Record::End { time } => c.end(e, time),
-        Record::Lost { time, events } => c.lost(e, time, events),
-        Record::ThreadStart { time, tid } => c.thread_start(e, time, tid),
-        Record::ThreadExit { time } => c.thread_exit(e, time),
-        Record::Alloc {
-            time,
-            ptr,
-            size,
-            align,
-            kind,
-            stack,
-            slack,
-        } => c.alloc_with_slack(e, time, ptr, size, align, kind, stack, slack),
-        Record::Free {
-            time,
-            ptr,
-            kind,
-            stack,
-        } => c.free(e, time, ptr, kind, stack),
-        Record::Realloc {
-            time_before,
-            time,
-            old,
-            new,
-            size,
-            kind,
-            stack,
-            slack,
-        } => c.realloc_with_slack(e, time_before, time, old, new, size, kind, stack, slack),
-        Record::AllocFailed {
-            time,
-            size,
-            kind,
-            stack,
-        } => c.alloc_failed(e, time, size, kind, stack),
-    }
-}
-
 /// Writes `recs` the way the tracer's chunk builder does: one reused encoder, a chunk
 /// closed when a record does not fit and the record retried in the next one.
 fn write_chunks(recs: &[Record<'_>], capacity: usize) -> Vec<Vec<u8>> {
@@ -641,7 +595,7 @@ fn write_chunks(recs: &[Record<'_>], capacity: usize) -> Vec<Vec<u8>> {
                 }
             };
             let mut e = Enc::new(&mut buf[n..]);
-            if put(&mut c, &mut e, r).is_ok() {
+            if c.put(&mut e, r).is_ok() {
                 len = Some(n + e.len());
                 break;
             }

@@ -4,6 +4,5 @@ pub mod clock;
 pub mod file;
 pub mod memory;
 pub mod modules;
-pub mod ring;
 pub mod thread;
 pub mod unwind;

@@ -11,9 +11,10 @@ use std::ffi::c_void;
 
 use memscope_format::{AllocKind, FreeKind};
 
-use crate::guard::Guard;
-use crate::real::{__libc_free, __libc_malloc, __libc_memalign, next_fn};
-use crate::recorder;
+use memscope_recorder::{on_alloc, on_free};
+
+use crate::front_end::Guard;
+use crate::real::{__libc_free, __libc_malloc, __libc_memalign, next_fn, usable_size};
 
 type NewFn = unsafe extern "C-unwind" fn(usize) -> *mut c_void;
 type NewAlignedFn = unsafe extern "C-unwind" fn(usize, usize) -> *mut c_void;
@@ -68,15 +69,15 @@ fn new_impl(
         // May throw std::bad_alloc through this frame; the guard is released on unwind.
         p = slow();
     }
-    recorder::alloc(p, size, align, kind);
+    on_alloc(&g, p, size, align, kind, || usable_size(p));
     drop(g);
     p
 }
 
 #[inline(always)]
 fn delete_impl(p: *mut c_void, kind: FreeKind) {
-    if let Some(_g) = Guard::enter() {
-        recorder::free(p, kind);
+    if let Some(g) = Guard::enter() {
+        on_free(&g, p, kind);
     }
     // SAFETY: releasing the caller's block through glibc, which allocated it.
     unsafe { __libc_free(p) }

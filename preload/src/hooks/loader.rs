@@ -13,8 +13,7 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 
 use memscope_platform::file::write_stderr;
 
-use crate::guard::Guard;
-use crate::lifecycle;
+use crate::front_end::Guard;
 use crate::real::NextFn;
 
 static REAL_DLOPEN: NextFn = NextFn::new(c"dlopen");
@@ -70,7 +69,7 @@ extern "C" fn prepare(filename: *const c_char, flags: c_int) -> Prepared {
 /// flag worth changing the program's behaviour for.
 fn clear_deepbind() -> bool {
     match Guard::enter() {
-        Some(_g) => lifecycle::ensure_started() && lifecycle::is_traced_process(),
+        Some(g) => memscope_recorder::start(&g) && memscope_recorder::is_traced_process(),
         None => false, // the tracer's own dlopen (none today)
     }
 }

@@ -11,8 +11,9 @@ use std::ffi::{c_char, c_int};
 
 use memscope_format::ExitHow;
 
-use crate::guard::Guard;
-use crate::lifecycle;
+use memscope_recorder::is_traced_process;
+
+use crate::front_end::Guard;
 use crate::real::next_fn;
 
 type ExitFn = unsafe extern "C" fn(c_int) -> !;
@@ -40,9 +41,9 @@ pub extern "C" fn fork() -> libc::pid_t {
     };
     // SAFETY: glibc's fork; its fork handlers (ours among them) run inside.
     let pid = unsafe { real() };
-    if pid > 0 && lifecycle::is_traced_process() {
-        if let Some(_g) = Guard::enter() {
-            crate::recorder::fork(pid);
+    if pid > 0 && is_traced_process() {
+        if let Some(g) = Guard::enter() {
+            memscope_recorder::on_fork_parent(&g, pid);
         }
     }
     pid
@@ -56,9 +57,9 @@ fn exit_syscall(code: c_int) -> ! {
 
 #[cfg_attr(not(test), no_mangle)]
 pub extern "C" fn exit(code: c_int) -> ! {
-    if lifecycle::is_traced_process() {
-        if let Some(_g) = Guard::enter() {
-            lifecycle::exit_called(code);
+    if is_traced_process() {
+        if let Some(g) = Guard::enter() {
+            memscope_recorder::on_exit_called(&g, code);
         }
     }
     match real_exit() {
@@ -69,9 +70,9 @@ pub extern "C" fn exit(code: c_int) -> ! {
 }
 
 fn quick_exit(code: c_int, real: Option<ExitFn>) -> ! {
-    if lifecycle::is_traced_process() {
-        let _g = Guard::force();
-        lifecycle::final_flush(ExitHow::QuickExit, code);
+    if is_traced_process() {
+        let g = Guard::force();
+        memscope_recorder::on_exit(&g, ExitHow::QuickExit, code);
     }
     match real {
         // SAFETY: glibc's _exit with the caller's status.
@@ -92,14 +93,15 @@ pub extern "C" fn _Exit(code: c_int) -> ! {
 
 /// Flushes before an exec, runs it, and undoes the final state if it failed.
 fn around_exec(run: impl FnOnce() -> c_int) -> c_int {
-    let traced = lifecycle::is_traced_process();
+    let traced = is_traced_process();
     if traced {
-        let _g = Guard::force();
-        lifecycle::final_flush(ExitHow::Exec, 0);
+        let g = Guard::force();
+        memscope_recorder::on_exit(&g, ExitHow::Exec, 0);
     }
     let r = run();
     if traced {
-        lifecycle::exec_failed();
+        let g = Guard::force();
+        memscope_recorder::on_exec_failed(&g);
     }
     r
 }

@@ -10,11 +10,11 @@
 
 use memscope_format::chunk::{compressed_bound, ChunkCompressor, CODEC_PLAIN, CODEC_ZSTD};
 use memscope_format::record::ChunkEnc;
-use memscope_format::{ChunkHeader, Enc, Full, CHUNK_HEADER_LEN};
+use memscope_format::{ChunkHeader, Enc, Record, CHUNK_HEADER_LEN};
 
 /// Payload bytes per chunk (main and side streams together) before it is closed. Larger
-/// chunks code a little better (a `gcc -O2 -c` run: 2.3 bytes per event at 64 KiB, 2.0 at
-/// 128 KiB, 1.9 at 256 KiB) but keep more uncompressed data in the writer's caches.
+/// chunks code a little better (BENCHMARKS.md) but keep more uncompressed data in the
+/// writer's caches.
 const CHUNK_CAPACITY: usize = 128 << 10;
 
 pub struct ChunkBuilder {
@@ -65,12 +65,7 @@ impl ChunkBuilder {
 
     /// Adds one record; `time` is the record's time, used as the base of a new chunk.
     #[inline]
-    pub fn put(
-        &mut self,
-        out: &mut Vec<u8>,
-        time: u64,
-        write: impl Fn(&mut ChunkEnc, &mut Enc<'_>) -> Result<(), Full>,
-    ) {
+    pub fn put(&mut self, out: &mut Vec<u8>, time: u64, record: &Record<'_>) {
         for _ in 0..2 {
             if !self.open {
                 let mut e = Enc::new(&mut self.buf[CHUNK_HEADER_LEN..]);
@@ -84,7 +79,7 @@ impl ChunkBuilder {
             }
             let mut e = Enc::new(&mut self.buf[CHUNK_HEADER_LEN + self.len..]);
             // A record that does not fit leaves the encoder as it was (see ChunkEnc).
-            if write(&mut self.enc, &mut e).is_ok() {
+            if self.enc.put(&mut e, record).is_ok() {
                 self.len += e.len();
                 self.records += 1;
                 return;

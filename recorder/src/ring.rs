@@ -8,7 +8,7 @@
 //! words, the consumer publishes `tail` with Release after reading them. A full ring makes
 //! the producer wait for the writer (back-pressure); only a writer that makes no room
 //! for `MEMSCOPE_FULL_RING_WAIT_MS` (it is stuck or gone) makes the producer drop events,
-//! which the trace then counts (see the preload crate's `lifecycle`).
+//! which the trace then counts (see `handoff`; docs/architecture.md, invariant 3).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,7 +1,7 @@
 //! Per-thread tracer state ("slots") and the lock-free registry the writer walks.
 //!
-//! A thread gets a slot on its first traced event and keeps it (through initial-exec TLS)
-//! until it dies. Slots are never freed: when the writer has seen a thread gone and its
+//! A thread gets a slot on its first traced event and keeps it (through the front end's
+//! [`ThreadState`](crate::ThreadState)) until it dies. Slots are never freed: when the writer has seen a thread gone and its
 //! ring drained, the slot goes back to `FREE` and the next new thread reuses it, so memory
 //! is bounded by the most threads alive at once. The registry is a push-only linked list:
 //! `next` is written before a slot is published and never changes (except in a forked
@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use memscope_platform::thread::{current_pid, current_tid, mapping_of, stack_pointer};
 use memscope_platform::unwind::{UnwindCache, MEMO_WALKS};
 
+use crate::config::Config;
 use crate::entry::{HEADER_WORDS, MAX_FRAMES};
-use memscope_platform::ring::Ring;
+use crate::ring::Ring;
 
 pub const FREE: u8 = 0;
 pub const ACTIVE: u8 = 1;
@@ -30,7 +31,7 @@ pub struct ThreadSlot {
     /// Writer-only: the stream the slot's events currently go to.
     pub writer_stream: UnsafeCell<u32>,
     /// Writer-only: the stack id of each memoized walk of the thread, as last sent
-    /// (see `entry.rs`).
+    /// (see `entry`).
     pub writer_walks: UnsafeCell<[u64; MEMO_WALKS]>,
 }
 
@@ -43,6 +44,10 @@ pub struct Owner {
     /// The version of each memoized walk whose frames the writer was last sent
     /// ([`Owner::NOT_SENT`]: none).
     pub sent_walks: [u64; MEMO_WALKS],
+    /// Frames per stack and whether frees carry one: the trace's settings, copied here so
+    /// that an event reads them from the thread's own slot.
+    pub stack_depth: usize,
+    pub free_stacks: bool,
 }
 
 impl Owner {
@@ -52,6 +57,11 @@ impl Owner {
     /// lost, or for a new writer).
     pub fn forget_sent_walks(&mut self) {
         self.sent_walks = [Self::NOT_SENT; MEMO_WALKS];
+    }
+
+    fn configure(&mut self, config: &Config) {
+        self.stack_depth = config.stack_depth as usize;
+        self.free_stacks = config.free_stacks;
     }
 }
 
@@ -92,9 +102,6 @@ pub fn solo_until() -> u64 {
     SECOND_STREAM_AT.load(Ordering::Acquire)
 }
 
-/// Ring size in words for new slots (set from the configuration at start-up).
-pub static RING_WORDS: AtomicU32 = AtomicU32::new(1 << 18);
-
 impl ThreadSlot {
     /// Owner-only state.
     ///
@@ -124,7 +131,7 @@ pub fn for_each_slot(mut f: impl FnMut(&'static ThreadSlot)) {
 
 /// Gives the calling thread a slot (a free one, or a new one) and returns it with a fresh
 /// stream number. Allocates: call with the guard held.
-pub fn acquire() -> Option<(&'static ThreadSlot, u32)> {
+pub fn acquire(config: &Config) -> Option<(&'static ThreadSlot, u32)> {
     let tid = current_tid();
     let stack = stack_bounds(tid);
     let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
@@ -141,21 +148,25 @@ pub fn acquire() -> Option<(&'static ThreadSlot, u32)> {
     let slot = match reused {
         Some(s) => {
             // SAFETY: we just became the owner (FREE -> ACTIVE).
-            unsafe { s.owner().stack = stack };
+            let owner = unsafe { s.owner() };
+            owner.stack = stack;
+            owner.configure(config);
             s
         }
         None => {
-            let ring = Ring::new(RING_WORDS.load(Ordering::Relaxed) as usize)?;
+            let ring = Ring::new(config.ring_words as usize)?;
             let s: &'static ThreadSlot = Box::leak(Box::new(ThreadSlot {
                 ring,
                 state: AtomicU8::new(ACTIVE),
                 tid: AtomicU32::new(tid),
                 next: AtomicPtr::new(std::ptr::null_mut()),
                 owner: UnsafeCell::new(Owner {
-                    cache: UnwindCache::new(crate::config::STACK_MEMO.load(Ordering::Relaxed)),
+                    cache: UnwindCache::new(config.stack_memo),
                     stack,
                     scratch: Box::new([0; HEADER_WORDS + MAX_FRAMES]),
                     sent_walks: [Owner::NOT_SENT; MEMO_WALKS],
+                    stack_depth: config.stack_depth as usize,
+                    free_stacks: config.free_stacks,
                 }),
                 writer_stream: UnsafeCell::new(0),
                 writer_walks: UnsafeCell::new([0; MEMO_WALKS]),
@@ -192,8 +203,8 @@ fn publish(s: &'static ThreadSlot) {
 
 /// In a forked child: forget every slot (their threads do not exist here) except the
 /// calling thread's, which is emptied and given stream 1 (returned). A thread without a
-/// slot takes stream 1 when it first records.
-pub fn reset_after_fork(current: Option<&'static ThreadSlot>) -> u32 {
+/// slot takes stream 1 when it first records. `config`: the child's settings.
+pub fn reset_after_fork(current: Option<&'static ThreadSlot>, config: &Config) -> u32 {
     HEAD.store(std::ptr::null_mut(), Ordering::Release);
     NEXT_STREAM.store(1, Ordering::Relaxed);
     SECOND_STREAM_AT.store(u64::MAX, Ordering::Relaxed);
@@ -205,7 +216,9 @@ pub fn reset_after_fork(current: Option<&'static ThreadSlot>) -> u32 {
         // SAFETY: the calling thread owns `s` and is not inside a hook (fork returned);
         // the child has no writer thread yet.
         unsafe {
-            s.owner().forget_sent_walks();
+            let owner = s.owner();
+            owner.forget_sent_walks();
+            owner.configure(config);
             *s.writer_walks.get() = [0; MEMO_WALKS];
         }
         s.state.store(ACTIVE, Ordering::Relaxed);

@@ -10,13 +10,16 @@
 //! across rounds until it is full, another thread's events come, a flush is requested
 //! (exit paths, fatal signals, fork, module refreshes) or it is [`MAX_CHUNK_AGE_NS`] old:
 //! a chunk starts its prediction model from scratch, and the rounds of a busy program
-//! are a fraction of a millisecond apart (a `gcc -O2 -c` run: 3.0 bytes per event in
-//! one-round chunks, 2.0 in 20 ms ones). A process killed by SIGKILL loses at most that
-//! much more than what its rings held.
+//! are a fraction of a millisecond apart, and chunks of one round code markedly worse
+//! than those of a few milliseconds (BENCHMARKS.md). A process killed by SIGKILL loses at
+//! most that much more than what its rings held.
+//!
+//! Each ring entry is read back as an [`Entry`] and mapped to one [`Record`]: the format
+//! crate's record type is the only thing handed to the encoder.
 
 use std::sync::atomic::Ordering;
 
-use memscope_format::{AllocKind, ExitHow, FreeKind, StackId, StackIds, GLOBAL_STREAM};
+use memscope_format::{Record, StackId, StackIds, GLOBAL_STREAM};
 use memscope_platform::clock::{event_ns, ticks_to_ns};
 use memscope_platform::file::RawFile;
 use memscope_platform::modules::{load_generation, loaded_modules, ModuleInfo};
@@ -24,8 +27,8 @@ use memscope_platform::thread::thread_alive;
 use memscope_platform::unwind::StackUnwinder;
 
 use crate::chunk_builder::ChunkBuilder;
-use crate::entry::{header_words, slack_of, split_word0, walk_of, Tag};
-use crate::lifecycle;
+use crate::entry::{Entry, Event};
+use crate::handoff::HANDOFF;
 use crate::slot::{for_each_slot, ThreadSlot, EXITING, FREE};
 
 /// Resolution of the times of events recorded while the process has one recording thread
@@ -85,7 +88,7 @@ impl Writer {
             unwinder: StackUnwinder::new(),
             pending: Vec::new(),
             write_failed: false,
-            flushed: lifecycle::flush_requested(),
+            flushed: HANDOFF.flush_requested(),
             lost_written: 0,
         };
         w.refresh_modules();
@@ -100,9 +103,9 @@ impl Writer {
     /// Runs rounds until the process ends. Called on the writer thread, guard held.
     pub fn run(mut self) -> ! {
         loop {
-            let requested = lifecycle::flush_requested();
+            let requested = HANDOFF.flush_requested();
             let busy = self.round(requested != self.flushed);
-            if lifecycle::take_end_request() {
+            if HANDOFF.take_end_request() {
                 // Everything first (the request may have come after this round read the
                 // rings, and a thread's chunk may still be open): the end marker must
                 // follow every event recorded before it, or a trace cut just before a
@@ -110,13 +113,13 @@ impl Writer {
                 self.round(true);
                 let now = event_ns();
                 self.global
-                    .put(&mut self.out_global, now, |c, e| c.end(e, now));
+                    .put(&mut self.out_global, now, &Record::End { time: now });
                 self.write_out(true);
             }
-            lifecycle::flush_done(requested);
+            HANDOFF.flush_done(requested);
             self.flushed = requested;
-            if !busy && lifecycle::flush_requested() == requested {
-                lifecycle::writer_idle_wait();
+            if !busy && HANDOFF.flush_requested() == requested {
+                HANDOFF.writer_idle_wait();
             }
         }
     }
@@ -139,7 +142,7 @@ impl Writer {
         // before that event, so it is in this list.
         if load_generation() != self.load_gen {
             self.refresh_modules();
-            lifecycle::publish_unwinder(self.unwinder.clone());
+            HANDOFF.publish_unwinder(self.unwinder.clone());
         }
         for &(s, head) in &pending {
             self.drain(s, head);
@@ -153,15 +156,15 @@ impl Writer {
             }
         }
         self.pending = pending;
-        let lost = lifecycle::lost_events();
+        let lost = HANDOFF.lost_events();
         if lost > self.lost_written {
-            let (now, events) = (event_ns(), lost - self.lost_written);
+            let (time, events) = (event_ns(), lost - self.lost_written);
             self.global
-                .put(&mut self.out_global, now, |c, e| c.lost(e, now, events));
+                .put(&mut self.out_global, time, &Record::Lost { time, events });
             self.lost_written = lost;
         }
         self.write_out(flush);
-        lifecycle::writer_alive();
+        HANDOFF.writer_alive();
         busy
     }
 
@@ -202,26 +205,20 @@ impl Writer {
         // SAFETY: writer_walks is only touched by the writer thread.
         let walks = unsafe { &mut *s.writer_walks.get() };
         while i < head {
-            let w0 = s.ring.word(i);
-            let (tag, kind, nframes) = split_word0(w0);
-            let header = header_words(tag);
-            let mut h = [0u64; 5];
-            for (k, field) in h.iter_mut().enumerate().take(header - 1) {
-                *field = s.ring.word(i + 1 + k as u64);
-            }
+            let entry = Entry::read(&s.ring, i);
             self.frames.clear();
+            let frames_at = i + entry.header as u64;
             self.frames
-                .extend((0..nframes as u64).map(|k| s.ring.word(i + (header as u64) + k)));
-            let entry = (header + nframes) as u64;
-            i += entry;
-            let Some(tag) = Tag::from_u8(tag) else {
+                .extend((frames_at..frames_at + entry.frames as u64).map(|k| s.ring.word(k)));
+            i += entry.len();
+            let Some(event) = entry.event else {
                 continue;
             };
-            if tag == Tag::ThreadStart {
-                *stream = h[2] as u32;
-                self.thread.switch_stream(*stream, &mut self.out_threads);
+            if let Event::ThreadStart { stream: new, .. } = event {
+                *stream = new;
+                self.thread.switch_stream(new, &mut self.out_threads);
             }
-            let stack = match (walk_of(w0), nframes) {
+            let stack = match (entry.walk, entry.frames) {
                 (Some(w), 0) => StackId(walks[w]),
                 (Some(w), _) => {
                     let id = self.intern();
@@ -230,10 +227,10 @@ impl Writer {
                 }
                 (None, _) => self.intern(),
             };
-            self.encode(tag, kind, slack_of(w0), stack, h);
+            self.write_event(event, stack);
             // Hand space back as it is read, not only at the end: a producer waiting on
             // a full ring goes on after a few microseconds instead of a whole round.
-            if i & 0xfff < entry {
+            if i & 0xfff < entry.len() {
                 s.ring.release(i);
             }
         }
@@ -244,15 +241,20 @@ impl Writer {
     fn intern(&mut self) -> StackId {
         let (id, new) = self.stacks.intern(&self.frames);
         if new {
-            let frames = &self.frames;
-            self.global
-                .put(&mut self.out_global, 0, |c, e| c.stack(e, id, frames));
+            // The record borrows the frame buffer and gives it back: no allocation.
+            let frames = std::mem::take(&mut self.frames);
+            let record = Record::Stack { id, frames };
+            self.global.put(&mut self.out_global, 0, &record);
+            if let Record::Stack { frames, .. } = record {
+                self.frames = frames;
+            }
         }
         id
     }
 
-    fn encode(&mut self, tag: Tag, kind: u8, slack: u64, stack: StackId, h: [u64; 5]) {
-        let [ticks, a, b, c, d] = h;
+    /// Writes one event as its record: thread events to the thread's chunk, process-wide
+    /// ones to stream 0.
+    fn write_event(&mut self, event: Event, stack: StackId) {
         let solo_until = crate::slot::solo_until();
         let event_time = |ticks: u64| {
             let ns = ticks_to_ns(ticks);
@@ -262,37 +264,99 @@ impl Writer {
                 ns
             }
         };
-        let time = event_time(ticks);
-        let alloc_kind = AllocKind::from_u8(kind).unwrap_or(AllocKind::Malloc);
-        let (thread, out) = (&mut self.thread, &mut self.out_threads);
-        match tag {
-            Tag::Alloc | Tag::AllocAligned => thread.put(out, time, |ce, e| {
-                ce.alloc_with_slack(e, time, a, b, c, alloc_kind, stack, slack)
-            }),
-            Tag::Free => {
-                let fk = FreeKind::from_u8(kind).unwrap_or(FreeKind::Free);
-                thread.put(out, time, |ce, e| ce.free(e, time, a, fk, stack))
-            }
-            Tag::Realloc => {
-                let before = event_time(d);
-                thread.put(out, time, |ce, e| {
-                    ce.realloc_with_slack(e, before, time, a, c, b, alloc_kind, stack, slack)
-                })
-            }
-            Tag::AllocFailed => thread.put(out, time, |ce, e| {
-                ce.alloc_failed(e, time, b, alloc_kind, stack)
-            }),
-            Tag::ThreadStart => thread.put(out, time, |ce, e| ce.thread_start(e, time, a as u32)),
-            Tag::ThreadExit => thread.put(out, time, |ce, e| ce.thread_exit(e, time)),
-            Tag::Fork => self.global.put(&mut self.out_global, time, |ce, e| {
-                ce.fork(e, time, a as u32)
-            }),
-            Tag::ProcessExit => {
-                let how = exit_how(a);
-                self.global.put(&mut self.out_global, time, |ce, e| {
-                    ce.process_exit(e, time, how, b as u32 as i32)
-                })
-            }
+        let (record, process_wide) = match event {
+            Event::Alloc {
+                time,
+                ptr,
+                size,
+                align,
+                kind,
+                slack,
+            } => (
+                Record::Alloc {
+                    time: event_time(time),
+                    ptr,
+                    size,
+                    align,
+                    kind,
+                    stack,
+                    slack,
+                },
+                false,
+            ),
+            Event::Free { time, ptr, kind } => (
+                Record::Free {
+                    time: event_time(time),
+                    ptr,
+                    kind,
+                    stack,
+                },
+                false,
+            ),
+            Event::Realloc {
+                time_before,
+                time,
+                old,
+                new,
+                size,
+                kind,
+                slack,
+            } => (
+                Record::Realloc {
+                    time_before: event_time(time_before),
+                    time: event_time(time),
+                    old,
+                    new,
+                    size,
+                    kind,
+                    stack,
+                    slack,
+                },
+                false,
+            ),
+            Event::AllocFailed { time, size, kind } => (
+                Record::AllocFailed {
+                    time: event_time(time),
+                    size,
+                    kind,
+                    stack,
+                },
+                false,
+            ),
+            Event::ThreadStart { time, tid, .. } => (
+                Record::ThreadStart {
+                    time: event_time(time),
+                    tid,
+                },
+                false,
+            ),
+            Event::ThreadExit { time } => (
+                Record::ThreadExit {
+                    time: event_time(time),
+                },
+                false,
+            ),
+            Event::Fork { time, child_pid } => (
+                Record::Fork {
+                    time: event_time(time),
+                    child_pid,
+                },
+                true,
+            ),
+            Event::ProcessExit { time, how, code } => (
+                Record::ProcessExit {
+                    time: event_time(time),
+                    how,
+                    code,
+                },
+                true,
+            ),
+        };
+        let time = record_time(&record);
+        if process_wide {
+            self.global.put(&mut self.out_global, time, &record);
+        } else {
+            self.thread.put(&mut self.out_threads, time, &record);
         }
     }
 
@@ -311,7 +375,7 @@ impl Writer {
         for k in gone {
             self.unwinder.remove_module(k.text_start);
             self.global
-                .put(&mut self.out_global, 0, |c, e| c.module_unload(e, k.id));
+                .put(&mut self.out_global, 0, &Record::ModuleUnload { id: k.id });
         }
         self.modules = kept;
         for m in current {
@@ -330,9 +394,15 @@ impl Writer {
         let id = self.next_module;
         self.next_module += 1;
         self.unwinder.add_module(m);
-        self.global.put(&mut self.out_global, 0, |c, e| {
-            c.module(e, id, m.bias, m.start, m.end, &m.path, &m.build_id)
-        });
+        let record = Record::Module {
+            id,
+            base: m.bias,
+            start: m.start,
+            end: m.end,
+            path: &m.path,
+            build_id: &m.build_id,
+        };
+        self.global.put(&mut self.out_global, 0, &record);
         self.modules.push(KnownModule {
             id,
             bias: m.bias,
@@ -342,12 +412,19 @@ impl Writer {
     }
 }
 
-fn exit_how(v: u64) -> ExitHow {
-    match v {
-        0 => ExitHow::Exit,
-        1 => ExitHow::QuickExit,
-        2 => ExitHow::Signal,
-        3 => ExitHow::Exec,
-        _ => ExitHow::Shutdown,
+/// The time of an event record (the base of a chunk it opens).
+fn record_time(record: &Record<'_>) -> u64 {
+    match *record {
+        Record::Alloc { time, .. }
+        | Record::Free { time, .. }
+        | Record::Realloc { time, .. }
+        | Record::AllocFailed { time, .. }
+        | Record::ThreadStart { time, .. }
+        | Record::ThreadExit { time }
+        | Record::Fork { time, .. }
+        | Record::ProcessExit { time, .. }
+        | Record::End { time }
+        | Record::Lost { time, .. } => time,
+        Record::Module { .. } | Record::ModuleUnload { .. } | Record::Stack { .. } => 0,
     }
 }
