@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use memscope_analyzer::synth::TraceBuilder;
+use memscope_analyzer::trace::synth::TraceBuilder;
 use memscope_format::{AllocKind, Origin, StackId};
 
 fn memscope(args: &[&std::ffi::OsStr]) -> Output {

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use memscope_analyzer::reader::read_index;
-use memscope_analyzer::symbolize::{read_build_id, Symbolizer};
-use memscope_analyzer::synth::TraceBuilder;
+use memscope_analyzer::symbols::symbolize::{read_build_id, Symbolizer};
+use memscope_analyzer::trace::reader::read_index;
+use memscope_analyzer::trace::synth::TraceBuilder;
 use memscope_format::{Origin, StackId};
 use object::{Object, ObjectSymbol};
 
@@ -69,7 +69,7 @@ fn index_for(
     exe: &Path,
     build_id: &[u8],
     stacks: &[Vec<u64>],
-) -> memscope_analyzer::reader::TraceIndex {
+) -> memscope_analyzer::trace::reader::TraceIndex {
     let size = std::fs::metadata(exe).unwrap().len() + 0x10000;
     let mut t = TraceBuilder::new(Origin::Start);
     let path = exe.to_str().unwrap().as_bytes().to_vec();
@@ -177,7 +177,7 @@ fn changed_binary_is_not_symbolized() {
 
 #[test]
 fn demangles_rust_and_cpp() {
-    use memscope_analyzer::symbolize::demangle;
+    use memscope_analyzer::symbols::demangle::demangle;
     assert_eq!(
         demangle("_ZN4core3ptr13drop_in_place17h0123456789abcdefE"),
         "core::ptr::drop_in_place"

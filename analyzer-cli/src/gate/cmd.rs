@@ -1,8 +1,8 @@
-//! Runs the gate: `memscope check TRACE` ([`check`]) and the gate step of `memscope run
-//! --check` ([`check_run`]). Reads the settings, suppression files and baseline, builds
-//! the report of the trace, evaluates, writes the requested files and the summary, and
-//! returns the exit code: 0 pass, the failure code (1 or `--exit-code`) when the gate
-//! fails. Usage, I/O and trace errors are `Err` (exit code 2).
+//! Runs the gate on a report ([`gate`]): reads the suppression files and baseline the
+//! settings name, evaluates, writes the requested files and the summary, and returns
+//! the exit code: 0 pass, the failure code (1 or `--exit-code`) when the gate fails.
+//! Usage and I/O errors are `Err` (exit code 2). Building the report of a trace is the
+//! command line's job (`cmd/check.rs`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::annotations;
-use super::args::{CheckArgs, GateArgs, Settings};
+use super::args::Settings;
 use super::baseline::Baseline;
 use super::evaluate::{evaluate, Inputs, Outcome};
 use super::input::{GateReport, ProgramStatus};
@@ -52,39 +52,6 @@ pub struct GateRun {
     /// GitHub annotations (empty unless wanted): for stdout.
     pub annotations: String,
     pub outcome: Outcome,
-}
-
-/// `memscope check TRACE [options]`: summary and annotations on stdout.
-pub fn check(args: &CheckArgs) -> Result<i32, CliError> {
-    let env = Env::from_process()?;
-    let settings = args.gate.resolve(&env.cwd).map_err(CliError::Usage)?;
-    let doc = report_of(&args.trace)?;
-    let run = gate(&doc, None, &settings, &env)?;
-    print!("{}{}", run.summary, run.annotations);
-    Ok(run.code)
-}
-
-/// The gate step of `memscope run --check`, on the run's trace, with the program's
-/// real status: summary on stderr (the program's stdout stays its own), annotations
-/// on stdout.
-pub fn check_run(trace: &Path, status: ProgramStatus, args: &GateArgs) -> Result<i32, CliError> {
-    let env = Env::from_process()?;
-    let settings = args.resolve(&env.cwd).map_err(CliError::Usage)?;
-    let doc = report_of(trace)?;
-    let run = gate(&doc, Some(status), &settings, &env)?;
-    eprint!("{}", run.summary);
-    print!("{}", run.annotations);
-    Ok(run.code)
-}
-
-/// The JSON report (all leak groups) of a trace.
-pub fn report_of(trace: &Path) -> Result<Value, CliError> {
-    let analysis = crate::analysis::analyze_file(trace)?;
-    crate::commands::incompleteness_notes(&analysis);
-    let mut symbolizer = crate::symbolize::Symbolizer::new();
-    let doc = crate::report::build(&analysis, &mut symbolizer, None);
-    serde_json::to_value(&doc)
-        .map_err(|e| CliError::Usage(format!("{}: cannot build the report: {e}", trace.display())))
 }
 
 /// Reads every suppression file.
@@ -198,6 +165,7 @@ pub fn gate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gate::args::GateArgs;
     use serde_json::json;
 
     fn doc(functions: &[&str]) -> Value {

@@ -28,7 +28,7 @@ pub mod suppress;
 pub mod text;
 
 pub use args::{CheckArgs, GateArgs};
-pub use cmd::{check, check_run};
+pub use cmd::{gate, Env, GateRun};
 
 /// Exit code of a gate that failed, unless `--exit-code` says otherwise.
 pub const EXIT_FAILED: i32 = 1;

@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
+use crate::analysis::metrics::histograms::{bucket_min, Log2Histogram, SHORT_NS};
+use crate::analysis::metrics::sites::{top_sites, SiteStats, CHAIN_MIN, CHURN_MIN};
+use crate::analysis::metrics::timeline::Bucket;
 use crate::analysis::Analysis;
-use crate::metrics::histograms::{bucket_min, Log2Histogram, SHORT_NS};
-use crate::metrics::sites::{top_sites, SiteStats, CHAIN_MIN, CHURN_MIN};
-use crate::metrics::timeline::Bucket;
 
 use super::model::{FrameDoc, Stacks};
 
@@ -150,7 +150,7 @@ fn hist(h: &Log2Histogram) -> Vec<HistBucketDoc> {
         .collect()
 }
 
-fn class(c: crate::metrics::histograms::ClassCount) -> ClassDoc {
+fn class(c: crate::analysis::metrics::histograms::ClassCount) -> ClassDoc {
     ClassDoc {
         blocks: c.blocks,
         bytes: c.bytes,

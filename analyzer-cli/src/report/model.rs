@@ -32,10 +32,10 @@ use serde::Serialize;
 
 use memscope_format::{ExitHow, Origin};
 
+use crate::analysis::classify::{runtime, types};
 use crate::analysis::Analysis;
-use crate::classify::{runtime, types};
 use crate::ids::StackId;
-use crate::symbolize::{SymFrame, Symbolizer};
+use crate::symbols::symbolize::{SymFrame, Symbolizer};
 
 pub use super::metrics::{build_metrics, MetricsDoc};
 
@@ -51,7 +51,7 @@ pub struct ReportDoc {
     pub metrics: MetricsDoc,
     /// What the trace cannot see (an allocator of the program's own): read the numbers
     /// above with these in mind.
-    pub warnings: Vec<crate::coverage::Warning>,
+    pub warnings: Vec<crate::analysis::coverage::Warning>,
     /// Leak groups in the analysis (`leaks` may hold fewer when limited).
     #[serde(skip)]
     pub leak_groups_total: usize,
@@ -351,7 +351,7 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
         leaks,
         findings,
         metrics,
-        warnings: crate::coverage::warnings(&a.index),
+        warnings: crate::analysis::coverage::warnings(&a.index),
         leak_groups_total: a.leaks.len(),
     }
 }
