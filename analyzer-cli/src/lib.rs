@@ -11,6 +11,8 @@
 //! typed report). [`cmd`] holds the command line. [`ids`] and [`error`] are leaves every
 //! folder may use.
 
+#![forbid(unsafe_code)]
+
 pub mod analysis;
 pub mod cmd;
 pub mod error;

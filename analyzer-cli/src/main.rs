@@ -1,6 +1,8 @@
 //! `memscope`: parses the command line, runs the command, maps the outcome to an exit
 //! code (0 ok, 2 usage/I/O error or corrupt trace, the program's status for `run`).
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 
 use memscope_analyzer::cmd::cli::Cli;

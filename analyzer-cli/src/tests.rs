@@ -357,7 +357,7 @@ fn json_report_has_the_documented_shape() {
     let a = analyze(&t);
     let json = crate::cmd::commands::render(&a, crate::report::Format::Json, false);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(v["schema"], "memscope-report/1");
+    assert_eq!(v["schema"], memscope_report::SCHEMA);
     assert_eq!(v["trace"]["pid"], 100);
     assert_eq!(v["trace"]["exe"], "/bin/synth");
     assert_eq!(v["trace"]["args"], serde_json::json!(["synth", "-x"]));
@@ -383,6 +383,27 @@ fn json_report_has_the_documented_shape() {
         text.contains("total heap usage: 1 allocs, 0 frees, 5 bytes allocated"),
         "{text}"
     );
+}
+
+#[test]
+fn json_report_reads_back_into_the_same_document() {
+    let mut t = TraceBuilder::new(Origin::Start);
+    t.chunk(1, 1000, |e, c| {
+        c.thread_start(e, 1000, 1)?;
+        c.alloc(e, 1001, 0x10, 5, 0, AllocKind::Malloc, StackId(1))?;
+        c.free(e, 1002, 0x10, FreeKind::Free, StackId(1))?;
+        c.free(e, 1003, 0x10, FreeKind::Free, StackId(1))?;
+        c.alloc(e, 1004, 0x20, 7, 1, AllocKind::New, StackId(1))
+    });
+    t.chunk(0, 1005, |e, c| c.process_exit(e, 1005, ExitHow::Signal, 11));
+    let a = analyze(&t);
+    let json = crate::cmd::commands::render(&a, crate::report::Format::Json, false);
+    let doc: memscope_report::ReportDoc = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        doc.findings[0].detector,
+        memscope_report::Detector::DoubleFree
+    );
+    assert_eq!(crate::report::json::render(&doc), json);
 }
 
 #[test]

@@ -10,13 +10,7 @@ use object::{Object, ObjectSymbol};
 
 use crate::trace::reader::TraceIndex;
 
-/// Something the report's reader must know to trust its numbers.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Warning {
-    /// Machine-readable kind (`private-allocator`, `lost-events`).
-    pub kind: &'static str,
-    pub message: String,
-}
+pub use memscope_report::{Warning, WarningKind};
 
 /// Symbol-name prefixes of allocators other than libc's, with the allocator's name.
 /// Several per allocator: a statically linked one keeps only the entry points used.
@@ -52,7 +46,7 @@ pub fn warnings(index: &TraceIndex) -> Vec<Warning> {
     let mut out = Vec::new();
     if index.lost_events > 0 {
         out.push(Warning {
-            kind: "lost-events",
+            kind: WarningKind::LostEvents,
             message: format!(
                 "the tracer dropped {} events (a thread's buffer stayed full longer than MEMSCOPE_FULL_RING_WAIT_MS): the counts, leaks and findings here miss them",
                 index.lost_events
@@ -75,7 +69,7 @@ pub fn warnings(index: &TraceIndex) -> Vec<Warning> {
                 ),
             };
             out.push(Warning {
-                kind: "private-allocator",
+                kind: WarningKind::PrivateAllocator,
                 message,
             });
         }

@@ -16,21 +16,8 @@ use crate::replay::block_events::Release;
 /// Distinct findings kept; more are counted in [`FindingSet::dropped`].
 pub const MAX_FINDINGS: usize = 1000;
 
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-impl Severity {
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        }
-    }
-}
+/// How bad a finding is: the report's own type, so that the two never differ.
+pub use memscope_report::Severity;
 
 /// What an invalid release pointed at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

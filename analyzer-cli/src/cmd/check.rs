@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use serde_json::Value;
+use memscope_report::ReportDoc;
 
 use crate::error::CliError;
 use crate::gate::input::ProgramStatus;
@@ -33,12 +33,10 @@ pub fn check_run(trace: &Path, status: ProgramStatus, args: &GateArgs) -> Result
     Ok(run.code)
 }
 
-/// The JSON report (all leak groups) of a trace.
-pub fn report_of(trace: &Path) -> Result<Value, CliError> {
+/// The report (all leak groups) of a trace.
+pub fn report_of(trace: &Path) -> Result<ReportDoc, CliError> {
     let analysis = crate::analysis::analyze_file(trace)?;
     crate::cmd::commands::incompleteness_notes(&analysis);
     let mut symbolizer = crate::symbols::symbolize::Symbolizer::new();
-    let doc = crate::report::build(&analysis, &mut symbolizer, None);
-    serde_json::to_value(&doc)
-        .map_err(|e| CliError::Usage(format!("{}: cannot build the report: {e}", trace.display())))
+    Ok(crate::report::build(&analysis, &mut symbolizer, None))
 }

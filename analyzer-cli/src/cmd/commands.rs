@@ -1,6 +1,6 @@
-//! Carries out the parsed command line: `analyze` here, `run` in [`crate::cmd::run`], `check`
-//! in [`crate::gate`], and the report output they share (format choice, colour,
-//! truncation note, broken pipes).
+//! Carries out the parsed command line: `analyze` here, `run` in [`crate::cmd::run`],
+//! `check` in [`crate::cmd::check`] (which hands the report to [`crate::gate`]), and the
+//! report output they share (format choice, colour, truncation note, broken pipes).
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -118,8 +118,8 @@ pub fn render_with(analysis: &Analysis, format: Format, color: bool, weight: Wei
             report::text::render(&doc, Style { color })
         }
     };
-    // Freeing parsed DWARF is a few milliseconds of small frees (libc's alone is ~20 MB
-    // of them) that the report need not wait for; the process usually exits first.
+    // Freeing parsed DWARF is a great many small frees (libc's debug info is large) that
+    // the report need not wait for; the process usually exits first.
     let _ = std::thread::Builder::new()
         .name("memscope-free".into())
         .spawn(move || drop(symbolizer));

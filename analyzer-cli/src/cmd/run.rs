@@ -19,6 +19,10 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use signal_hook::consts::{SIGINT, SIGQUIT};
 
 use crate::analysis::analyze_file;
 use crate::cmd::cli::RunArgs;
@@ -344,35 +348,31 @@ fn glob(name: &[u8], parts: &[&[u8]]) -> bool {
     }
 }
 
-/// Ignores SIGINT and SIGQUIT until dropped (then restores the previous dispositions).
+/// Keeps SIGINT and SIGQUIT from ending memscope until dropped (the program, which gets
+/// them from the terminal too, decides for itself); afterwards they end memscope as
+/// their default action would. Handled through signal-hook: a handler that does nothing
+/// while the flag is down, and emulates the default action once it is up. Installed
+/// after the program was spawned, so the program starts with memscope's own dispositions.
 struct IgnoreInterrupts {
-    saved: [(libc::c_int, libc::sighandler_t); 2],
+    ended: Arc<AtomicBool>,
 }
 
 impl IgnoreInterrupts {
     fn new() -> Self {
-        let mut saved = [
-            (libc::SIGINT, libc::SIG_DFL),
-            (libc::SIGQUIT, libc::SIG_DFL),
-        ];
-        for (sig, old) in &mut saved {
-            // SAFETY: setting a signal to SIG_IGN installs no handler code; `signal` is
-            // async-signal-safe and has no memory-safety preconditions.
-            *old = unsafe { libc::signal(*sig, libc::SIG_IGN) };
+        let ended = Arc::new(AtomicBool::new(false));
+        for sig in [SIGINT, SIGQUIT] {
+            // Registration fails only for signals signal-hook forbids or does not know;
+            // SIGINT and SIGQUIT are neither. Were it to fail, the signal would keep its
+            // default action, as without memscope.
+            let _ = signal_hook::flag::register_conditional_default(sig, Arc::clone(&ended));
         }
-        Self { saved }
+        Self { ended }
     }
 }
 
 impl Drop for IgnoreInterrupts {
     fn drop(&mut self) {
-        for &(sig, old) in &self.saved {
-            if old != libc::SIG_ERR {
-                // SAFETY: restores the disposition `signal` returned earlier (SIG_DFL or
-                // SIG_IGN, or a handler that was installed and is still valid).
-                unsafe { libc::signal(sig, old) };
-            }
-        }
+        self.ended.store(true, Ordering::SeqCst);
     }
 }
 

@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use memscope_report::ReportDoc;
 
 use super::annotations;
 use super::args::Settings;
@@ -73,12 +73,12 @@ pub fn load_baseline(path: &Path) -> Result<Baseline, CliError> {
 
 /// Gates a report document. `status` overrides the trace's exit record.
 pub fn gate(
-    doc: &Value,
+    doc: &ReportDoc,
     status: Option<ProgramStatus>,
     settings: &Settings,
     env: &Env,
 ) -> Result<GateRun, CliError> {
-    let report = GateReport::from_json(doc).map_err(CliError::Usage)?;
+    let report = GateReport::from_report(doc);
     let suppressions = load_suppressions(&settings.suppressions)?;
     // Writing a baseline takes the current state as it is, whatever an old one says.
     let baseline = match (&settings.baseline, &settings.write_baseline) {
@@ -166,16 +166,30 @@ pub fn gate(
 mod tests {
     use super::*;
     use crate::gate::args::GateArgs;
-    use serde_json::json;
+    use crate::gate::sample::{frame, leak, report};
+    use memscope_report::{ExitDoc, ExitHowDoc};
+    use serde_json::Value;
 
-    fn doc(functions: &[&str]) -> Value {
-        let leaks: Vec<Value> = functions
+    fn doc(functions: &[&str]) -> ReportDoc {
+        let leaks = functions
             .iter()
-            .map(|f| json!({ "bytes": 10, "blocks": 1, "runtime_internal": false,
-                "stack": [ { "address": "0x1", "function": f, "file": "/src/app.c", "line": 4, "module": "/b/app" },
-                           { "address": "0x2", "function": "main", "file": "/src/app.c", "line": 9, "module": "/b/app" } ] }))
+            .map(|f| {
+                let at = |function, line| {
+                    frame(
+                        Some(function),
+                        Some("/src/app.c"),
+                        Some(line),
+                        Some("/b/app"),
+                    )
+                };
+                leak(10, 1, vec![at(f, 4), at("main", 9)])
+            })
             .collect();
-        json!({ "schema": "memscope-report/1", "trace": { "exe": "/b/app", "exit": { "how": "exit", "code": 0 } }, "leaks": leaks, "findings": [] })
+        let exit = ExitDoc {
+            how: ExitHowDoc::Exit,
+            code: 0,
+        };
+        report("/b/app", Some(exit), leaks, Vec::new())
     }
 
     fn env(dir: &Path) -> Env {

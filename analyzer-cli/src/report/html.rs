@@ -31,7 +31,7 @@ use crate::analysis::Analysis;
 use crate::symbols::symbolize::Symbolizer;
 
 use super::flame::{collapsed, Weight};
-use super::model::ReportDoc;
+use memscope_report::ReportDoc;
 
 const CSS: &str = include_str!("html/report.css");
 const JS: &str = include_str!("html/report.js");
