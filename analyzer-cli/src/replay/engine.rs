@@ -382,7 +382,8 @@ impl Replay {
 
     /// Applies one event in global order; returns where it happened and what it did.
     // Inlined (with `allocate` and `release`) so that the returned `Lifecycle` is built
-    // in the caller's frame: moving it through two returns cost ~10 % of a replay.
+    // in the caller's frame: moving it through two returns made the replay measurably
+    // slower (BENCHMARKS.md).
     #[inline(always)]
     pub fn apply(&mut self, ev: &Event) -> (Ctx, Lifecycle) {
         let c = &mut self.counters;

@@ -8,9 +8,9 @@
 //! - **Compressed DWARF** (`SHF_COMPRESSED` or `.zdebug_*` sections, as distributions
 //!   ship detached debug files): reading it means inflating it, which was most of the
 //!   cost of a small report. Only the sections `addr2line` reads are inflated (not the
-//!   location lists, macros, type units or name indexes, together about a sixth of
-//!   libc's), each straight into a buffer of its final size, with `.debug_info` (half of
-//!   the total) inflated on a second thread while this one does the rest. The symbol
+//!   location lists, macros, type units or name indexes), each straight into a buffer of
+//!   its final size, with `.debug_info` (the largest) inflated on a second thread while
+//!   this one does the rest. The symbol
 //!   table is read on first use only: most frames are named by DWARF.
 //! - **Anything else** (uncompressed DWARF, no DWARF, relocatable objects, Mach-O, PE):
 //!   `addr2line`'s own [`Loader`], which maps the file and touches only the pages a
@@ -291,7 +291,7 @@ fn needed_sections() -> impl Iterator<Item = SectionId> {
 /// Inflates the sections and assembles them, abbreviations parsed. With a second CPU
 /// and a large `.debug_info`, that section is inflated on a second thread while this one
 /// inflates the others and parses the abbreviation tables (which `addr2line` would
-/// otherwise parse unit by unit afterwards, and which cost about as much again); the
+/// otherwise parse unit by unit afterwards, at a cost comparable to inflating); the
 /// second thread joins in on the tables once its section is done.
 fn build_dwarf(
     path: &Path,

@@ -18,7 +18,8 @@
 //! When: with [`MIN_CPUS`] or more CPUs, as soon as pass 1 is done, to run beside the
 //! replay. Pass 2 keeps two CPUs busy (merging and replaying, decoding chunks), so on a
 //! two-CPU machine the thread would only compete with it and hold the debug info through
-//! the replay (measured: no faster, ~10 MB more); there it starts after the replay, and
+//! the replay (no faster, and more memory held; figures in BENCHMARKS.md); there it
+//! starts after the replay, and
 //! loads modules beside the report asking for them. With one CPU there is no thread.
 //!
 //! The latest warm-up of the process is also found by [`Warmup::latest`], so that a

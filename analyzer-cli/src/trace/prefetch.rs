@@ -220,7 +220,7 @@ fn decode_chunk(
     events.reserve(chunk.records as usize);
     // The record is split where the decoder left it: moving it out of the `Result`
     // first (`rec.map_err(..)?`) copied it over the decoder's fresh narrower stores, a
-    // store-forwarding stall per record that cost a fifth of this loop.
+    // store-forwarding stall per record that slowed this loop (BENCHMARKS.md).
     let mut records = 0u32;
     for rec in RecordDecoder::new(&chunk.payload).map_err(shift)? {
         match rec {
