@@ -8,7 +8,8 @@ pub use memscope_format::StackId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StreamId(pub u32);
 
-/// Index of a `Module` record in [`crate::reader::TraceIndex::modules`] (file order).
+/// Index of a `Module` record in the list of modules pass 1 keeps (`TraceIndex::modules`,
+/// file order).
 /// Module ids in the trace can be reused after an unload; this index cannot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ModuleIdx(pub usize);

@@ -6,8 +6,8 @@ use memscope_format::{AllocKind, ExitHow, FormatErrorKind, FreeKind, Origin, Sta
 
 use crate::analysis::{analyze_file, Analysis};
 use crate::error::CliError;
-use crate::reader::{read_index, TruncationReason};
-use crate::synth::TraceBuilder;
+use crate::trace::reader::{read_index, TruncationReason};
+use crate::trace::synth::TraceBuilder;
 
 const NO_STACK: StackId = StackId::NONE;
 
@@ -305,7 +305,7 @@ fn every_prefix_and_every_flipped_byte_is_handled_without_panic() {
         b[i] ^= 0xff;
         std::fs::write(&path, &b).unwrap();
         if let Ok(a) = analyze_file(&path) {
-            let _ = crate::commands::render(&a, crate::report::Format::Json, false);
+            let _ = crate::cmd::commands::render(&a, crate::report::Format::Json, false);
         }
     }
 }
@@ -335,8 +335,8 @@ fn stacks_bind_to_the_modules_loaded_when_they_were_recorded() {
     assert_eq!(module_of(1, 2), None);
     assert_eq!(module_of(2, 0).as_deref(), Some("/lib/b.so"));
     // Symbolized: the tracer's frame is dropped, unknown files give bare frames.
-    let frames =
-        crate::symbolize::Symbolizer::new().symbolize_stack(&index, index.stack(StackId(1)));
+    let frames = crate::symbols::symbolize::Symbolizer::new()
+        .symbolize_stack(&index, index.stack(StackId(1)));
     assert_eq!(frames.len(), 2);
     assert_eq!(frames[0].address, 0x1800);
     assert_eq!(frames[0].module.as_deref(), Some("/lib/a.so"));
@@ -355,9 +355,9 @@ fn json_report_has_the_documented_shape() {
         c.process_exit(e, 1005, ExitHow::QuickExit, 4)
     });
     let a = analyze(&t);
-    let json = crate::commands::render(&a, crate::report::Format::Json, false);
+    let json = crate::cmd::commands::render(&a, crate::report::Format::Json, false);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(v["schema"], "memscope-report/1");
+    assert_eq!(v["schema"], memscope_report::SCHEMA);
     assert_eq!(v["trace"]["pid"], 100);
     assert_eq!(v["trace"]["exe"], "/bin/synth");
     assert_eq!(v["trace"]["args"], serde_json::json!(["synth", "-x"]));
@@ -374,7 +374,7 @@ fn json_report_has_the_documented_shape() {
     assert_eq!(v["summary"]["threads"], 1);
     assert_eq!(v["leaks"][0]["bytes"], 5);
     assert_eq!(v["leaks"][0]["stack"], serde_json::json!([]));
-    let text = crate::commands::render(&a, crate::report::Format::Text, false);
+    let text = crate::cmd::commands::render(&a, crate::report::Format::Text, false);
     assert!(
         text.contains("in use at exit: 5 bytes in 1 block"),
         "{text}"
@@ -383,6 +383,27 @@ fn json_report_has_the_documented_shape() {
         text.contains("total heap usage: 1 allocs, 0 frees, 5 bytes allocated"),
         "{text}"
     );
+}
+
+#[test]
+fn json_report_reads_back_into_the_same_document() {
+    let mut t = TraceBuilder::new(Origin::Start);
+    t.chunk(1, 1000, |e, c| {
+        c.thread_start(e, 1000, 1)?;
+        c.alloc(e, 1001, 0x10, 5, 0, AllocKind::Malloc, StackId(1))?;
+        c.free(e, 1002, 0x10, FreeKind::Free, StackId(1))?;
+        c.free(e, 1003, 0x10, FreeKind::Free, StackId(1))?;
+        c.alloc(e, 1004, 0x20, 7, 1, AllocKind::New, StackId(1))
+    });
+    t.chunk(0, 1005, |e, c| c.process_exit(e, 1005, ExitHow::Signal, 11));
+    let a = analyze(&t);
+    let json = crate::cmd::commands::render(&a, crate::report::Format::Json, false);
+    let doc: memscope_report::ReportDoc = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        doc.findings[0].detector,
+        memscope_report::Detector::DoubleFree
+    );
+    assert_eq!(crate::report::json::render(&doc), json);
 }
 
 #[test]

@@ -24,6 +24,8 @@
 //! header counts its records (pass 1 of the analyzer indexes thread chunks without
 //! decompressing them).
 
+#![forbid(unsafe_code)]
+
 mod crc32;
 mod decode;
 mod encode;

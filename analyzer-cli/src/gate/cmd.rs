@@ -1,16 +1,16 @@
-//! Runs the gate: `memscope check TRACE` ([`check`]) and the gate step of `memscope run
-//! --check` ([`check_run`]). Reads the settings, suppression files and baseline, builds
-//! the report of the trace, evaluates, writes the requested files and the summary, and
-//! returns the exit code: 0 pass, the failure code (1 or `--exit-code`) when the gate
-//! fails. Usage, I/O and trace errors are `Err` (exit code 2).
+//! Runs the gate on a report ([`gate`]): reads the suppression files and baseline the
+//! settings name, evaluates, writes the requested files and the summary, and returns
+//! the exit code: 0 pass, the failure code (1 or `--exit-code`) when the gate fails.
+//! Usage and I/O errors are `Err` (exit code 2). Building the report of a trace is the
+//! command line's job (`cmd/check.rs`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use memscope_report::ReportDoc;
 
 use super::annotations;
-use super::args::{CheckArgs, GateArgs, Settings};
+use super::args::Settings;
 use super::baseline::Baseline;
 use super::evaluate::{evaluate, Inputs, Outcome};
 use super::input::{GateReport, ProgramStatus};
@@ -54,39 +54,6 @@ pub struct GateRun {
     pub outcome: Outcome,
 }
 
-/// `memscope check TRACE [options]`: summary and annotations on stdout.
-pub fn check(args: &CheckArgs) -> Result<i32, CliError> {
-    let env = Env::from_process()?;
-    let settings = args.gate.resolve(&env.cwd).map_err(CliError::Usage)?;
-    let doc = report_of(&args.trace)?;
-    let run = gate(&doc, None, &settings, &env)?;
-    print!("{}{}", run.summary, run.annotations);
-    Ok(run.code)
-}
-
-/// The gate step of `memscope run --check`, on the run's trace, with the program's
-/// real status: summary on stderr (the program's stdout stays its own), annotations
-/// on stdout.
-pub fn check_run(trace: &Path, status: ProgramStatus, args: &GateArgs) -> Result<i32, CliError> {
-    let env = Env::from_process()?;
-    let settings = args.resolve(&env.cwd).map_err(CliError::Usage)?;
-    let doc = report_of(trace)?;
-    let run = gate(&doc, Some(status), &settings, &env)?;
-    eprint!("{}", run.summary);
-    print!("{}", run.annotations);
-    Ok(run.code)
-}
-
-/// The JSON report (all leak groups) of a trace.
-pub fn report_of(trace: &Path) -> Result<Value, CliError> {
-    let analysis = crate::analysis::analyze_file(trace)?;
-    crate::commands::incompleteness_notes(&analysis);
-    let mut symbolizer = crate::symbolize::Symbolizer::new();
-    let doc = crate::report::build(&analysis, &mut symbolizer, None);
-    serde_json::to_value(&doc)
-        .map_err(|e| CliError::Usage(format!("{}: cannot build the report: {e}", trace.display())))
-}
-
 /// Reads every suppression file.
 pub fn load_suppressions(paths: &[PathBuf]) -> Result<Vec<Suppression>, CliError> {
     let mut all = Vec::new();
@@ -106,12 +73,12 @@ pub fn load_baseline(path: &Path) -> Result<Baseline, CliError> {
 
 /// Gates a report document. `status` overrides the trace's exit record.
 pub fn gate(
-    doc: &Value,
+    doc: &ReportDoc,
     status: Option<ProgramStatus>,
     settings: &Settings,
     env: &Env,
 ) -> Result<GateRun, CliError> {
-    let report = GateReport::from_json(doc).map_err(CliError::Usage)?;
+    let report = GateReport::from_report(doc);
     let suppressions = load_suppressions(&settings.suppressions)?;
     // Writing a baseline takes the current state as it is, whatever an old one says.
     let baseline = match (&settings.baseline, &settings.write_baseline) {
@@ -198,16 +165,31 @@ pub fn gate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::gate::args::GateArgs;
+    use crate::gate::sample::{frame, leak, report};
+    use memscope_report::{ExitDoc, ExitHowDoc};
+    use serde_json::Value;
 
-    fn doc(functions: &[&str]) -> Value {
-        let leaks: Vec<Value> = functions
+    fn doc(functions: &[&str]) -> ReportDoc {
+        let leaks = functions
             .iter()
-            .map(|f| json!({ "bytes": 10, "blocks": 1, "runtime_internal": false,
-                "stack": [ { "address": "0x1", "function": f, "file": "/src/app.c", "line": 4, "module": "/b/app" },
-                           { "address": "0x2", "function": "main", "file": "/src/app.c", "line": 9, "module": "/b/app" } ] }))
+            .map(|f| {
+                let at = |function, line| {
+                    frame(
+                        Some(function),
+                        Some("/src/app.c"),
+                        Some(line),
+                        Some("/b/app"),
+                    )
+                };
+                leak(10, 1, vec![at(f, 4), at("main", 9)])
+            })
             .collect();
-        json!({ "schema": "memscope-report/1", "trace": { "exe": "/b/app", "exit": { "how": "exit", "code": 0 } }, "leaks": leaks, "findings": [] })
+        let exit = ExitDoc {
+            how: ExitHowDoc::Exit,
+            code: 0,
+        };
+        report("/b/app", Some(exit), leaks, Vec::new())
     }
 
     fn env(dir: &Path) -> Env {

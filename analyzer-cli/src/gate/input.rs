@@ -1,97 +1,12 @@
-//! The gate's input: the leaks and findings of a `memscope-report/1` JSON document, read
-//! from a [`serde_json::Value`] into typed items, and the traced program's status.
-//!
-//! Reading the untyped value (not the analyzer's report structs) keeps the gate tied to
-//! the documented schema only. Absent fields are empty or false; a document of another
-//! schema is refused.
+//! The gate's input: the leaks and findings of a typed report document
+//! ([`memscope_report::ReportDoc`]) as one list of items to judge, and the traced
+//! program's status.
 
 use std::fmt;
 
-use serde_json::Value;
+use memscope_report::{ExitHowDoc, FrameDoc, ReportDoc};
 
-/// The schema prefix the gate accepts.
-pub const REPORT_SCHEMA: &str = "memscope-report/1";
-
-/// Every detector the gate knows, `leak` included, in report order.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Detector {
-    Leak,
-    DoubleFree,
-    InvalidFree,
-    ReallocOfFreed,
-    MismatchedFree,
-    FishySize,
-    Growth,
-    /// A detector this version of the gate does not know (a newer report).
-    Other(String),
-}
-
-impl Detector {
-    /// The known detectors, in the order SARIF rules list them.
-    pub const KNOWN: [Detector; 7] = [
-        Detector::Leak,
-        Detector::DoubleFree,
-        Detector::InvalidFree,
-        Detector::ReallocOfFreed,
-        Detector::MismatchedFree,
-        Detector::FishySize,
-        Detector::Growth,
-    ];
-
-    /// The error-class detectors: the default of `--fail-on`.
-    pub const ERROR_CLASS: [Detector; 4] = [
-        Detector::DoubleFree,
-        Detector::InvalidFree,
-        Detector::ReallocOfFreed,
-        Detector::MismatchedFree,
-    ];
-
-    pub fn parse(name: &str) -> Detector {
-        match name {
-            "leak" => Detector::Leak,
-            "double-free" => Detector::DoubleFree,
-            "invalid-free" => Detector::InvalidFree,
-            "realloc-of-freed" => Detector::ReallocOfFreed,
-            "mismatched-free" => Detector::MismatchedFree,
-            "fishy-size" => Detector::FishySize,
-            "growth" => Detector::Growth,
-            other => Detector::Other(other.to_string()),
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        match self {
-            Detector::Leak => "leak",
-            Detector::DoubleFree => "double-free",
-            Detector::InvalidFree => "invalid-free",
-            Detector::ReallocOfFreed => "realloc-of-freed",
-            Detector::MismatchedFree => "mismatched-free",
-            Detector::FishySize => "fishy-size",
-            Detector::Growth => "growth",
-            Detector::Other(name) => name,
-        }
-    }
-
-    /// One line on what the detector reports (SARIF rule descriptions).
-    pub fn description(&self) -> &'static str {
-        match self {
-            Detector::Leak => "Heap blocks still allocated when the program ended, grouped by allocation stack.",
-            Detector::DoubleFree => "A heap block released twice.",
-            Detector::InvalidFree => "A release of an address that was never allocated, or of a pointer into the middle of a block.",
-            Detector::ReallocOfFreed => "realloc of a block that was already freed.",
-            Detector::MismatchedFree => "A block released by the wrong family (malloc/free, new/delete, new[]/delete[]).",
-            Detector::FishySize => "An allocation size above PTRDIFF_MAX or a calloc whose size overflowed.",
-            Detector::Growth => "A call site whose live bytes grew steadily through the run.",
-            Detector::Other(_) => "A detector of a newer memscope.",
-        }
-    }
-}
-
-impl fmt::Display for Detector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use memscope_report::Detector;
 
 /// One frame of a stack, innermost first; unknown parts are `None`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -205,22 +120,11 @@ pub struct GateReport {
 }
 
 impl GateReport {
-    /// Reads a report document; `Err` names what is wrong with it.
-    pub fn from_json(doc: &Value) -> Result<GateReport, String> {
-        if !doc.is_object() {
-            return Err("the report is not a JSON object".into());
-        }
-        if let Some(schema) = doc.get("schema") {
-            let s = schema.as_str().unwrap_or("");
-            if s != REPORT_SCHEMA {
-                return Err(format!("report schema {schema} is not {REPORT_SCHEMA:?}"));
-            }
-        }
-        let trace = &doc["trace"];
+    /// The gate's view of a report: its leak groups (report order), then its findings.
+    pub fn from_report(doc: &ReportDoc) -> GateReport {
         let mut items = Vec::new();
-        for leak in array(&doc["leaks"]) {
-            let bytes = uint(&leak["bytes"]);
-            let blocks = uint(&leak["blocks"]);
+        for leak in &doc.leaks {
+            let (bytes, blocks) = (leak.bytes, leak.blocks);
             items.push(Item {
                 detector: Detector::Leak,
                 message: format!(
@@ -230,73 +134,56 @@ impl GateReport {
                 bytes,
                 blocks,
                 count: 1,
-                runtime_internal: leak["runtime_internal"].as_bool().unwrap_or(false),
-                type_name: leak["type"].as_str().map(str::to_string),
-                stacks: vec![(StackRole::Allocation, stack(&leak["stack"]))],
+                runtime_internal: leak.runtime_internal,
+                type_name: leak.type_name.clone(),
+                stacks: vec![(StackRole::Allocation, stack(&leak.stack))],
             });
         }
-        for finding in array(&doc["findings"]) {
-            let detector = Detector::parse(finding["detector"].as_str().unwrap_or("unknown"));
-            let mut stacks = Vec::new();
-            for role in [
-                StackRole::Allocation,
-                StackRole::FirstFree,
-                StackRole::Offending,
-            ] {
-                let v = &finding["stacks"][role.name()];
-                if v.is_array() {
-                    stacks.push((role, stack(v)));
-                }
-            }
+        for finding in &doc.findings {
+            let s = &finding.stacks;
+            let stacks = [
+                (StackRole::Allocation, &s.allocation),
+                (StackRole::FirstFree, &s.first_free),
+                (StackRole::Offending, &s.offending),
+            ]
+            .into_iter()
+            .filter_map(|(role, frames)| frames.as_deref().map(|f| (role, stack(f))))
+            .collect();
             items.push(Item {
-                message: finding["message"]
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| detector.name().to_string()),
-                detector,
+                detector: finding.detector.clone(),
+                message: finding.message.clone(),
                 bytes: 0,
                 blocks: 0,
-                count: finding["count"].as_u64().unwrap_or(1),
+                count: finding.count,
                 runtime_internal: false,
                 type_name: None,
                 stacks,
             });
         }
-        Ok(GateReport {
-            exe: trace["exe"].as_str().unwrap_or("").to_string(),
-            truncated: trace["truncated"].as_bool().unwrap_or(false),
-            lost_events: trace["lost_events"].as_u64().unwrap_or(0),
+        let trace = &doc.trace;
+        GateReport {
+            exe: trace.exe.clone(),
+            truncated: trace.truncated,
+            lost_events: trace.lost_events,
             items,
-            status: status_of(&trace["exit"]),
-        })
+            status: match trace.exit {
+                Some(e) if e.how == ExitHowDoc::Signal => ProgramStatus::Signaled(e.code),
+                Some(e) if e.how == ExitHowDoc::Exec => ProgramStatus::Unknown,
+                Some(e) => ProgramStatus::Exited(e.code),
+                None => ProgramStatus::Unknown,
+            },
+        }
     }
 }
 
-fn status_of(exit: &Value) -> ProgramStatus {
-    let code = exit["code"].as_i64().and_then(|c| i32::try_from(c).ok());
-    match (exit["how"].as_str(), code) {
-        (Some("signal"), Some(sig)) => ProgramStatus::Signaled(sig),
-        (Some("exit" | "_exit" | "shutdown"), Some(c)) => ProgramStatus::Exited(c),
-        _ => ProgramStatus::Unknown,
-    }
-}
-
-fn array(v: &Value) -> &[Value] {
-    v.as_array().map(Vec::as_slice).unwrap_or(&[])
-}
-
-fn uint(v: &Value) -> u64 {
-    v.as_u64().unwrap_or(0)
-}
-
-fn stack(v: &Value) -> Vec<Frame> {
-    array(v)
+fn stack(frames: &[FrameDoc]) -> Vec<Frame> {
+    frames
         .iter()
         .map(|f| Frame {
-            function: f["function"].as_str().map(str::to_string),
-            file: f["file"].as_str().map(str::to_string),
-            line: f["line"].as_u64().and_then(|l| u32::try_from(l).ok()),
-            module: f["module"].as_str().map(str::to_string),
+            function: f.function.clone(),
+            file: f.file.clone(),
+            line: f.line,
+            module: f.module.clone(),
         })
         .collect()
 }
@@ -304,19 +191,34 @@ fn stack(v: &Value) -> Vec<Frame> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::gate::sample::{frame, leak, report};
+    use memscope_report::{ExitDoc, FindingDoc, FindingStacksDoc, Severity};
 
     #[test]
     fn reads_leaks_findings_and_exit() {
-        let doc = json!({
-            "schema": "memscope-report/1",
-            "trace": { "exe": "/t/app", "truncated": false, "exit": { "how": "signal", "code": 11 } },
-            "leaks": [ { "bytes": 10, "blocks": 2, "runtime_internal": true, "type": "Vec",
-                         "stack": [ { "address": "0x1", "function": "f", "file": "a.c", "line": 3, "module": "/t/app" } ] } ],
-            "findings": [ { "detector": "double-free", "severity": "error", "message": "m", "count": 2,
-                            "stacks": { "allocation": [], "offending": [ { "function": "g" } ] } } ]
-        });
-        let r = GateReport::from_json(&doc).unwrap();
+        let mut l = leak(
+            10,
+            2,
+            vec![frame(Some("f"), Some("a.c"), Some(3), Some("/t/app"))],
+        );
+        l.runtime_internal = true;
+        l.type_name = Some("Vec".into());
+        let finding = FindingDoc {
+            detector: Detector::DoubleFree,
+            severity: Severity::Error,
+            message: "m".into(),
+            count: 2,
+            stacks: FindingStacksDoc {
+                allocation: Some(Vec::new()),
+                first_free: None,
+                offending: Some(vec![frame(Some("g"), None, None, None)]),
+            },
+        };
+        let exit = ExitDoc {
+            how: ExitHowDoc::Signal,
+            code: 11,
+        };
+        let r = GateReport::from_report(&report("/t/app", Some(exit), vec![l], vec![finding]));
         assert_eq!(r.status, ProgramStatus::Signaled(11));
         assert_eq!(r.items.len(), 2);
         assert_eq!(
@@ -327,25 +229,32 @@ mod tests {
             ),
             (10, 2, true)
         );
+        assert_eq!(r.items[0].type_name.as_deref(), Some("Vec"));
         assert_eq!(r.items[0].message, "10 bytes in 2 blocks leaked");
         assert_eq!(r.items[0].primary_stack()[0].line, Some(3));
         assert_eq!(r.items[1].detector, Detector::DoubleFree);
         assert_eq!(r.items[1].count, 2);
+        assert_eq!(r.items[1].stacks.len(), 2);
         assert_eq!(r.items[1].primary_stack()[0].function.as_deref(), Some("g"));
     }
 
     #[test]
-    fn absent_fields_are_empty() {
-        let r = GateReport::from_json(&json!({})).unwrap();
-        assert!(r.items.is_empty());
+    fn exit_record_gives_the_status() {
+        let status = |how, code| {
+            GateReport::from_report(&report(
+                "/t/app",
+                Some(ExitDoc { how, code }),
+                vec![],
+                vec![],
+            ))
+            .status
+        };
+        assert_eq!(status(ExitHowDoc::Exit, 3), ProgramStatus::Exited(3));
+        assert_eq!(status(ExitHowDoc::QuickExit, 0), ProgramStatus::Exited(0));
+        assert_eq!(status(ExitHowDoc::Shutdown, 0), ProgramStatus::Exited(0));
+        assert_eq!(status(ExitHowDoc::Exec, 0), ProgramStatus::Unknown);
+        let r = GateReport::from_report(&report("/t/app", None, vec![], vec![]));
         assert_eq!(r.status, ProgramStatus::Unknown);
-        let r = GateReport::from_json(&json!({ "leaks": [ {} ] })).unwrap();
-        assert_eq!((r.items[0].bytes, r.items[0].runtime_internal), (0, false));
-    }
-
-    #[test]
-    fn refuses_other_schema() {
-        assert!(GateReport::from_json(&json!({ "schema": "memscope-report/2" })).is_err());
-        assert!(GateReport::from_json(&json!([1])).is_err());
+        assert!(r.items.is_empty());
     }
 }

@@ -1,11 +1,12 @@
 //! The CI gate behind `memscope check` and `memscope run --check`: decides from a report
 //! whether a build passes, and says why in forms CI systems read.
 //!
-//! It works on the JSON report (`memscope-report/1`) as an untyped value, so that it
-//! depends on the documented schema only, not on the analyzer's internal structs. The
-//! data path, one module per step:
+//! It works on the typed report document of the `memscope-report` crate (what `memscope
+//! analyze --format json` writes), never on the analysis pipeline: the command line
+//! (`cmd/check.rs`) builds the report and hands it over. The data path, one module per
+//! step:
 //!
-//! [`input`] (report → typed leaks and findings, program status) → [`frames`] (which
+//! [`input`] (report → leaks and findings as items to judge, program status) → [`frames`] (which
 //! frames are the program's own, fingerprints) → [`suppress`] (LeakSanitizer-style
 //! suppression files) and [`baseline`] (accepted leaks and findings) → [`evaluate`] (the
 //! [`policy`], resolved from [`config`] and the command line, applied to each item) →
@@ -23,12 +24,14 @@ pub mod frames;
 pub mod input;
 pub mod junit;
 pub mod policy;
+#[cfg(test)]
+mod sample;
 pub mod sarif;
 pub mod suppress;
 pub mod text;
 
 pub use args::{CheckArgs, GateArgs};
-pub use cmd::{check, check_run};
+pub use cmd::{gate, Env, GateRun};
 
 /// Exit code of a gate that failed, unless `--exit-code` says otherwise.
 pub const EXIT_FAILED: i32 = 1;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::analysis::Analysis;
 use crate::ids::StackId;
-use crate::symbolize::{SymFrame, Symbolizer};
+use crate::symbols::symbolize::{SymFrame, Symbolizer};
 
 /// What a flame graph's widths measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -28,10 +28,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::analysis::Analysis;
-use crate::symbolize::Symbolizer;
+use crate::symbols::symbolize::Symbolizer;
 
 use super::flame::{collapsed, Weight};
-use super::model::ReportDoc;
+use memscope_report::ReportDoc;
 
 const CSS: &str = include_str!("html/report.css");
 const JS: &str = include_str!("html/report.js");
@@ -199,7 +199,7 @@ fn base64(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::analysis::analyze_file;
-    use crate::synth::TraceBuilder;
+    use crate::trace::synth::TraceBuilder;
     use memscope_format::{AllocKind, Origin, StackId};
 
     const HOSTILE: &str = "/opt/<script>alert(1)</script>/<img src=x onerror=alert(2)><!--&amp;.so";

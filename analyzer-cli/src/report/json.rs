@@ -1,8 +1,9 @@
 //! The JSON renderer: `memscope-report/1`, one document, pretty-printed.
 //!
-//! The schema is documented in [`super::model`]; fields may be added, never renamed.
+//! The schema is documented in the `memscope-report` crate; fields may be added, never
+//! renamed.
 
-use super::model::ReportDoc;
+use memscope_report::ReportDoc;
 
 /// The report as JSON text, with a trailing newline.
 pub fn render(doc: &ReportDoc) -> String {

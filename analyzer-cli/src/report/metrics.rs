@@ -1,140 +1,24 @@
-//! The `metrics` object of the JSON report (and the numbers the text report prints):
+//! Builds the `metrics` object of the report (and the numbers the text report prints):
 //! built from the metric visitors' results, symbolizing only the few stacks it names
 //! (top call sites, peak holders, patterns).
 
-use serde::Serialize;
+use memscope_report::{
+    ClassDoc, HistBucketDoc, LifetimesDoc, MetricsDoc, PatternDoc, PatternsDoc, PeakDoc, SiteDoc,
+    SlackDoc, ThreadDoc, TimeBucketDoc, TimelineDoc,
+};
 
+use crate::analysis::metrics::histograms::{bucket_min, Log2Histogram, SHORT_NS};
+use crate::analysis::metrics::sites::{top_sites, SiteStats, CHAIN_MIN, CHURN_MIN};
+use crate::analysis::metrics::timeline::Bucket;
 use crate::analysis::Analysis;
-use crate::metrics::histograms::{bucket_min, Log2Histogram, SHORT_NS};
-use crate::metrics::sites::{top_sites, SiteStats, CHAIN_MIN, CHURN_MIN};
-use crate::metrics::timeline::Bucket;
 
-use super::model::{FrameDoc, Stacks};
+use super::build::Stacks;
 
 /// Call sites, peak holders and pattern sites listed in the report.
 pub const TOP_SITES: usize = 10;
 
 pub const SLACK_REASON: &str =
     "usable size (malloc_usable_size) minus requested size, summed over all allocations";
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MetricsDoc {
-    pub peak: PeakDoc,
-    pub top_sites: Vec<SiteDoc>,
-    pub timeline: TimelineDoc,
-    pub sizes: Vec<HistBucketDoc>,
-    pub lifetimes: LifetimesDoc,
-    pub threads: Vec<ThreadDoc>,
-    pub patterns: PatternsDoc,
-    pub allocator_slack: SlackDoc,
-    /// Findings not listed because too many distinct ones were found.
-    pub findings_dropped: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PeakDoc {
-    pub bytes: u64,
-    /// Nanoseconds after the start.
-    pub time_ns: u64,
-    pub holders: Vec<SiteDoc>,
-}
-
-/// A call site (allocation stack) and its numbers.
-#[derive(Debug, Clone, Serialize)]
-pub struct SiteDoc {
-    pub stack_id: u64,
-    pub allocations: u64,
-    pub bytes: u64,
-    pub live_blocks: u64,
-    pub live_bytes: u64,
-    #[serde(rename = "type")]
-    pub type_name: Option<String>,
-    pub stack: Vec<FrameDoc>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TimelineDoc {
-    pub bucket_ns: u64,
-    pub buckets: Vec<TimeBucketDoc>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct TimeBucketDoc {
-    pub start_ns: u64,
-    pub allocations: u64,
-    pub frees: u64,
-    pub bytes_allocated: u64,
-    pub live_bytes: u64,
-    pub max_live_bytes: u64,
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct HistBucketDoc {
-    /// Bucket [min, 2 × min) (or exactly 0).
-    pub min: u64,
-    pub count: u64,
-    pub bytes: u64,
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct ClassDoc {
-    pub blocks: u64,
-    pub bytes: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct LifetimesDoc {
-    pub short_threshold_ns: u64,
-    pub temporary: ClassDoc,
-    pub short: ClassDoc,
-    pub long: ClassDoc,
-    pub until_exit: ClassDoc,
-    /// Lifetimes (ns) of freed blocks.
-    pub histogram: Vec<HistBucketDoc>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct ThreadDoc {
-    pub stream: u32,
-    pub tid: u32,
-    pub allocations: u64,
-    pub bytes: u64,
-    pub frees: u64,
-    pub cross_thread_frees: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PatternsDoc {
-    pub realloc_chain_min: u32,
-    pub realloc_chains: Vec<PatternDoc>,
-    pub churn_min: u64,
-    pub churn: Vec<PatternDoc>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PatternDoc {
-    pub stack_id: u64,
-    pub allocations: u64,
-    pub longest_chain: u32,
-    pub short_lived: u64,
-    pub min_size: u64,
-    pub max_size: u64,
-    pub stack: Vec<FrameDoc>,
-}
-
-/// Allocator slack: what the allocator reserved beyond the requested sizes
-/// (`malloc_usable_size` minus the request, recorded by the tracer per allocation).
-#[derive(Debug, Clone, Serialize)]
-pub struct SlackDoc {
-    pub recorded: bool,
-    /// Slack summed over every allocation of the run.
-    pub bytes: u64,
-    /// Average slack per allocation.
-    pub per_allocation: f64,
-    /// Slack as a percentage of the bytes requested.
-    pub percent_of_requested: f64,
-    pub reason: &'static str,
-}
 
 fn hist(h: &Log2Histogram) -> Vec<HistBucketDoc> {
     h.counts
@@ -150,7 +34,7 @@ fn hist(h: &Log2Histogram) -> Vec<HistBucketDoc> {
         .collect()
 }
 
-fn class(c: crate::metrics::histograms::ClassCount) -> ClassDoc {
+fn class(c: crate::analysis::metrics::histograms::ClassCount) -> ClassDoc {
     ClassDoc {
         blocks: c.blocks,
         bytes: c.bytes,
@@ -295,7 +179,7 @@ pub fn build_metrics(a: &Analysis, stacks: &mut Stacks<'_>) -> MetricsDoc {
             } else {
                 a.counters.slack_bytes as f64 * 100.0 / a.counters.bytes_allocated as f64
             },
-            reason: SLACK_REASON,
+            reason: SLACK_REASON.to_string(),
         },
         findings_dropped: r.findings.dropped,
     }

@@ -1,16 +1,17 @@
-//! Reports: the typed, symbolized report document ([`model`], with [`metrics`]) built
-//! from an analysis, and its renderers ([`json`], [`text`], [`html`], and [`flame`] for
+//! Reports: the typed, symbolized report document (the `memscope-report` crate's
+//! [`ReportDoc`]) built from an analysis ([`build`], with [`metrics`]), and its renderers ([`json`], [`text`], [`html`], and [`flame`] for
 //! folded stacks and SVG flame graphs). Renderers only format; every number is decided
 //! before them.
 
+pub mod build;
 pub mod flame;
 pub mod html;
 pub mod json;
 pub mod metrics;
-pub mod model;
 pub mod text;
 
-pub use model::{build, ReportDoc};
+pub use build::build;
+pub use memscope_report::ReportDoc;
 
 /// How a report is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use super::model::{FindingDoc, FrameDoc, OriginDoc, ReportDoc};
+use memscope_report::{FindingDoc, FrameDoc, OriginDoc, ReportDoc, Severity};
 
 /// Minimal ANSI styling that can be switched off.
 #[derive(Debug, Clone, Copy)]
@@ -212,7 +212,7 @@ fn findings(o: &mut String, list: &[FindingDoc], style: Style) {
             String::new()
         };
         let label = format!("{} [{}]", f.severity, f.detector);
-        let label = if f.severity == "error" {
+        let label = if f.severity == Severity::Error {
             style.paint("1;31", &label)
         } else {
             style.warn(&label)

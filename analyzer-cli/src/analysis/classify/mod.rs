@@ -1,0 +1,22 @@
+//! Classifiers that work on symbolized stacks, when a report is built (only for the
+//! stacks it shows): the allocation's data type (`types`) and whether a block is kept on
+//! purpose by libc, ld.so or a language runtime (`runtime`).
+
+pub mod runtime;
+pub mod types;
+
+use crate::analysis::visitor::{Category, Info};
+
+/// The symbol-stage classifiers, for `--list-detectors`.
+pub const SYMBOL_CLASSIFIERS: [Info; 2] = [
+    Info {
+        name: "type",
+        category: Category::Classifier,
+        description: "data type of an allocation site from its demangled frames (Vec, std::string, strdup...)",
+    },
+    Info {
+        name: "runtime-internal",
+        category: Category::Classifier,
+        description: "blocks libc, ld.so and language runtimes keep on purpose (builtin list, docs/runtime-internal.md)",
+    },
+];

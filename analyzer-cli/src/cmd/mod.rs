@@ -1,0 +1,12 @@
+//! The command line: [`cli`] declares it, [`commands`] carries out `analyze` and the
+//! report output the commands share, [`run`] runs a program under the tracer, [`check`]
+//! builds the report a gate decides on, [`dump`] lists a trace's records and [`diff`]
+//! compares two traces. The only folder that sees the whole pipeline.
+
+pub mod check;
+pub mod cli;
+pub mod commands;
+pub mod diff;
+pub mod dump;
+#[cfg(unix)]
+pub mod run;

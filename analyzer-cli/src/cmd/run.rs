@@ -1,0 +1,442 @@
+//! `memscope run`: starts a program with `libmemscope.so` preloaded, waits for it, finds
+//! the trace of the root process and reports on it.
+//!
+//! The tracer is told where to write by `MEMSCOPE_OUTPUT` (a template: `%p` pid, `%e`
+//! executable base name, `%%` a percent sign, substituted by the tracer); this module
+//! makes the same substitution with the child's pid to find the file afterwards. Like
+//! `time`, memscope ignores SIGINT and SIGQUIT while the program runs, so that Ctrl-C
+//! stops the program and memscope still reports. The exit code is the program's (128 +
+//! signal number when a signal killed it), whatever happened to the trace.
+//!
+//! With `--check` the trace is gated ([`crate::cmd::check::check_run`]) instead of reported
+//! (the report is still written with `--report FILE`): the program's status is reported
+//! and the gate decides the exit code; a missing trace is then an error (exit 2).
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::IsTerminal;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use signal_hook::consts::{SIGINT, SIGQUIT};
+
+use crate::analysis::analyze_file;
+use crate::cmd::cli::RunArgs;
+use crate::cmd::commands::{incompleteness_notes, render};
+use crate::error::CliError;
+use crate::gate::input::ProgramStatus;
+use crate::report::text::want_color;
+use crate::report::Format;
+
+/// File name of the tracer library looked for next to the memscope executable.
+pub const PRELOAD_NAME: &str = "libmemscope.so";
+
+/// Runs the program and reports; returns the program's exit code.
+pub fn run(args: &RunArgs) -> Result<i32, CliError> {
+    let Some((program, program_args)) = args.command.split_first() else {
+        return Err(CliError::Usage("run: no program given".into()));
+    };
+    if !args.check && args.gate.any_given() {
+        return Err(CliError::Usage(
+            "run: the gate's options (--max-leaked-bytes, --suppressions, --baseline, --sarif, ...) need --check".into(),
+        ));
+    }
+    let lib = preload_path(args.preload.as_deref())?;
+    let cwd = std::env::current_dir().map_err(|e| CliError::io(Path::new("."), e))?;
+    let template = cwd.join(&args.output);
+    let ld_preload = prepend_preload(&lib, std::env::var_os("LD_PRELOAD").as_deref());
+
+    let started = std::time::SystemTime::now();
+    let mut child = Command::new(program)
+        .args(program_args)
+        .env("LD_PRELOAD", &ld_preload)
+        .env("MEMSCOPE_OUTPUT", &template)
+        .spawn()
+        .map_err(|err| CliError::Spawn {
+            program: program.to_string_lossy().into_owned(),
+            err,
+        })?;
+    let pid = child.id();
+    let status = {
+        let _ignore = IgnoreInterrupts::new();
+        child
+            .wait()
+            .map_err(|e| CliError::io(Path::new(program), e))?
+    };
+    let code = exit_code(status);
+
+    let traces = find_traces(&template, pid);
+    let Some(trace) = traces.first() else {
+        let name = Path::new(program).file_name().unwrap_or(program);
+        let expected = substitute(template.as_os_str(), pid, name);
+        eprintln!(
+            "memscope: no trace found for {} (pid {pid}): expected {}; the tracer did not run \
+             (statically linked or setuid program, LD_PRELOAD cleared, or {} failed to load)",
+            program.to_string_lossy(),
+            Path::new(&expected).display(),
+            lib.display()
+        );
+        if args.check {
+            return Err(CliError::Usage(format!(
+                "run --check: no trace of {} to check",
+                program.to_string_lossy()
+            )));
+        }
+        return Ok(code);
+    };
+    if traces.len() > 1 {
+        let others: Vec<String> = traces[1..]
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        eprintln!(
+            "memscope: pid {pid} wrote {} traces (an exec, or an older run with the same pid); \
+             reporting the newest, {}; others: {}",
+            traces.len(),
+            trace.display(),
+            others.join(", ")
+        );
+    }
+    if args.check {
+        if let Some(file) = &args.report {
+            let analysis = analyze_file(trace)?;
+            fs::write(file, render(&analysis, args.format, false))
+                .map_err(|e| CliError::io(file, e))?;
+        }
+        let status = match (status.code(), status.signal()) {
+            (Some(c), _) => ProgramStatus::Exited(c),
+            (None, Some(sig)) => ProgramStatus::Signaled(sig),
+            (None, None) => ProgramStatus::Unknown,
+        };
+        return crate::cmd::check::check_run(trace, status, &args.gate);
+    }
+    let all = traces_since(&template, started);
+    if all.len() > 1 {
+        let names: Vec<String> = all.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "memscope: this run wrote {} traces: {}",
+            all.len(),
+            names.join(", ")
+        );
+    }
+    let result = if args.all {
+        report_all(trace, &all, args)
+    } else {
+        report(trace, &template, args)
+    };
+    if let Err(e) = result {
+        eprintln!("memscope: {e}");
+    }
+    Ok(code)
+}
+
+/// Every trace that `template` can name (any pid, any executable name, the tracer's
+/// `.N`) written since `since`: the whole process tree of a run. Oldest first.
+pub fn traces_since(template: &Path, since: std::time::SystemTime) -> Vec<PathBuf> {
+    let (Some(dir), Some(file_pattern)) = (template.parent(), template.file_name()) else {
+        return Vec::new();
+    };
+    let mut pattern = Vec::new();
+    let bytes = file_pattern.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && matches!(bytes.get(i + 1), Some(b'p' | b'e')) {
+            pattern.push(0); // a wildcard, as in find_traces
+            i += 2;
+        } else {
+            pattern.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let parts: Vec<&[u8]> = pattern.split(|&b| b == 0).collect();
+    let mut found: Vec<_> = matching_files(dir, &parts)
+        .into_iter()
+        .filter(|(modified, _)| *modified >= since)
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// `--all`: the root process's report, then every other trace's, to `--report` or
+/// stderr (text reports one after another, JSON as one array).
+fn report_all(root: &Path, all: &[PathBuf], args: &RunArgs) -> Result<(), CliError> {
+    let mut order = vec![root.to_path_buf()];
+    order.extend(all.iter().filter(|p| p.as_path() != root).cloned());
+    let mut reports = Vec::new();
+    for trace in &order {
+        let analysis = analyze_file(trace)?;
+        let text = render(
+            &analysis,
+            args.format,
+            args.report.is_none() && want_color(std::io::stderr().is_terminal()),
+        );
+        reports.push(match args.format {
+            Format::Json => text.trim_end().to_string(),
+            _ => format!("== {} ==\n{text}", trace.display()),
+        });
+    }
+    let out = match args.format {
+        Format::Json => format!("[\n{}\n]\n", reports.join(",\n")),
+        _ => reports.join("\n"),
+    };
+    match &args.report {
+        Some(file) => fs::write(file, out).map_err(|e| CliError::io(file, e)),
+        None => {
+            eprint!("{out}");
+            Ok(())
+        }
+    }
+}
+
+/// Analyzes `trace` and writes the report to `--report` or stderr.
+fn report(trace: &Path, template: &Path, args: &RunArgs) -> Result<(), CliError> {
+    let analysis = analyze_file(trace)?;
+    if args.format == Format::Text {
+        incompleteness_notes(&analysis);
+    }
+    let children: Vec<String> = analysis
+        .index
+        .forks
+        .iter()
+        .flat_map(|f| find_traces(template, f.child_pid))
+        .map(|p| p.display().to_string())
+        .collect();
+    if !children.is_empty() {
+        eprintln!(
+            "memscope: forked children have traces of their own: {}",
+            children.join(", ")
+        );
+    }
+    match &args.report {
+        Some(file) => fs::write(file, render(&analysis, args.format, false))
+            .map_err(|e| CliError::io(file, e)),
+        None => {
+            eprint!(
+                "{}",
+                render(
+                    &analysis,
+                    args.format,
+                    want_color(std::io::stderr().is_terminal())
+                )
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The absolute path of the tracer library, checked to exist.
+fn preload_path(given: Option<&Path>) -> Result<PathBuf, CliError> {
+    let candidate = match given {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let exe = std::env::current_exe()
+                .map_err(|e| CliError::io(Path::new("/proc/self/exe"), e))?;
+            exe.parent().unwrap_or(Path::new("/")).join(PRELOAD_NAME)
+        }
+    };
+    match fs::canonicalize(&candidate) {
+        Ok(p) if p.is_file() => Ok(p),
+        _ => Err(CliError::Usage(format!(
+            "{}: tracer library not found{}",
+            candidate.display(),
+            if given.is_none() {
+                " next to the memscope executable; pass --preload PATH"
+            } else {
+                ""
+            }
+        ))),
+    }
+}
+
+/// `lib` first, then whatever `LD_PRELOAD` already held.
+pub fn prepend_preload(lib: &Path, existing: Option<&OsStr>) -> OsString {
+    let mut v = lib.as_os_str().to_os_string();
+    if let Some(rest) = existing.filter(|e| !e.is_empty()) {
+        v.push(":");
+        v.push(rest);
+    }
+    v
+}
+
+/// Shell-style exit code: the status, or 128 + the signal that killed the program.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
+}
+
+/// Replaces `%p`, `%e` and `%%` in a trace template, as the tracer does.
+pub fn substitute(template: &OsStr, pid: u32, exe: &OsStr) -> OsString {
+    let mut out = Vec::new();
+    let mut bytes = template.as_bytes().iter().copied();
+    while let Some(b) = bytes.next() {
+        if b != b'%' {
+            out.push(b);
+            continue;
+        }
+        match bytes.next() {
+            Some(b'p') => out.extend_from_slice(pid.to_string().as_bytes()),
+            Some(b'e') => out.extend_from_slice(exe.as_bytes()),
+            Some(b'%') => out.push(b'%'),
+            Some(other) => out.extend_from_slice(&[b'%', other]),
+            None => out.push(b'%'),
+        }
+    }
+    OsString::from_vec(out)
+}
+
+/// The traces of process `pid` that `template` can name: `%e` matches any executable
+/// name, and the tracer's `.N` suffix (added when the name is taken, e.g. by the image
+/// before an `exec`) is allowed. Newest first.
+pub fn find_traces(template: &Path, pid: u32) -> Vec<PathBuf> {
+    let (Some(dir), Some(file_pattern)) = (template.parent(), template.file_name()) else {
+        return Vec::new();
+    };
+    // `%e` becomes a NUL byte, which no file name contains: the wildcard.
+    let pattern = substitute(file_pattern, pid, OsStr::new("\0"));
+    let parts: Vec<&[u8]> = pattern.as_bytes().split(|&b| b == 0).collect();
+    let mut found = matching_files(dir, &parts);
+    found.sort_by(|a, b| b.cmp(a));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// The files of `dir` whose names match `parts` joined by wildcards (see
+/// [`name_matches`]), with their modification times.
+fn matching_files(dir: &Path, parts: &[&[u8]]) -> Vec<(std::time::SystemTime, PathBuf)> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| name_matches(e.file_name().as_bytes(), parts))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect()
+}
+
+/// Whether `name`, less an optional `.N` (the tracer puts it before a final `.msl`, else
+/// at the end), is `parts` joined by wildcards.
+fn name_matches(name: &[u8], parts: &[&[u8]]) -> bool {
+    let (stem, ext): (&[u8], &[u8]) = match name.strip_suffix(b".msl") {
+        Some(stem) => (stem, b".msl"),
+        None => (name, b""),
+    };
+    let unsuffixed = match stem.iter().rposition(|&b| b == b'.') {
+        Some(dot) if dot + 1 < stem.len() && stem[dot + 1..].iter().all(u8::is_ascii_digit) => {
+            Some([&stem[..dot], ext].concat())
+        }
+        _ => None,
+    };
+    glob(name, parts) || unsuffixed.is_some_and(|n| glob(&n, parts))
+}
+
+fn glob(name: &[u8], parts: &[&[u8]]) -> bool {
+    match parts {
+        [] => name.is_empty(),
+        [only] => name == *only,
+        [first, rest @ ..] => {
+            let Some(tail) = name.strip_prefix(*first) else {
+                return false;
+            };
+            // The wildcard before `rest` takes at least one byte (an exe name is never empty).
+            (1..=tail.len()).any(|k| glob(&tail[k..], rest))
+        }
+    }
+}
+
+/// Keeps SIGINT and SIGQUIT from ending memscope until dropped (the program, which gets
+/// them from the terminal too, decides for itself); afterwards they end memscope as
+/// their default action would. Handled through signal-hook: a handler that does nothing
+/// while the flag is down, and emulates the default action once it is up. Installed
+/// after the program was spawned, so the program starts with memscope's own dispositions.
+struct IgnoreInterrupts {
+    ended: Arc<AtomicBool>,
+}
+
+impl IgnoreInterrupts {
+    fn new() -> Self {
+        let ended = Arc::new(AtomicBool::new(false));
+        for sig in [SIGINT, SIGQUIT] {
+            // Registration fails only for signals signal-hook forbids or does not know;
+            // SIGINT and SIGQUIT are neither. Were it to fail, the signal would keep its
+            // default action, as without memscope.
+            let _ = signal_hook::flag::register_conditional_default(sig, Arc::clone(&ended));
+        }
+        Self { ended }
+    }
+}
+
+impl Drop for IgnoreInterrupts {
+    fn drop(&mut self) {
+        self.ended.store(true, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitutes_like_the_tracer() {
+        let t = OsStr::new("/t/memscope.%e.%p.msl");
+        assert_eq!(
+            substitute(t, 42, OsStr::new("ls")),
+            OsString::from("/t/memscope.ls.42.msl")
+        );
+        assert_eq!(
+            substitute(OsStr::new("a%%p%x%"), 1, OsStr::new("e")),
+            OsString::from("a%p%x%")
+        );
+    }
+
+    #[test]
+    fn preload_is_prepended() {
+        let lib = Path::new("/l/libmemscope.so");
+        assert_eq!(
+            prepend_preload(lib, None),
+            OsString::from("/l/libmemscope.so")
+        );
+        assert_eq!(
+            prepend_preload(lib, Some(OsStr::new(""))),
+            OsString::from("/l/libmemscope.so")
+        );
+        assert_eq!(
+            prepend_preload(lib, Some(OsStr::new("/x.so"))),
+            OsString::from("/l/libmemscope.so:/x.so")
+        );
+    }
+
+    #[test]
+    fn finds_traces_of_the_pid_under_any_exe_name() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "memscope.dash.77.msl",
+            "memscope.dash.78.msl",
+            "memscope.a.b.77.1.msl",
+            "memscope..77.msl",
+            "x.77.msl",
+        ] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let mut found = find_traces(&dir.path().join("memscope.%e.%p.msl"), 77);
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                dir.path().join("memscope.a.b.77.1.msl"),
+                dir.path().join("memscope.dash.77.msl")
+            ]
+        );
+        let found = find_traces(&dir.path().join("%p.msl"), 78);
+        assert!(found.is_empty());
+        fs::write(dir.path().join("78.msl"), b"x").unwrap();
+        assert_eq!(
+            find_traces(&dir.path().join("%p.msl"), 78),
+            vec![dir.path().join("78.msl")]
+        );
+    }
+}

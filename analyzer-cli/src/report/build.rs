@@ -1,0 +1,184 @@
+//! Builds the typed report document ([`memscope_report::ReportDoc`]) from an
+//! [`Analysis`]: the only place that symbolizes, once per shown stack ([`Stacks`]), and
+//! that classifies leak groups (type, runtime-internal).
+
+use std::collections::HashMap;
+
+use memscope_format::{ExitHow, Origin};
+
+use crate::analysis::classify::{runtime, types};
+use crate::analysis::Analysis;
+use crate::ids::StackId;
+use crate::symbols::symbolize::{SymFrame, Symbolizer};
+
+use memscope_report::{
+    Detector, ExitDoc, ExitHowDoc, FindingDoc, FindingStacksDoc, FrameDoc, LeakDoc, LiveDoc,
+    OriginDoc, ReportDoc, Schema, SummaryDoc, TraceDoc,
+};
+
+use super::metrics::build_metrics;
+
+/// Symbolizes stacks once each and classifies them.
+pub struct Stacks<'a> {
+    analysis: &'a Analysis,
+    symbolizer: &'a mut Symbolizer,
+    cache: HashMap<StackId, Vec<SymFrame>>,
+}
+
+impl<'a> Stacks<'a> {
+    pub fn new(analysis: &'a Analysis, symbolizer: &'a mut Symbolizer) -> Self {
+        Self {
+            analysis,
+            symbolizer,
+            cache: HashMap::new(),
+        }
+    }
+
+    pub fn sym(&mut self, id: StackId) -> &[SymFrame] {
+        let (a, s) = (self.analysis, &mut *self.symbolizer);
+        self.cache
+            .entry(id)
+            .or_insert_with(|| s.symbolize_stack(&a.index, a.index.stack(id)))
+    }
+
+    pub fn frames(&mut self, id: StackId) -> Vec<FrameDoc> {
+        self.sym(id).iter().cloned().map(frame_doc).collect()
+    }
+
+    pub fn type_name(&mut self, id: StackId) -> Option<String> {
+        types::classify(self.sym(id)).map(str::to_owned)
+    }
+
+    pub fn runtime_internal(&mut self, id: StackId) -> bool {
+        runtime::is_runtime_internal(self.sym(id))
+    }
+}
+
+/// A symbolized frame as the report shows it.
+fn frame_doc(f: SymFrame) -> FrameDoc {
+    FrameDoc {
+        address: format!("{:#x}", f.address),
+        function: f.function,
+        file: f.file,
+        line: f.line,
+        module: f.module,
+        inlined: f.inlined,
+        binary_changed: f.binary_changed,
+    }
+}
+
+/// How a process ended, as the report names it.
+fn exit_how(how: ExitHow) -> ExitHowDoc {
+    match how {
+        ExitHow::Exit => ExitHowDoc::Exit,
+        ExitHow::QuickExit => ExitHowDoc::QuickExit,
+        ExitHow::Signal => ExitHowDoc::Signal,
+        ExitHow::Exec => ExitHowDoc::Exec,
+        ExitHow::Shutdown => ExitHowDoc::Shutdown,
+    }
+}
+
+/// Builds the report, symbolizing the stacks of at most `max_leaks` leak groups (all when
+/// `None`).
+///
+/// Leak groups stay largest first (program and runtime-internal mixed, each marked).
+pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>) -> ReportDoc {
+    let h = &a.index.header;
+    let c = &a.counters;
+    let mut stacks = Stacks::new(a, symbolizer);
+    let mut program = LiveDoc {
+        blocks: 0,
+        bytes: 0,
+    };
+    let mut internal = LiveDoc {
+        blocks: 0,
+        bytes: 0,
+    };
+    let classified: Vec<(bool, &crate::analysis::LeakGroup)> = a
+        .leaks
+        .iter()
+        .map(|g| {
+            let rt = stacks.runtime_internal(g.stack);
+            let sum = if rt { &mut internal } else { &mut program };
+            sum.blocks += g.blocks;
+            sum.bytes = sum.bytes.saturating_add(g.bytes);
+            (rt, g)
+        })
+        .collect();
+    let shown = max_leaks.unwrap_or(usize::MAX).min(classified.len());
+    let leaks = classified[..shown]
+        .iter()
+        .map(|&(rt, g)| LeakDoc {
+            bytes: g.bytes,
+            blocks: g.blocks,
+            stack_id: g.stack.0,
+            stack: stacks.frames(g.stack),
+            type_name: stacks.type_name(g.stack),
+            runtime_internal: rt,
+        })
+        .collect();
+    let findings = a
+        .results
+        .findings
+        .items
+        .iter()
+        .map(|&(f, count)| {
+            let st = f.stacks();
+            FindingDoc {
+                detector: Detector::parse(f.detector()),
+                severity: f.severity(),
+                message: f.message(),
+                count,
+                stacks: FindingStacksDoc {
+                    allocation: st.allocation.map(|s| stacks.frames(s)),
+                    first_free: st.first_free.map(|s| stacks.frames(s)),
+                    offending: st.offending.map(|s| stacks.frames(s)),
+                },
+            }
+        })
+        .collect();
+    let metrics = build_metrics(a, &mut stacks);
+    ReportDoc {
+        schema: Schema,
+        trace: TraceDoc {
+            pid: h.pid,
+            ppid: h.ppid,
+            exe: h.exe.clone(),
+            args: h.args.clone(),
+            origin: match h.origin {
+                Origin::Start => OriginDoc::Start,
+                Origin::ForkChild => OriginDoc::ForkChild,
+            },
+            duration_ns: a.duration_ns,
+            truncated: a.index.truncation.is_some(),
+            truncated_at: a.index.truncation.map(|t| t.offset),
+            inconsistencies: c.inconsistencies,
+            inherited_frees: c.inherited_frees,
+            lost_events: a.index.lost_events,
+            exit: a.index.exit.map(|e| ExitDoc {
+                how: exit_how(e.how),
+                code: e.code,
+            }),
+            at_ns: a.at.map(|at| at.time_ns),
+        },
+        summary: SummaryDoc {
+            allocations: c.allocations,
+            frees: c.frees,
+            bytes_allocated: c.bytes_allocated,
+            peak_live_bytes: c.peak_live_bytes,
+            live_at_exit: LiveDoc {
+                blocks: a.live_blocks,
+                bytes: a.live_bytes,
+            },
+            threads: c.threads,
+            failed_allocations: c.failed_allocations,
+            program_leaks: program,
+            runtime_internal: internal,
+        },
+        leaks,
+        findings,
+        metrics,
+        warnings: crate::analysis::coverage::warnings(&a.index),
+        leak_groups_total: a.leaks.len(),
+    }
+}

@@ -1,0 +1,11 @@
+//! From addresses to names: [`symbolize`] (addr2line over module files, build-id
+//! checked, inlined frames, symbol-table fallback) over the [`debuginfo`] loader, with
+//! module debug info loaded ahead on a background thread by [`warmup`], and names made
+//! readable by [`demangle`]. Only the stacks a report shows are symbolized.
+//!
+//! Uses `trace/` (the trace's modules and stacks) only.
+
+pub mod debuginfo;
+pub mod demangle;
+pub mod symbolize;
+pub mod warmup;

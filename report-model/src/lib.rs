@@ -1,0 +1,192 @@
+//! The memscope report document, schema `memscope-report/1`, as plain data with serde:
+//! the analyzer builds and serializes it (`memscope analyze --format json`), its CI gate
+//! reads it typed, and tests can read a report file back with any serde
+//! deserializer. Nothing here computes: every number is decided by the analyzer.
+//!
+//! ```json
+//! { "schema": "memscope-report/1",
+//!   "trace":   { "pid": 1234, "ppid": 1, "exe": "/usr/bin/sort", "args": ["sort", "x"],
+//!                "origin": "start", "duration_ns": 0, "truncated": false,
+//!                "inconsistencies": 0, "inherited_frees": 0,
+//!                "exit": { "how": "exit", "code": 0 } },
+//!   "summary": { "allocations": 0, "frees": 0, "bytes_allocated": 0, "peak_live_bytes": 0,
+//!                "live_at_exit": { "blocks": 0, "bytes": 0 }, "threads": 1,
+//!                "failed_allocations": 0 },
+//!   "leaks": [ { "bytes": 0, "blocks": 0, "stack_id": 3,
+//!                "stack": [ { "address": "0x401136", "function": "leak_one",
+//!                             "file": "/src/exits.c", "line": 12, "module": "/path/to/exits" } ] } ] }
+//! ```
+//!
+//! Added compatibly (fields only added, never renamed): each `leaks[]` entry has `type`
+//! (the type classifier's name, or null) and `runtime_internal`; `summary` has
+//! `program_leaks` and `runtime_internal` (live-at-exit split); `trace.at_ns` is present
+//! for `--at`; `trace.lost_events`; top-level `findings` and `metrics`. The full schema is
+//! `docs/report-schema.md` and `docs/memscope-report-1.schema.json`.
+//!
+//! `exit` is present only when the trace has a `ProcessExit` record; `truncated_at` only
+//! when `truncated` is true. Frames carry `"inlined": true` (a call inlined into the next
+//! frame) and `"binary_changed": true` (module file differs from the one that ran) only
+//! when set. Unknown `function`/`file`/`line`/`module` are `null`.
+
+#![forbid(unsafe_code)]
+
+mod findings;
+mod metrics;
+mod schema;
+
+use serde::{Deserialize, Serialize};
+
+pub use findings::{Detector, FindingDoc, FindingStacksDoc, Severity};
+pub use metrics::{
+    ClassDoc, HistBucketDoc, LifetimesDoc, MetricsDoc, PatternDoc, PatternsDoc, PeakDoc, SiteDoc,
+    SlackDoc, ThreadDoc, TimeBucketDoc, TimelineDoc,
+};
+pub use schema::{Schema, SCHEMA};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReportDoc {
+    pub schema: Schema,
+    pub trace: TraceDoc,
+    pub summary: SummaryDoc,
+    pub leaks: Vec<LeakDoc>,
+    pub findings: Vec<FindingDoc>,
+    pub metrics: MetricsDoc,
+    /// What the trace cannot see (an allocator of the program's own): read the numbers
+    /// above with these in mind.
+    pub warnings: Vec<Warning>,
+    /// Leak groups in the analysis (`leaks` may hold fewer when limited); not part of
+    /// the document (0 when read back).
+    #[serde(skip)]
+    pub leak_groups_total: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TraceDoc {
+    pub pid: u32,
+    pub ppid: u32,
+    pub exe: String,
+    pub args: Vec<String>,
+    pub origin: OriginDoc,
+    pub duration_ns: u64,
+    pub truncated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated_at: Option<u64>,
+    pub inconsistencies: u64,
+    pub inherited_frees: u64,
+    /// Events the tracer dropped (a thread's ring stayed full too long).
+    pub lost_events: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitDoc>,
+    /// `--at`: the moment analyzed, in nanoseconds after the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ns: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OriginDoc {
+    Start,
+    ForkChild,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitDoc {
+    pub how: ExitHowDoc,
+    pub code: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExitHowDoc {
+    #[serde(rename = "exit")]
+    Exit,
+    #[serde(rename = "_exit")]
+    QuickExit,
+    #[serde(rename = "signal")]
+    Signal,
+    #[serde(rename = "exec")]
+    Exec,
+    #[serde(rename = "shutdown")]
+    Shutdown,
+}
+
+impl ExitHowDoc {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Exit => "exit",
+            Self::QuickExit => "_exit",
+            Self::Signal => "signal",
+            Self::Exec => "exec",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct SummaryDoc {
+    pub allocations: u64,
+    pub frees: u64,
+    pub bytes_allocated: u64,
+    pub peak_live_bytes: u64,
+    pub live_at_exit: LiveDoc,
+    pub threads: u64,
+    pub failed_allocations: u64,
+    /// Live at exit, not runtime-internal.
+    pub program_leaks: LiveDoc,
+    /// Live at exit, kept on purpose by libc, ld.so or a runtime.
+    pub runtime_internal: LiveDoc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveDoc {
+    pub blocks: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeakDoc {
+    pub bytes: u64,
+    pub blocks: u64,
+    pub stack_id: u64,
+    pub stack: Vec<FrameDoc>,
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    pub runtime_internal: bool,
+}
+
+/// One symbolized frame, innermost first in a stack; unknown parts are `null`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameDoc {
+    /// The return address, `0x...`.
+    pub address: String,
+    pub function: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub module: Option<String>,
+    /// A call inlined into the next frame.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub inlined: bool,
+    /// The module file differs from the one that ran.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub binary_changed: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Something the report's reader must know to trust its numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    pub kind: WarningKind,
+    pub message: String,
+}
+
+/// What a [`Warning`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WarningKind {
+    /// The program links an allocator of its own that the tracer does not see.
+    PrivateAllocator,
+    /// The tracer dropped events.
+    LostEvents,
+}
