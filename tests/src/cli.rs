@@ -10,7 +10,7 @@ use std::process::Command;
 use crate::isolation::untraced;
 use crate::paths::memscope_bin;
 use crate::process::{run_with_timeout, truncate_for_message, Output, DEFAULT_TIMEOUT};
-use crate::report::{Report, REPORT_SCHEMA};
+use crate::report::{Report, ReportExt, REPORT_SCHEMA};
 
 /// Runs `target/release/memscope ARGS...` (killed after [`DEFAULT_TIMEOUT`]) and returns its output.
 pub fn memscope<I, S>(args: I) -> Output

@@ -54,6 +54,9 @@ pub use paths::{
 };
 pub use preload::{all_trace_files, Traced};
 pub use process::{run_with_timeout, Output, DEFAULT_TIMEOUT};
-pub use report::{assert_clean, stack_functions, Frame, Leak, Live, Report, Summary, TraceInfo};
+pub use report::{
+    assert_clean, stack_functions, Frame, Leak, LeakExt, Live, Report, ReportExt, Summary,
+    TraceInfo,
+};
 pub use run::Run;
 pub use valgrind::ValgrindCounts;

@@ -1,95 +1,46 @@
 //! The JSON report (`memscope analyze --format json`, schema `memscope-report/1`) as the
-//! tests read it: [`Report`], typed for the fields most tests check, and helpers for the
-//! untyped `serde_json::Value` of the fields it does not model (findings, metrics,
-//! warnings, ...).
+//! tests read it: the analyzer's own report types from `memscope-report` (so a test and
+//! the analyzer can never disagree on a field), named as the tests use them, with a few
+//! helpers for assertions ([`ReportExt`], [`LeakExt`]) and for the untyped
+//! `serde_json::Value` of reports read field by field.
 //!
 //! This module knows nothing of how a report is produced (see [`crate::cli`]): it only
-//! parses and inspects one, so that it can give way to a report type shared with the
-//! analyzer.
+//! parses and inspects one.
 
-use serde::Deserialize;
+pub use memscope_report::{
+    FrameDoc as Frame, LeakDoc as Leak, LiveDoc as Live, ReportDoc as Report,
+    SummaryDoc as Summary, TraceDoc as TraceInfo, SCHEMA as REPORT_SCHEMA,
+};
 
-/// The schema tag every report carries.
-pub const REPORT_SCHEMA: &str = "memscope-report/1";
-
-/// A `memscope-report/1` document: the fields the tests check.
-#[derive(Debug, Deserialize, Clone)]
-pub struct Report {
-    pub schema: String,
-    pub trace: TraceInfo,
-    pub summary: Summary,
-    pub leaks: Vec<Leak>,
+/// Parsing and describing a [`Report`] in tests.
+pub trait ReportExt: Sized {
+    /// Parses a report; a document of another schema is an error.
+    fn parse(json: &[u8]) -> Result<Self, String>;
+    /// Leaks whose total size is `bytes`.
+    fn leaks_of_size(&self, bytes: u64) -> Vec<&Leak>;
+    /// A short listing of the leaks for assertion messages.
+    fn describe_leaks(&self) -> String;
 }
 
-/// `trace`: what was traced and how completely.
-#[derive(Debug, Deserialize, Clone)]
-pub struct TraceInfo {
-    pub pid: u64,
-    pub exe: String,
-    pub args: Vec<String>,
-    pub duration_ns: u64,
-    pub truncated: bool,
-    pub inconsistencies: u64,
-    /// Events the tracer dropped.
-    pub lost_events: u64,
+/// Reading the stack of one [`Leak`] in tests.
+pub trait LeakExt {
+    /// The function names of the stack, innermost first (`?` when unknown).
+    fn functions(&self) -> Vec<&str>;
+    /// Index of the first frame whose function is `name` (or a compiler
+    /// clone of it such as `name.constprop.0`).
+    fn frame_index(&self, name: &str) -> Option<usize>;
 }
 
-/// `summary`: the heap totals of the replay.
-#[derive(Debug, Deserialize, Clone)]
-pub struct Summary {
-    pub allocations: u64,
-    pub frees: u64,
-    pub bytes_allocated: u64,
-    pub peak_live_bytes: u64,
-    pub live_at_exit: Live,
-    pub threads: u64,
-}
-
-/// `summary.live_at_exit`: what was still allocated when the process ended.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
-pub struct Live {
-    pub blocks: u64,
-    pub bytes: u64,
-}
-
-/// One entry of `leaks`: the blocks left live at exit by one stack.
-#[derive(Debug, Deserialize, Clone)]
-pub struct Leak {
-    pub bytes: u64,
-    pub blocks: u64,
-    pub stack: Vec<Frame>,
-}
-
-/// One frame of a stack, symbolized where the analyzer could.
-#[derive(Debug, Deserialize, Clone)]
-pub struct Frame {
-    pub address: String,
-    pub function: Option<String>,
-    pub file: Option<String>,
-    pub line: Option<u64>,
-    pub module: Option<String>,
-}
-
-impl Report {
-    /// Parses a report and checks its schema tag.
-    pub fn parse(json: &[u8]) -> Result<Report, String> {
-        let report: Report = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-        if report.schema != REPORT_SCHEMA {
-            return Err(format!(
-                "schema is {:?}, expected {REPORT_SCHEMA:?}",
-                report.schema
-            ));
-        }
-        Ok(report)
+impl ReportExt for Report {
+    fn parse(json: &[u8]) -> Result<Report, String> {
+        serde_json::from_slice(json).map_err(|e| e.to_string())
     }
 
-    /// Leaks whose total size is `bytes`.
-    pub fn leaks_of_size(&self, bytes: u64) -> Vec<&Leak> {
+    fn leaks_of_size(&self, bytes: u64) -> Vec<&Leak> {
         self.leaks.iter().filter(|l| l.bytes == bytes).collect()
     }
 
-    /// A short listing of the leaks for assertion messages.
-    pub fn describe_leaks(&self) -> String {
+    fn describe_leaks(&self) -> String {
         let mut s = String::new();
         for l in self.leaks.iter().take(30) {
             s.push_str(&format!("  {} bytes in {} blocks:", l.bytes, l.blocks));
@@ -105,18 +56,15 @@ impl Report {
     }
 }
 
-impl Leak {
-    /// The function names of the stack, innermost first (`?` when unknown).
-    pub fn functions(&self) -> Vec<&str> {
+impl LeakExt for Leak {
+    fn functions(&self) -> Vec<&str> {
         self.stack
             .iter()
             .map(|f| f.function.as_deref().unwrap_or("?"))
             .collect()
     }
 
-    /// Index of the first frame whose function is `name` (or a compiler
-    /// clone of it such as `name.constprop.0`).
-    pub fn frame_index(&self, name: &str) -> Option<usize> {
+    fn frame_index(&self, name: &str) -> Option<usize> {
         self.stack.iter().position(|f| {
             f.function
                 .as_deref()
@@ -157,28 +105,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_report_example() {
-        let json = br#"{ "schema": "memscope-report/1",
-          "trace":   { "pid": 1234, "exe": "/usr/bin/sort", "args": ["sort", "x"], "duration_ns": 0, "truncated": false, "inconsistencies": 0, "lost_events": 0 },
-          "summary": { "allocations": 3, "frees": 1, "bytes_allocated": 10, "peak_live_bytes": 9, "live_at_exit": { "blocks": 2, "bytes": 9 }, "threads": 1 },
-          "leaks": [ { "bytes": 9, "blocks": 2, "stack": [ { "address": "0x401136", "function": "leak_one", "file": "exits.c", "line": 12, "module": "/path/to/exits" },
-                                                          { "address": "0x401200", "function": null, "file": null, "line": null, "module": null } ] } ] }"#;
-        let r = Report::parse(json).unwrap();
-        assert_eq!(r.leaks[0].frame_index("leak_one"), Some(0));
-        assert_eq!(r.leaks[0].functions(), vec!["leak_one", "?"]);
-        assert_eq!(
-            r.summary.live_at_exit,
-            Live {
-                blocks: 2,
-                bytes: 9
-            }
-        );
+    fn reads_the_stack_of_a_leak() {
+        let json = br#"{ "bytes": 9, "blocks": 2, "stack_id": 3, "type": null, "runtime_internal": false,
+          "stack": [ { "address": "0x401136", "function": "leak_one.constprop.0", "file": "exits.c", "line": 12, "module": "/path/to/exits" },
+                     { "address": "0x401200", "function": null, "file": null, "line": null, "module": null } ] }"#;
+        let leak: Leak = serde_json::from_slice(json).unwrap();
+        assert_eq!(leak.frame_index("leak_one"), Some(0));
+        assert_eq!(leak.frame_index("leak"), None);
+        assert_eq!(leak.functions(), vec!["leak_one.constprop.0", "?"]);
     }
 
     #[test]
-    fn rejects_other_schema() {
-        let json = br#"{ "schema": "memscope-report/2", "trace": { "pid": 1, "exe": "", "args": [], "duration_ns": 0, "truncated": false, "inconsistencies": 0, "lost_events": 0 },
-          "summary": { "allocations": 0, "frees": 0, "bytes_allocated": 0, "peak_live_bytes": 0, "live_at_exit": { "blocks": 0, "bytes": 0 }, "threads": 1 }, "leaks": [] }"#;
-        assert!(Report::parse(json).is_err());
+    fn rejects_a_document_that_is_no_report() {
+        let err = Report::parse(br#"{ "schema": "memscope-report/2" }"#).unwrap_err();
+        assert!(err.contains("memscope-report/1"), "{err}");
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use memscope_tests::ReportExt as _;
 use memscope_tests::{
     analyze, assert_clean, assert_no_panic, fixture, memscope, Output, Report, Run,
 };

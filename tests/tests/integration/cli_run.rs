@@ -9,6 +9,7 @@ use memscope_tests::{
     analyze, assert_no_panic, fixture, memscope_bin, preload_lib, run_with_timeout, Counts, Output,
     Report, DEFAULT_TIMEOUT,
 };
+use memscope_tests::{LeakExt as _, ReportExt as _};
 
 /// `memscope ARGS` with the working directory `cwd` (default trace files land there).
 fn memscope_in(cwd: &Path, args: &[&str]) -> Output {

@@ -5,6 +5,7 @@
 //! from the plugin's function through the host's caller to `main`.
 
 use memscope_tests::{fixture, fixture_lib_copies, Run};
+use memscope_tests::{LeakExt as _, ReportExt as _};
 
 #[test]
 fn stacks_run_through_libraries_loaded_just_before() {

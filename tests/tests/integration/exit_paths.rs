@@ -4,6 +4,7 @@
 //! native one.
 
 use memscope_tests::{fixture, memscope_ok, Run};
+use memscope_tests::{LeakExt as _, ReportExt as _};
 use std::time::Duration;
 
 /// Runs `exits PATH` natively and traced; checks the status is `expected`

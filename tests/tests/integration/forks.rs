@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use memscope_tests::{analyze, assert_clean, fixture, Run};
+use memscope_tests::{LeakExt as _, ReportExt as _};
 
 #[test]
 fn fork_with_a_busy_thread() {

@@ -3,6 +3,7 @@
 //! and the callers above it, symbolized to file and line.
 
 use memscope_tests::{assert_clean, fixture, fixtures_src_dir, Leak, Report, Run};
+use memscope_tests::{LeakExt as _, ReportExt as _};
 
 const LEAKS: [(u64, &str); 3] = [
     (1111, "leak_alpha"),
@@ -36,11 +37,11 @@ fn find<'a>(report: &'a Report, bytes: u64, function: &str) -> &'a Leak {
 }
 
 /// The 1-based line of the first line of leak3.c containing `needle`.
-fn source_line(needle: &str) -> u64 {
+fn source_line(needle: &str) -> u32 {
     let src = std::fs::read_to_string(fixtures_src_dir().join("leak3.c")).expect("read leak3.c");
     src.lines()
         .position(|l| l.contains(needle))
-        .map(|i| i as u64 + 1)
+        .map(|i| i as u32 + 1)
         .unwrap_or_else(|| panic!("leak3.c has no line with {needle:?}"))
 }
 

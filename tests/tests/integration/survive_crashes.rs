@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use memscope_tests::{
     all_trace_files, analyze, build_test_program, memscope, preload_lib, report_json, Report, Run,
 };
+use memscope_tests::{LeakExt as _, ReportExt as _};
 
 fn surv_crash() -> PathBuf {
     build_test_program(

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use memscope_tests::ReportExt as _;
 use memscope_tests::{
     build_test_program, memscope_bin, run_with_timeout, target_dir, Output, Report, Run,
 };

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use memscope_tests::{assert_clean, assert_counts_eq, build_test_program, Counts, Report, Run};
+use memscope_tests::{LeakExt as _, ReportExt as _};
 
 fn surv_threads() -> PathBuf {
     build_test_program(

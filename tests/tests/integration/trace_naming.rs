@@ -29,7 +29,7 @@ fn default_name_in_working_directory() {
         expected.display()
     );
     let report = analyze(&expected);
-    assert_eq!(report.trace.pid, u64::from(out.pid));
+    assert_eq!(report.trace.pid, out.pid);
 }
 
 #[test]
@@ -63,11 +63,7 @@ fn header_names_the_process() {
         traced.output.describe()
     );
     let report = traced.report();
-    assert_eq!(
-        report.trace.pid,
-        u64::from(traced.output.pid),
-        "pid in the trace"
-    );
+    assert_eq!(report.trace.pid, traced.output.pid, "pid in the trace");
     assert_eq!(
         std::path::Path::new(&report.trace.exe).canonicalize().ok(),
         exe.canonicalize().ok(),

@@ -6,6 +6,7 @@
 //! sources (leak sizes, the pvalloc request).
 
 use memscope_tests::{assert_clean, assert_counts_eq, dump_records, fixture, Counts, Report, Run};
+use memscope_tests::{LeakExt as _, ReportExt as _};
 
 /// Runs `run` traced and under valgrind; asserts equal counts, a clean trace,
 /// equal stdout and exit status. Returns the report.
