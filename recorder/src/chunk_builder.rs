@@ -64,7 +64,7 @@ impl ChunkBuilder {
     }
 
     /// Adds one record; `time` is the record's time, used as the base of a new chunk.
-    #[inline]
+    #[inline(always)]
     pub fn put(&mut self, out: &mut Vec<u8>, time: u64, record: &Record<'_>) {
         for _ in 0..2 {
             if !self.open {

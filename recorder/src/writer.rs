@@ -253,7 +253,9 @@ impl Writer {
     }
 
     /// Writes one event as its record: thread events to the thread's chunk, process-wide
-    /// ones to stream 0.
+    /// ones to stream 0. Each arm hands its own record to the encoder, so that the
+    /// encoder's match is resolved where the record is built.
+    #[inline(always)]
     fn write_event(&mut self, event: Event, stack: StackId) {
         let solo_until = crate::slot::solo_until();
         let event_time = |ticks: u64| {
@@ -264,7 +266,8 @@ impl Writer {
                 ns
             }
         };
-        let (record, process_wide) = match event {
+        let (thread, out) = (&mut self.thread, &mut self.out_threads);
+        match event {
             Event::Alloc {
                 time,
                 ptr,
@@ -272,27 +275,29 @@ impl Writer {
                 align,
                 kind,
                 slack,
-            } => (
-                Record::Alloc {
-                    time: event_time(time),
+            } => {
+                let time = event_time(time);
+                let record = Record::Alloc {
+                    time,
                     ptr,
                     size,
                     align,
                     kind,
                     stack,
                     slack,
-                },
-                false,
-            ),
-            Event::Free { time, ptr, kind } => (
-                Record::Free {
-                    time: event_time(time),
+                };
+                thread.put(out, time, &record);
+            }
+            Event::Free { time, ptr, kind } => {
+                let time = event_time(time);
+                let record = Record::Free {
+                    time,
                     ptr,
                     kind,
                     stack,
-                },
-                false,
-            ),
+                };
+                thread.put(out, time, &record);
+            }
             Event::Realloc {
                 time_before,
                 time,
@@ -301,62 +306,48 @@ impl Writer {
                 size,
                 kind,
                 slack,
-            } => (
-                Record::Realloc {
+            } => {
+                let time = event_time(time);
+                let record = Record::Realloc {
                     time_before: event_time(time_before),
-                    time: event_time(time),
+                    time,
                     old,
                     new,
                     size,
                     kind,
                     stack,
                     slack,
-                },
-                false,
-            ),
-            Event::AllocFailed { time, size, kind } => (
-                Record::AllocFailed {
-                    time: event_time(time),
+                };
+                thread.put(out, time, &record);
+            }
+            Event::AllocFailed { time, size, kind } => {
+                let time = event_time(time);
+                let record = Record::AllocFailed {
+                    time,
                     size,
                     kind,
                     stack,
-                },
-                false,
-            ),
-            Event::ThreadStart { time, tid, .. } => (
-                Record::ThreadStart {
-                    time: event_time(time),
-                    tid,
-                },
-                false,
-            ),
-            Event::ThreadExit { time } => (
-                Record::ThreadExit {
-                    time: event_time(time),
-                },
-                false,
-            ),
-            Event::Fork { time, child_pid } => (
-                Record::Fork {
-                    time: event_time(time),
-                    child_pid,
-                },
-                true,
-            ),
-            Event::ProcessExit { time, how, code } => (
-                Record::ProcessExit {
-                    time: event_time(time),
-                    how,
-                    code,
-                },
-                true,
-            ),
-        };
-        let time = record_time(&record);
-        if process_wide {
-            self.global.put(&mut self.out_global, time, &record);
-        } else {
-            self.thread.put(&mut self.out_threads, time, &record);
+                };
+                thread.put(out, time, &record);
+            }
+            Event::ThreadStart { time, tid, .. } => {
+                let time = event_time(time);
+                thread.put(out, time, &Record::ThreadStart { time, tid });
+            }
+            Event::ThreadExit { time } => {
+                let time = event_time(time);
+                thread.put(out, time, &Record::ThreadExit { time });
+            }
+            Event::Fork { time, child_pid } => {
+                let time = event_time(time);
+                let record = Record::Fork { time, child_pid };
+                self.global.put(&mut self.out_global, time, &record);
+            }
+            Event::ProcessExit { time, how, code } => {
+                let time = event_time(time);
+                let record = Record::ProcessExit { time, how, code };
+                self.global.put(&mut self.out_global, time, &record);
+            }
         }
     }
 
@@ -409,22 +400,5 @@ impl Writer {
             text_start: m.text_start,
             path: m.path.clone(),
         });
-    }
-}
-
-/// The time of an event record (the base of a chunk it opens).
-fn record_time(record: &Record<'_>) -> u64 {
-    match *record {
-        Record::Alloc { time, .. }
-        | Record::Free { time, .. }
-        | Record::Realloc { time, .. }
-        | Record::AllocFailed { time, .. }
-        | Record::ThreadStart { time, .. }
-        | Record::ThreadExit { time }
-        | Record::Fork { time, .. }
-        | Record::ProcessExit { time, .. }
-        | Record::End { time }
-        | Record::Lost { time, .. } => time,
-        Record::Module { .. } | Record::ModuleUnload { .. } | Record::Stack { .. } => 0,
     }
 }
