@@ -1,5 +1,5 @@
 //! The tracer replays a thread's memoized stack walks instead of unwinding every stack
-//! from scratch (platform/src/linux/walk_memo.rs). The memo must never change a stack:
+//! from scratch (platform/src/x86_64/walk_memo.rs). The memo must never change a stack:
 //! deterministic real programs traced with it and without it (`MEMSCOPE_STACK_MEMO=0`)
 //! give the same allocation stacks, each with the same number of allocations.
 
