@@ -29,6 +29,7 @@
 //! w, as last sent". The ring is FIFO per thread, so the writer always has them.
 
 use memscope_format::{AllocKind, ExitHow, FreeKind};
+use memscope_platform::thread::ThreadId;
 
 use crate::ring::Ring;
 
@@ -101,8 +102,8 @@ pub fn stack_bits(frames: usize, walk: Option<usize>) -> u64 {
     (frames as u64) << 16 | walk
 }
 
-// Word 0 has 9 bits for the frame count and 7 for the walk.
-const _: () = assert!(MAX_FRAMES < 512 && memscope_platform::unwind::MEMO_WALKS < 127);
+// Word 0 has 9 bits for the frame count (and 7 for the walk: checked in `capture`).
+const _: () = assert!(MAX_FRAMES < 512);
 
 /// An allocation with no alignment asked for; `slack`: usable minus requested size.
 #[inline(always)]
@@ -163,11 +164,13 @@ pub fn realloc(
 }
 
 /// The first entry of a stream: thread `tid` now writes to `stream`.
-pub fn thread_start(time: u64, tid: u32, stream: u32) -> [u64; 6] {
+// A thread id is a u64 already on macOS, a u32 elsewhere.
+#[allow(clippy::useless_conversion)]
+pub fn thread_start(time: u64, tid: ThreadId, stream: u32) -> [u64; 6] {
     [
         word0(Tag::ThreadStart, 0),
         time,
-        tid as u64,
+        u64::from(tid),
         stream as u64,
         0,
         0,

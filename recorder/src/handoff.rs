@@ -9,16 +9,21 @@
 //! - full-ring waits and lost events: a producer whose ring is full waits for the writer
 //!   ([`FullRingWait`]), and drops the event only when the writer made no room for the
 //!   configured time (docs/architecture.md, invariant 3);
-//! - the published unwinder: the writer rebuilds it when the module list changes, the
-//!   producers capture stacks with the latest one.
+//! - the published unwinder (where the platform captures stacks: the `stack_capture`
+//!   configuration of build.rs): the writer rebuilds it when the module list changes,
+//!   the producers capture stacks with the latest one.
 //!
 //! All of it is async-signal-safe and allocation-free on the producer side.
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+#[cfg(stack_capture)]
+use std::sync::atomic::AtomicPtr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use memscope_platform::clock::{now_ns, sleep_ns};
+#[cfg(stack_capture)]
 use memscope_platform::modules::load_generation;
-use memscope_platform::thread::{current_tid, futex_wait, futex_wake};
+use memscope_platform::thread::{current_tid, futex_wait, futex_wake, AtomicThreadId};
+#[cfg(stack_capture)]
 use memscope_platform::unwind::StackUnwinder;
 
 use crate::config::{Config, DEFAULT_FULL_RING_WAIT_NS};
@@ -38,11 +43,14 @@ pub struct Handoff {
     writer_stalled: AtomicBool,
     /// How long a producer waits on a full ring before it drops the event.
     full_ring_wait_ns: AtomicU64,
-    writer_tid: AtomicU32,
+    writer_tid: AtomicThreadId,
+    #[cfg(stack_capture)]
     unwinder: AtomicPtr<StackUnwinder>,
     /// When the last rate-limited module refresh was asked for, and the loader's
     /// counters then (see [`Handoff::refresh_modules_now`]).
+    #[cfg(stack_capture)]
     last_refresh_ns: AtomicU64,
+    #[cfg(stack_capture)]
     last_refresh_loads: AtomicU64,
 }
 
@@ -56,9 +64,12 @@ pub static HANDOFF: Handoff = Handoff {
     lost_events: AtomicU64::new(0),
     writer_stalled: AtomicBool::new(false),
     full_ring_wait_ns: AtomicU64::new(DEFAULT_FULL_RING_WAIT_NS),
-    writer_tid: AtomicU32::new(0),
+    writer_tid: AtomicThreadId::new(0),
+    #[cfg(stack_capture)]
     unwinder: AtomicPtr::new(std::ptr::null_mut()),
+    #[cfg(stack_capture)]
     last_refresh_ns: AtomicU64::new(0),
+    #[cfg(stack_capture)]
     last_refresh_loads: AtomicU64::new(u64::MAX),
 };
 
@@ -88,9 +99,12 @@ impl Handoff {
         self.doorbell.fetch_add(1, Ordering::Release);
         futex_wake(&self.doorbell);
     }
+}
 
-    // ---- the unwinder ---------------------------------------------------------------
+// ---- the unwinder -------------------------------------------------------------------
 
+#[cfg(stack_capture)]
+impl Handoff {
     /// The unwinder producers capture with now.
     #[inline(always)]
     pub fn unwinder(&self) -> Option<&'static StackUnwinder> {
@@ -132,7 +146,9 @@ impl Handoff {
         self.flush_all();
         !std::ptr::eq(self.unwinder.load(Ordering::Acquire), used)
     }
+}
 
+impl Handoff {
     // ---- producers ------------------------------------------------------------------
 
     /// Waits until the writer has written every event pushed before this call (at most

@@ -15,11 +15,19 @@
 //! [`handoff`] is everything the two sides share besides the rings; [`lifecycle`] starts
 //! the tracer with a [`Config`], follows forks and makes every way out of the process
 //! leave a complete trace (invariant 3).
+//!
+//! Built for every target the platform crate supports. Stack capture into the slot, the
+//! walk memo and the module records (`capture`, `module_list`) need the platform's
+//! unwinder and module list, so they are built only where it has them (the
+//! `stack_capture` configuration of build.rs: Linux on x86-64 so far); elsewhere events
+//! carry no stacks.
 
 use std::ffi::c_void;
 
 use memscope_format::{AllocKind, ExitHow, FreeKind};
 
+#[cfg(stack_capture)]
+mod capture;
 mod chunk_builder;
 pub mod config;
 mod entry;
@@ -27,6 +35,8 @@ mod front_end;
 mod guard;
 mod handoff;
 mod lifecycle;
+#[cfg(stack_capture)]
+mod module_list;
 mod producer;
 pub mod ring;
 mod slot;

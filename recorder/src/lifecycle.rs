@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, Ordering};
 
 use memscope_format::{ExitHow, Header, Origin};
 use memscope_platform::clock::{event_ns, realtime_ns, sleep_ns, start_event_clock};
-use memscope_platform::file::{write_stderr, RawFile};
+use memscope_platform::file::{write_stderr, RawFile, ALREADY_EXISTS};
 use memscope_platform::thread::{current_pid, parent_pid};
 
 use crate::config::{expand_pattern, Config};
@@ -92,6 +92,7 @@ fn start<F: FrontEnd>(origin: Origin, config: Config) -> bool {
     HANDOFF.configure(&config);
     CONFIG.store(Box::into_raw(Box::new(config)), Ordering::Release);
     let writer = Writer::new(file);
+    #[cfg(stack_capture)]
     HANDOFF.publish_unwinder(writer.unwinder());
     if origin == Origin::Start {
         F::install_process_handlers();
@@ -136,7 +137,7 @@ fn open_trace(
                 file = Some(f);
                 break;
             }
-            Err(libc::EEXIST) => continue,
+            Err(ALREADY_EXISTS) => continue,
             Err(e) => {
                 last_err = e;
                 break;

@@ -9,7 +9,7 @@
 use memscope_format::{AllocKind, ExitHow, FreeKind};
 use memscope_platform::clock::event_ticks;
 
-use crate::entry::{self, stack_bits, MAX_FRAMES};
+use crate::entry::{self, stack_bits};
 use crate::guard::ThreadState;
 use crate::handoff::{FullRingWait, HANDOFF};
 use crate::slot::{self, ThreadSlot};
@@ -70,31 +70,12 @@ impl Attached<'_> {
         // leaves the slot alone).
         let owner = unsafe { s.owner() };
         let depth = if with_stack { owner.stack_depth } else { 0 };
+        let (n, walk) = if depth > 0 {
+            owner.capture_stack(N, depth)
+        } else {
+            (0, None)
+        };
         let buf = &mut owner.scratch;
-        let frames = &mut buf[N..N + depth.min(MAX_FRAMES)];
-        let mut n = 0;
-        let mut walk = None;
-        if let (true, Some(u)) = (depth > 0, HANDOFF.unwinder()) {
-            let mut captured = u.capture(&mut owner.cache, owner.stack, frames);
-            // A library was loaded since the unwinder was built: have the writer read the
-            // module list again (rate-limited) and unwind once more.
-            if captured.cut_short && HANDOFF.refresh_modules_now(u) {
-                if let Some(fresh) = HANDOFF.unwinder() {
-                    captured = fresh.capture(&mut owner.cache, owner.stack, frames);
-                }
-            }
-            n = captured.frames;
-            // The stack is a memoized walk: send its frames only if the writer does not
-            // have this version yet (see `entry`).
-            if let Some((slot, version)) = captured.walk {
-                walk = Some(slot);
-                if owner.sent_walks[slot] == version as u64 {
-                    n = 0;
-                } else {
-                    owner.sent_walks[slot] = version as u64;
-                }
-            }
-        }
         buf[..N].copy_from_slice(&header);
         buf[0] |= stack_bits(n, walk);
         if !self.push(&buf[..N + n], false) {

@@ -12,6 +12,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use memscope_platform::memory::map_zeroed;
+
 pub struct Ring {
     buf: *mut u64,
     mask: u64,
@@ -29,22 +31,9 @@ impl Ring {
     /// Maps a ring of `words` (rounded up to a power of two) without touching the heap.
     pub fn new(words: usize) -> Option<Ring> {
         let words = words.next_power_of_two().max(1024);
-        // SAFETY: an anonymous private mapping with no address hint.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                words * 8,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return None;
-        }
+        let p = map_zeroed(words * 8)?;
         Some(Ring {
-            buf: p.cast(),
+            buf: p.as_ptr().cast(),
             mask: words as u64 - 1,
             head: AtomicU64::new(0),
             tail: AtomicU64::new(0),

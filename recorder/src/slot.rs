@@ -10,9 +10,12 @@
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
-use memscope_platform::thread::{current_pid, current_tid, mapping_of, stack_pointer};
-use memscope_platform::unwind::{UnwindCache, MEMO_WALKS};
+use memscope_platform::thread::{current_tid, AtomicThreadId};
+#[cfg(stack_capture)]
+use memscope_platform::unwind::MEMO_WALKS;
 
+#[cfg(stack_capture)]
+use crate::capture::ThreadCapture;
 use crate::config::Config;
 use crate::entry::{HEADER_WORDS, MAX_FRAMES};
 use crate::ring::Ring;
@@ -24,26 +27,24 @@ pub const EXITING: u8 = 2;
 pub struct ThreadSlot {
     pub ring: Ring,
     pub state: AtomicU8,
-    pub tid: AtomicU32,
+    pub tid: AtomicThreadId,
     next: AtomicPtr<ThreadSlot>,
-    /// Owner-only: unwind rule cache and stack bounds of the thread using the slot.
+    /// Owner-only: the state of the thread using the slot.
     owner: UnsafeCell<Owner>,
     /// Writer-only: the stream the slot's events currently go to.
     pub writer_stream: UnsafeCell<u32>,
     /// Writer-only: the stack id of each memoized walk of the thread, as last sent
     /// (see `entry`).
+    #[cfg(stack_capture)]
     pub writer_walks: UnsafeCell<[u64; MEMO_WALKS]>,
 }
 
 pub struct Owner {
-    pub cache: Box<UnwindCache>,
-    /// The thread's stack mapping, `[low, high)` (see `StackUnwinder::capture`).
-    pub stack: (u64, u64),
+    /// Unwind caches, stack bounds and the walks the writer has (see `capture`).
+    #[cfg(stack_capture)]
+    pub capture: ThreadCapture,
     /// Where an entry is assembled before it is pushed (header, then frames).
     pub scratch: Box<[u64; HEADER_WORDS + MAX_FRAMES]>,
-    /// The version of each memoized walk whose frames the writer was last sent
-    /// ([`Owner::NOT_SENT`]: none).
-    pub sent_walks: [u64; MEMO_WALKS],
     /// Frames per stack and whether frees carry one: the trace's settings, copied here so
     /// that an event reads them from the thread's own slot.
     pub stack_depth: usize,
@@ -51,12 +52,27 @@ pub struct Owner {
 }
 
 impl Owner {
-    pub const NOT_SENT: u64 = u64::MAX;
-
     /// Makes the next stack of every walk go to the writer in full (after events were
     /// lost, or for a new writer).
     pub fn forget_sent_walks(&mut self) {
-        self.sent_walks = [Self::NOT_SENT; MEMO_WALKS];
+        #[cfg(stack_capture)]
+        self.capture.forget_sent_walks();
+    }
+
+    /// Captures the calling thread's stack, at most `depth` frames, into the scratch
+    /// buffer after a header of `header` words: how many frames to send and the memoized
+    /// walk they are (see `capture`). None where the platform captures no stacks.
+    #[inline(always)]
+    pub fn capture_stack(&mut self, header: usize, depth: usize) -> (usize, Option<usize>) {
+        #[cfg(stack_capture)]
+        return self
+            .capture
+            .capture(&mut self.scratch[header..header + depth.min(MAX_FRAMES)]);
+        #[cfg(not(stack_capture))]
+        {
+            let _ = (header, depth);
+            (0, None)
+        }
     }
 
     fn configure(&mut self, config: &Config) {
@@ -133,7 +149,6 @@ pub fn for_each_slot(mut f: impl FnMut(&'static ThreadSlot)) {
 /// stream number. Allocates: call with the guard held.
 pub fn acquire(config: &Config) -> Option<(&'static ThreadSlot, u32)> {
     let tid = current_tid();
-    let stack = stack_bounds(tid);
     let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
     let mut reused = None;
     for_each_slot(|s| {
@@ -149,7 +164,10 @@ pub fn acquire(config: &Config) -> Option<(&'static ThreadSlot, u32)> {
         Some(s) => {
             // SAFETY: we just became the owner (FREE -> ACTIVE).
             let owner = unsafe { s.owner() };
-            owner.stack = stack;
+            #[cfg(stack_capture)]
+            {
+                owner.capture.stack = ThreadCapture::current_stack();
+            }
             owner.configure(config);
             s
         }
@@ -158,17 +176,17 @@ pub fn acquire(config: &Config) -> Option<(&'static ThreadSlot, u32)> {
             let s: &'static ThreadSlot = Box::leak(Box::new(ThreadSlot {
                 ring,
                 state: AtomicU8::new(ACTIVE),
-                tid: AtomicU32::new(tid),
+                tid: AtomicThreadId::new(tid),
                 next: AtomicPtr::new(std::ptr::null_mut()),
                 owner: UnsafeCell::new(Owner {
-                    cache: UnwindCache::new(config.stack_memo),
-                    stack,
+                    #[cfg(stack_capture)]
+                    capture: ThreadCapture::new(config),
                     scratch: Box::new([0; HEADER_WORDS + MAX_FRAMES]),
-                    sent_walks: [Owner::NOT_SENT; MEMO_WALKS],
                     stack_depth: config.stack_depth as usize,
                     free_stacks: config.free_stacks,
                 }),
                 writer_stream: UnsafeCell::new(0),
+                #[cfg(stack_capture)]
                 writer_walks: UnsafeCell::new([0; MEMO_WALKS]),
             }));
             publish(s);
@@ -177,16 +195,6 @@ pub fn acquire(config: &Config) -> Option<(&'static ThreadSlot, u32)> {
     };
     slot.tid.store(tid, Ordering::Relaxed);
     Some((slot, stream))
-}
-
-/// The calling thread's stack as seen in the memory map. The main thread's stack grows
-/// on demand, so its lower bound is taken as far as the usual 8 MiB limit allows.
-fn stack_bounds(tid: u32) -> (u64, u64) {
-    match mapping_of(stack_pointer()) {
-        Some((lo, hi)) if tid == current_pid() => (lo.min(hi.saturating_sub(8 << 20)), hi),
-        Some(range) => range,
-        None => (0, 0),
-    }
 }
 
 fn publish(s: &'static ThreadSlot) {
@@ -219,7 +227,10 @@ pub fn reset_after_fork(current: Option<&'static ThreadSlot>, config: &Config) -
             let owner = s.owner();
             owner.forget_sent_walks();
             owner.configure(config);
-            *s.writer_walks.get() = [0; MEMO_WALKS];
+            #[cfg(stack_capture)]
+            {
+                *s.writer_walks.get() = [0; MEMO_WALKS];
+            }
         }
         s.state.store(ACTIVE, Ordering::Relaxed);
         s.tid.store(current_tid(), Ordering::Relaxed);

@@ -22,13 +22,15 @@ use std::sync::atomic::Ordering;
 use memscope_format::{Record, StackId, StackIds, GLOBAL_STREAM};
 use memscope_platform::clock::{event_ns, ticks_to_ns};
 use memscope_platform::file::RawFile;
-use memscope_platform::modules::{load_generation, loaded_modules, ModuleInfo};
 use memscope_platform::thread::thread_alive;
+#[cfg(stack_capture)]
 use memscope_platform::unwind::StackUnwinder;
 
 use crate::chunk_builder::ChunkBuilder;
 use crate::entry::{Entry, Event};
 use crate::handoff::HANDOFF;
+#[cfg(stack_capture)]
+use crate::module_list::ModuleList;
 use crate::slot::{for_each_slot, ThreadSlot, EXITING, FREE};
 
 /// Resolution of the times of events recorded while the process has one recording thread
@@ -42,13 +44,6 @@ const SOLO_GRAIN_NS: u64 = 64;
 /// How long a thread's chunk may stay open across rounds.
 pub const MAX_CHUNK_AGE_NS: u64 = 20_000_000;
 
-struct KnownModule {
-    id: u32,
-    bias: u64,
-    text_start: u64,
-    path: Vec<u8>,
-}
-
 pub struct Writer {
     file: RawFile,
     /// Encoded bytes waiting for the next `write(2)`; stream 0 first, so a module is in
@@ -59,10 +54,9 @@ pub struct Writer {
     thread: ChunkBuilder,
     stacks: StackIds,
     frames: Vec<u64>,
-    modules: Vec<KnownModule>,
-    next_module: u32,
-    load_gen: (u64, u64),
-    unwinder: StackUnwinder,
+    /// The modules recorded so far and the unwinder over them.
+    #[cfg(stack_capture)]
+    modules: ModuleList,
     pending: Vec<(&'static ThreadSlot, u64)>,
     write_failed: bool,
     /// The last flush request answered.
@@ -74,6 +68,7 @@ pub struct Writer {
 impl Writer {
     /// A writer for an open trace file whose header is already written.
     pub fn new(file: RawFile) -> Writer {
+        #[cfg_attr(not(stack_capture), allow(unused_mut))]
         let mut w = Writer {
             file,
             out_global: Vec::with_capacity(1 << 20),
@@ -82,22 +77,22 @@ impl Writer {
             thread: ChunkBuilder::new(0),
             stacks: StackIds::new(),
             frames: Vec::with_capacity(256),
-            modules: Vec::new(),
-            next_module: 1,
-            load_gen: (u64::MAX, u64::MAX),
-            unwinder: StackUnwinder::new(),
+            #[cfg(stack_capture)]
+            modules: ModuleList::new(),
             pending: Vec::new(),
             write_failed: false,
             flushed: HANDOFF.flush_requested(),
             lost_written: 0,
         };
-        w.refresh_modules();
+        #[cfg(stack_capture)]
+        w.modules.refresh(&mut w.global, &mut w.out_global);
         w
     }
 
     /// The unwinder over the modules known now (published by the caller).
+    #[cfg(stack_capture)]
     pub fn unwinder(&self) -> StackUnwinder {
-        self.unwinder.clone()
+        self.modules.unwinder()
     }
 
     /// Runs rounds until the process ends. Called on the writer thread, guard held.
@@ -140,9 +135,10 @@ impl Writer {
         });
         // After reading the heads: any module an event's stack points into was loaded
         // before that event, so it is in this list.
-        if load_generation() != self.load_gen {
-            self.refresh_modules();
-            HANDOFF.publish_unwinder(self.unwinder.clone());
+        #[cfg(stack_capture)]
+        if self.modules.loader_moved() {
+            self.modules.refresh(&mut self.global, &mut self.out_global);
+            HANDOFF.publish_unwinder(self.modules.unwinder());
         }
         for &(s, head) in &pending {
             self.drain(s, head);
@@ -202,8 +198,6 @@ impl Writer {
         if self.thread.stream() != *stream {
             self.thread.switch_stream(*stream, &mut self.out_threads);
         }
-        // SAFETY: writer_walks is only touched by the writer thread.
-        let walks = unsafe { &mut *s.writer_walks.get() };
         while i < head {
             let entry = Entry::read(&s.ring, i);
             self.frames.clear();
@@ -218,15 +212,7 @@ impl Writer {
                 *stream = new;
                 self.thread.switch_stream(new, &mut self.out_threads);
             }
-            let stack = match (entry.walk, entry.frames) {
-                (Some(w), 0) => StackId(walks[w]),
-                (Some(w), _) => {
-                    let id = self.intern();
-                    walks[w] = id.0;
-                    id
-                }
-                (None, _) => self.intern(),
-            };
+            let stack = self.stack_of(s, &entry);
             self.write_event(event, stack);
             // Hand space back as it is read, not only at the end: a producer waiting on
             // a full ring goes on after a few microseconds instead of a whole round.
@@ -235,6 +221,26 @@ impl Writer {
             }
         }
         s.ring.release(head);
+    }
+
+    /// The id of the stack of `entry` of `s`'s ring, whose frames are in `self.frames`:
+    /// those frames interned, or the memoized walk the entry names (see `entry`; walks
+    /// exist only where stacks are captured).
+    #[inline]
+    #[cfg_attr(not(stack_capture), allow(unused_variables))]
+    fn stack_of(&mut self, s: &ThreadSlot, entry: &Entry) -> StackId {
+        #[cfg(stack_capture)]
+        if let Some(w) = entry.walk {
+            // SAFETY: writer_walks is only touched by the writer thread.
+            let walks = unsafe { &mut *s.writer_walks.get() };
+            if entry.frames == 0 {
+                return StackId(walks[w]);
+            }
+            let id = self.intern();
+            walks[w] = id.0;
+            return id;
+        }
+        self.intern()
     }
 
     /// The id of the stack in `self.frames`, writing its record the first time.
@@ -349,56 +355,5 @@ impl Writer {
                 self.global.put(&mut self.out_global, time, &record);
             }
         }
-    }
-
-    /// Brings the module list, its records and the unwinder up to date.
-    fn refresh_modules(&mut self) {
-        self.load_gen = load_generation();
-        let known = &self.modules;
-        let current = loaded_modules(&mut |path, bias| {
-            !known.iter().any(|k| k.bias == bias && k.path == path)
-        });
-        let is_current =
-            |k: &KnownModule| current.iter().any(|m| m.bias == k.bias && m.path == k.path);
-        let (kept, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.modules)
-            .into_iter()
-            .partition(is_current);
-        for k in gone {
-            self.unwinder.remove_module(k.text_start);
-            self.global
-                .put(&mut self.out_global, 0, &Record::ModuleUnload { id: k.id });
-        }
-        self.modules = kept;
-        for m in current {
-            if self
-                .modules
-                .iter()
-                .any(|k| k.bias == m.bias && k.path == m.path)
-            {
-                continue;
-            }
-            self.add_module(&m);
-        }
-    }
-
-    fn add_module(&mut self, m: &ModuleInfo) {
-        let id = self.next_module;
-        self.next_module += 1;
-        self.unwinder.add_module(m);
-        let record = Record::Module {
-            id,
-            base: m.bias,
-            start: m.start,
-            end: m.end,
-            path: &m.path,
-            build_id: &m.build_id,
-        };
-        self.global.put(&mut self.out_global, 0, &record);
-        self.modules.push(KnownModule {
-            id,
-            bias: m.bias,
-            text_start: m.text_start,
-            path: m.path.clone(),
-        });
     }
 }

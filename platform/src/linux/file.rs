@@ -5,6 +5,9 @@
 
 use std::ffi::CStr;
 
+/// The error [`RawFile::create_exclusive`] returns when something is at the path already.
+pub const ALREADY_EXISTS: i32 = libc::EEXIST;
+
 /// An open trace file descriptor.
 #[derive(Debug)]
 pub struct RawFile {

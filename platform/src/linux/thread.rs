@@ -1,12 +1,16 @@
 //! Threads on Linux: kernel ids, stack bounds, liveness, and futex wait/wake for the
 //! writer's doorbell. All async-signal-safe; none allocates.
 
+use std::ffi::{c_void, CStr};
 use std::sync::atomic::AtomicU32;
 
 pub use crate::x86_64::stack_pointer;
 
 /// A thread's id: the kernel's thread id (the main thread's equals the process id).
 pub type ThreadId = u32;
+
+/// A [`ThreadId`] that threads share.
+pub type AtomicThreadId = AtomicU32;
 
 /// Kernel thread id of the calling thread.
 pub fn current_tid() -> ThreadId {
@@ -132,6 +136,38 @@ pub fn futex_wake(word: &AtomicU32) {
             i32::MAX,
         );
     }
+}
+
+/// Starts a detached thread that runs `main`, named `name` where the system keeps thread
+/// names, with every signal blocked: process-directed signals then land on the program's
+/// threads, whose handlers may wait for this one. False if the system refuses.
+pub fn spawn_detached<F: FnOnce() + Send + 'static>(name: &'static CStr, main: F) -> bool {
+    extern "C" fn start<F: FnOnce()>(arg: *mut c_void) -> *mut c_void {
+        // SAFETY: `arg` is the Box<F> leaked by `spawn_detached`, handed over once.
+        let main = unsafe { Box::from_raw(arg.cast::<F>()) };
+        main();
+        std::ptr::null_mut()
+    }
+    let arg = Box::into_raw(Box::new(main)).cast::<c_void>();
+    // SAFETY: the new thread inherits the full signal mask set here; the old mask is
+    // restored right after pthread_create. `arg` is handed to the thread, or taken back
+    // if none was created.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let mut t: libc::pthread_t = std::mem::zeroed();
+        let r = libc::pthread_create(&mut t, std::ptr::null(), start::<F>, arg);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if r != 0 {
+            drop(Box::from_raw(arg.cast::<F>()));
+            return false;
+        }
+        libc::pthread_detach(t);
+        libc::pthread_setname_np(t, name.as_ptr());
+    }
+    true
 }
 
 #[cfg(test)]

@@ -5,11 +5,15 @@
 //! (macOS 10.12 and later) that libc++'s `std::atomic::wait` and Rust's standard library
 //! also use; `os_sync_wait_on_address`, their public successor, needs macOS 14.4.
 
-use std::sync::atomic::AtomicU32;
+use std::ffi::{c_void, CStr};
+use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// A thread's id: the system-wide unique id of `pthread_threadid_np` (never reused
 /// while the system runs).
 pub type ThreadId = u64;
+
+/// A [`ThreadId`] that threads share.
+pub type AtomicThreadId = AtomicU64;
 
 /// `proc_pidinfo` flavor that looks a thread up by the id of `pthread_threadid_np`
 /// (`PROC_PIDTHREADID64INFO` in `<sys/proc_info.h>`).
@@ -108,4 +112,37 @@ pub fn futex_wake(word: &AtomicU32) {
             0,
         )
     };
+}
+
+/// Starts a detached thread that runs `main`, named `name` where the system keeps thread
+/// names, with every signal blocked: process-directed signals then land on the program's
+/// threads, whose handlers may wait for this one. False if the system refuses.
+pub fn spawn_detached<F: FnOnce() + Send + 'static>(name: &'static CStr, main: F) -> bool {
+    extern "C" fn start<F: FnOnce()>(arg: *mut c_void) -> *mut c_void {
+        // SAFETY: `arg` is the Box leaked by `spawn_detached`, handed over once.
+        let (name, main) = *unsafe { Box::from_raw(arg.cast::<(&'static CStr, F)>()) };
+        // SAFETY: `name` is NUL-terminated; macOS names the calling thread only.
+        unsafe { libc::pthread_setname_np(name.as_ptr()) };
+        main();
+        std::ptr::null_mut()
+    }
+    let arg = Box::into_raw(Box::new((name, main))).cast::<c_void>();
+    // SAFETY: the new thread inherits the full signal mask set here; the old mask is
+    // restored right after pthread_create. `arg` is handed to the thread, or taken back
+    // if none was created.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let mut t: libc::pthread_t = std::mem::zeroed();
+        let r = libc::pthread_create(&mut t, std::ptr::null(), start::<F>, arg);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if r != 0 {
+            drop(Box::from_raw(arg.cast::<(&'static CStr, F)>()));
+            return false;
+        }
+        libc::pthread_detach(t);
+    }
+    true
 }

@@ -7,7 +7,8 @@
 use std::ffi::CStr;
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, GetLastError, LocalFree, ERROR_INVALID_NAME, HANDLE, INVALID_HANDLE_VALUE,
+    CloseHandle, GetLastError, LocalFree, ERROR_FILE_EXISTS, ERROR_INVALID_NAME, HANDLE,
+    INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::Security::Authorization::{
     ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
@@ -22,6 +23,9 @@ use windows_sys::Win32::System::Console::{GetStdHandle, STD_ERROR_HANDLE};
 /// The file's security descriptor: a protected DACL granting full access to the owner
 /// only (the counterpart of mode 0600).
 const OWNER_ONLY: &str = "D:P(A;;FA;;;OW)";
+
+/// The error [`RawFile::create_exclusive`] returns when something is at the path already.
+pub const ALREADY_EXISTS: i32 = ERROR_FILE_EXISTS as i32;
 
 /// An open trace file handle.
 #[derive(Debug)]

@@ -2,6 +2,7 @@
 //! word for the writer's doorbell (`WaitOnAddress`, `WakeByAddressAll`: Windows 8 and
 //! later). None allocates.
 
+use std::ffi::{c_void, CStr};
 use std::sync::atomic::AtomicU32;
 
 use windows_sys::Win32::Foundation::{
@@ -11,12 +12,16 @@ use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W, TH32CS_SNAPPROCESS,
 };
 use windows_sys::Win32::System::Threading::{
-    GetCurrentProcessId, GetCurrentThreadId, GetCurrentThreadStackLimits, GetExitCodeThread,
-    OpenThread, WaitOnAddress, WakeByAddressAll, THREAD_QUERY_LIMITED_INFORMATION,
+    CreateThread, GetCurrentProcessId, GetCurrentThreadId, GetCurrentThreadStackLimits,
+    GetExitCodeThread, OpenThread, SetThreadDescription, WaitOnAddress, WakeByAddressAll,
+    THREAD_QUERY_LIMITED_INFORMATION,
 };
 
 /// A thread's id, as `GetCurrentThreadId` gives it.
 pub type ThreadId = u32;
+
+/// A [`ThreadId`] that threads share.
+pub type AtomicThreadId = AtomicU32;
 
 /// The calling thread's id.
 pub fn current_tid() -> ThreadId {
@@ -105,4 +110,47 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: u64) {
 pub fn futex_wake(word: &AtomicU32) {
     // SAFETY: `word` is a live, aligned u32.
     unsafe { WakeByAddressAll(word.as_ptr().cast()) };
+}
+
+/// Starts a detached thread that runs `main`, named `name` (`SetThreadDescription`,
+/// Windows 10 1607 and later; older systems leave it unnamed). Windows has no signals to
+/// block. False if the system refuses.
+pub fn spawn_detached<F: FnOnce() + Send + 'static>(name: &'static CStr, main: F) -> bool {
+    unsafe extern "system" fn start<F: FnOnce()>(arg: *mut c_void) -> u32 {
+        // SAFETY: `arg` is the Box<F> leaked by `spawn_detached`, handed over once.
+        let main = unsafe { Box::from_raw(arg.cast::<F>()) };
+        main();
+        0
+    }
+    let arg = Box::into_raw(Box::new(main)).cast::<c_void>();
+    // SAFETY: default attributes and stack size; `arg` is handed to the thread, or taken
+    // back below if none was created.
+    let handle = unsafe {
+        CreateThread(
+            std::ptr::null(),
+            0,
+            Some(start::<F>),
+            arg,
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    if handle.is_null() {
+        // SAFETY: no thread took `arg`.
+        drop(unsafe { Box::from_raw(arg.cast::<F>()) });
+        return false;
+    }
+    let wide: Vec<u16> = name
+        .to_bytes()
+        .iter()
+        .map(|&b| u16::from(b))
+        .chain(Some(0))
+        .collect();
+    // SAFETY: `handle` is the new thread's, `wide` a NUL-terminated UTF-16 string (the
+    // name is ASCII); the handle is ours to close, which leaves the thread running.
+    unsafe {
+        SetThreadDescription(handle, wide.as_ptr());
+        CloseHandle(handle);
+    }
+    true
 }
