@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use memscope_format::{AllocKind, ExitHow, FormatErrorKind, FreeKind, Origin, StackId};
+use memscope_format::{AllocKind, ExitHow, FormatErrorKind, Origin, Record, StackId};
 
 use crate::analysis::{analyze_file, Analysis};
 use crate::error::CliError;
 use crate::trace::reader::{read_index, TruncationReason};
-use crate::trace::synth::TraceBuilder;
+use crate::trace::synth::{alloc, free, module, realloc, stack, TraceBuilder};
 
 const NO_STACK: StackId = StackId::NONE;
 
@@ -30,27 +30,43 @@ fn realloc_split_and_cross_thread_reuse_are_consistent() {
     const X: u64 = 0x3000;
     let mut t = TraceBuilder::new(Origin::Start);
     // Thread 2's chunks come first in the file: order must come from times only.
-    t.chunk(2, 25, |e, c| {
-        c.thread_start(e, 25, 2)?;
-        // Gets A after thread 1's realloc gave it up (t=20) but before it returned (t=40).
-        c.alloc(e, 30, A, 8, 0, AllocKind::Malloc, NO_STACK)?;
-        c.free(e, 50, A, FreeKind::Free, NO_STACK)
-    });
-    t.chunk(2, 90, |e, c| {
-        c.alloc(e, 90, X, 4, 0, AllocKind::Malloc, NO_STACK)?;
-        // Same time as thread 1's allocation of X: the free must come first.
-        c.free(e, 100, X, FreeKind::Free, NO_STACK)
-    });
-    t.chunk(1, 5, |e, c| {
-        c.thread_start(e, 5, 1)?;
-        c.alloc(e, 10, A, 16, 0, AllocKind::Malloc, NO_STACK)?;
-        c.realloc(e, 20, 40, A, B, 32, AllocKind::Realloc, NO_STACK)
-    });
-    t.chunk(1, 60, |e, c| {
-        c.free(e, 60, B, FreeKind::Free, NO_STACK)?;
-        c.alloc(e, 100, X, 4, 0, AllocKind::Malloc, NO_STACK)?;
-        c.thread_exit(e, 110)
-    });
+    t.chunk(
+        2,
+        25,
+        &[
+            Record::ThreadStart { time: 25, tid: 2 },
+            // Gets A after thread 1's realloc gave it up (t=20) but before it returned (t=40).
+            alloc(30, A, 8, AllocKind::Malloc, NO_STACK),
+            free(50, A, NO_STACK),
+        ],
+    );
+    t.chunk(
+        2,
+        90,
+        &[
+            alloc(90, X, 4, AllocKind::Malloc, NO_STACK),
+            // Same time as thread 1's allocation of X: the free must come first.
+            free(100, X, NO_STACK),
+        ],
+    );
+    t.chunk(
+        1,
+        5,
+        &[
+            Record::ThreadStart { time: 5, tid: 1 },
+            alloc(10, A, 16, AllocKind::Malloc, NO_STACK),
+            realloc(20, 40, A, B, 32, NO_STACK),
+        ],
+    );
+    t.chunk(
+        1,
+        60,
+        &[
+            free(60, B, NO_STACK),
+            alloc(100, X, 4, AllocKind::Malloc, NO_STACK),
+            Record::ThreadExit { time: 110 },
+        ],
+    );
     t.end(120);
     let a = analyze(&t);
     let c = a.counters;
@@ -70,24 +86,46 @@ fn realloc_split_and_cross_thread_reuse_are_consistent() {
 fn counts_like_valgrind() {
     let (p1, p2, p3, p4) = (0x10u64, 0x20u64, 0x30u64, 0x40u64);
     let mut t = TraceBuilder::new(Origin::Start);
-    t.chunk(1, 1000, |e, c| {
-        c.thread_start(e, 1000, 9)?;
-        c.alloc(e, 1001, p1, 100, 0, AllocKind::Malloc, StackId(1))?;
-        c.alloc(e, 1002, p2, 50, 0, AllocKind::Calloc, StackId(2))?;
-        c.realloc(e, 1003, 1003, 0, p3, 30, AllocKind::Realloc, StackId(3))?; // alloc
-        c.realloc(e, 1004, 1005, p1, p4, 200, AllocKind::Realloc, StackId(4))?; // free + alloc
-        c.realloc(e, 1006, 1007, p2, 0, 0, AllocKind::Realloc, StackId(5))?; // free
-        c.realloc(e, 1008, 1009, p3, 0, 64, AllocKind::Realloc, StackId(5))?; // failed
-        c.alloc_failed(e, 1010, u64::MAX, AllocKind::Malloc, StackId(5))?; // failed
-        c.free(e, 1011, p4, FreeKind::Free, NO_STACK)?;
-        c.free(e, 1012, 0x999, FreeKind::Free, NO_STACK)?; // unknown: inconsistency
-        c.alloc(e, 1013, p3, 10, 0, AllocKind::Malloc, StackId(6)) // live: inconsistency
-    });
-    t.chunk(0, 1020, |e, c| {
-        c.process_exit(e, 1020, ExitHow::Exit, 3)?;
-        c.process_exit(e, 1021, ExitHow::Shutdown, 0)?;
-        c.end(e, 1030)
-    });
+    t.chunk(
+        1,
+        1000,
+        &[
+            Record::ThreadStart { time: 1000, tid: 9 },
+            alloc(1001, p1, 100, AllocKind::Malloc, StackId(1)),
+            alloc(1002, p2, 50, AllocKind::Calloc, StackId(2)),
+            realloc(1003, 1003, 0, p3, 30, StackId(3)), // alloc
+            realloc(1004, 1005, p1, p4, 200, StackId(4)), // free + alloc
+            realloc(1006, 1007, p2, 0, 0, StackId(5)),  // free
+            realloc(1008, 1009, p3, 0, 64, StackId(5)), // failed
+            // failed
+            Record::AllocFailed {
+                time: 1010,
+                size: u64::MAX,
+                kind: AllocKind::Malloc,
+                stack: StackId(5),
+            },
+            free(1011, p4, NO_STACK),
+            free(1012, 0x999, NO_STACK), // unknown: inconsistency
+            alloc(1013, p3, 10, AllocKind::Malloc, StackId(6)), // live: inconsistency
+        ],
+    );
+    t.chunk(
+        0,
+        1020,
+        &[
+            Record::ProcessExit {
+                time: 1020,
+                how: ExitHow::Exit,
+                code: 3,
+            },
+            Record::ProcessExit {
+                time: 1021,
+                how: ExitHow::Shutdown,
+                code: 0,
+            },
+            Record::End { time: 1030 },
+        ],
+    );
     let a = analyze(&t);
     let c = a.counters;
     assert_eq!(c.allocations, 5);
@@ -109,20 +147,15 @@ fn counts_like_valgrind() {
 fn fork_child_frees_of_inherited_blocks_are_not_inconsistencies() {
     for (origin, inherited, inconsistent) in [(Origin::ForkChild, 2, 0), (Origin::Start, 0, 2)] {
         let mut t = TraceBuilder::new(origin);
-        t.chunk(1, 1000, |e, c| {
-            c.free(e, 1001, 0x5000, FreeKind::Free, NO_STACK)?;
-            c.realloc(
-                e,
-                1002,
-                1003,
-                0x6000,
-                0x7000,
-                8,
-                AllocKind::Realloc,
-                NO_STACK,
-            )?;
-            c.free(e, 1004, 0x7000, FreeKind::Free, NO_STACK)
-        });
+        t.chunk(
+            1,
+            1000,
+            &[
+                free(1001, 0x5000, NO_STACK),
+                realloc(1002, 1003, 0x6000, 0x7000, 8, NO_STACK),
+                free(1004, 0x7000, NO_STACK),
+            ],
+        );
         t.end(1010);
         let c = analyze(&t).counters;
         assert_eq!(c.inherited_frees, inherited, "{origin:?}");
@@ -134,13 +167,17 @@ fn fork_child_frees_of_inherited_blocks_are_not_inconsistencies() {
 #[test]
 fn leaks_are_grouped_by_stack_largest_first() {
     let mut t = TraceBuilder::new(Origin::Start);
-    t.chunk(1, 1000, |e, c| {
-        c.alloc(e, 1001, 0x10, 5, 0, AllocKind::Malloc, StackId(1))?;
-        c.alloc(e, 1002, 0x20, 5, 0, AllocKind::Malloc, StackId(1))?;
-        c.alloc(e, 1003, 0x30, 10, 0, AllocKind::Malloc, StackId(2))?;
-        c.alloc(e, 1004, 0x40, 100, 0, AllocKind::Malloc, StackId(3))?;
-        c.alloc(e, 1005, 0x50, 1, 0, AllocKind::New, StackId(4))
-    });
+    t.chunk(
+        1,
+        1000,
+        &[
+            alloc(1001, 0x10, 5, AllocKind::Malloc, StackId(1)),
+            alloc(1002, 0x20, 5, AllocKind::Malloc, StackId(1)),
+            alloc(1003, 0x30, 10, AllocKind::Malloc, StackId(2)),
+            alloc(1004, 0x40, 100, AllocKind::Malloc, StackId(3)),
+            alloc(1005, 0x50, 1, AllocKind::New, StackId(4)),
+        ],
+    );
     t.end(1010);
     let a = analyze(&t);
     let order: Vec<(u64, u64, u64)> = a
@@ -154,9 +191,11 @@ fn leaks_are_grouped_by_stack_largest_first() {
 #[test]
 fn missing_end_record_is_truncation() {
     let mut t = TraceBuilder::new(Origin::Start);
-    t.chunk(1, 1000, |e, c| {
-        c.alloc(e, 1001, 0x10, 5, 0, AllocKind::Malloc, NO_STACK)
-    });
+    t.chunk(
+        1,
+        1000,
+        &[alloc(1001, 0x10, 5, AllocKind::Malloc, NO_STACK)],
+    );
     let a = analyze(&t);
     let tr = a.index.truncation.expect("truncated");
     assert_eq!(tr.reason, TruncationReason::NoEndRecord);
@@ -168,12 +207,16 @@ fn missing_end_record_is_truncation() {
 #[test]
 fn torn_tail_is_truncation_and_the_prefix_is_analyzed() {
     let mut t = TraceBuilder::new(Origin::Start);
-    t.chunk(1, 1000, |e, c| {
-        c.alloc(e, 1001, 0x10, 5, 0, AllocKind::Malloc, NO_STACK)
-    });
-    t.chunk(1, 1002, |e, c| {
-        c.alloc(e, 1002, 0x20, 7, 0, AllocKind::Malloc, NO_STACK)
-    });
+    t.chunk(
+        1,
+        1000,
+        &[alloc(1001, 0x10, 5, AllocKind::Malloc, NO_STACK)],
+    );
+    t.chunk(
+        1,
+        1002,
+        &[alloc(1002, 0x20, 7, AllocKind::Malloc, NO_STACK)],
+    );
     t.end(1010);
     let last = t.chunk_offsets[2] as usize;
     let full = t.bytes().to_vec();
@@ -201,9 +244,11 @@ fn torn_tail_is_truncation_and_the_prefix_is_analyzed() {
 #[test]
 fn bad_record_inside_a_good_chunk_is_corruption_with_its_offset() {
     let mut t = TraceBuilder::new(Origin::Start);
-    t.chunk(1, 1000, |e, c| {
-        c.alloc(e, 1001, 0x10, 5, 0, AllocKind::Malloc, NO_STACK)
-    });
+    t.chunk(
+        1,
+        1000,
+        &[alloc(1001, 0x10, 5, AllocKind::Malloc, NO_STACK)],
+    );
     // Base time 5 (one byte), then the unknown tag 99.
     t.raw_chunk(2, &[5, 99]);
     t.end(1010);
@@ -226,10 +271,12 @@ fn wrong_record_count_is_corruption_with_its_offset() {
     let mut payload = vec![0u8; 256];
     let mut e = memscope_format::Enc::new(&mut payload);
     let mut c = memscope_format::ChunkEnc::begin(&mut e, 1000).unwrap();
-    c.alloc(&mut e, 1001, 0x10, 5, 0, AllocKind::Malloc, NO_STACK)
-        .unwrap();
-    c.alloc(&mut e, 1002, 0x20, 5, 0, AllocKind::Malloc, NO_STACK)
-        .unwrap();
+    for r in [
+        alloc(1001, 0x10, 5, AllocKind::Malloc, NO_STACK),
+        alloc(1002, 0x20, 5, AllocKind::Malloc, NO_STACK),
+    ] {
+        c.put(&mut e, &r).unwrap();
+    }
     c.finish(&mut e).unwrap();
     let n = e.len();
     for (records, ok) in [(2, true), (3, false), (1, false)] {
@@ -259,9 +306,11 @@ fn wrong_record_count_is_corruption_with_its_offset() {
 #[test]
 fn bad_checksum_in_the_middle_is_corruption_with_its_offset() {
     let mut t = TraceBuilder::new(Origin::Start);
-    t.chunk(1, 1000, |e, c| {
-        c.alloc(e, 1001, 0x10, 5, 0, AllocKind::Malloc, NO_STACK)
-    });
+    t.chunk(
+        1,
+        1000,
+        &[alloc(1001, 0x10, 5, AllocKind::Malloc, NO_STACK)],
+    );
     t.end(1010);
     let mut bytes = t.bytes().to_vec();
     let at = t.chunk_offsets[0] as usize + 16 + 2;
@@ -283,15 +332,23 @@ fn bad_checksum_in_the_middle_is_corruption_with_its_offset() {
 #[test]
 fn every_prefix_and_every_flipped_byte_is_handled_without_panic() {
     let mut t = TraceBuilder::new(Origin::Start);
-    t.chunk(0, 900, |e, c| {
-        c.module(e, 1, 0x1000, 0x1000, 0x9000, b"/bin/synth", &[1, 2, 3])?;
-        c.stack(e, StackId(1), &[0x1100, 0x1200, 0x7000_0000])
-    });
-    t.chunk(1, 1000, |e, c| {
-        c.thread_start(e, 1000, 1)?;
-        c.alloc(e, 1001, 0x10, 5, 0, AllocKind::Malloc, StackId(1))?;
-        c.realloc(e, 1002, 1003, 0x10, 0x20, 9, AllocKind::Realloc, StackId(1))
-    });
+    t.chunk(
+        0,
+        900,
+        &[
+            module(1, 0x1000, 0x9000, b"/bin/synth", &[1, 2, 3]),
+            stack(StackId(1), &[0x1100, 0x1200, 0x7000_0000]),
+        ],
+    );
+    t.chunk(
+        1,
+        1000,
+        &[
+            Record::ThreadStart { time: 1000, tid: 1 },
+            alloc(1001, 0x10, 5, AllocKind::Malloc, StackId(1)),
+            realloc(1002, 1003, 0x10, 0x20, 9, StackId(1)),
+        ],
+    );
     t.end(1010);
     let full = t.bytes().to_vec();
     let dir = tempfile::tempdir().unwrap();
@@ -313,14 +370,18 @@ fn every_prefix_and_every_flipped_byte_is_handled_without_panic() {
 #[test]
 fn stacks_bind_to_the_modules_loaded_when_they_were_recorded() {
     let mut t = TraceBuilder::new(Origin::Start);
-    t.chunk(0, 900, |e, c| {
-        c.module(e, 1, 0x1000, 0x1000, 0x2000, b"/lib/a.so", b"")?;
-        c.module(e, 2, 0x5000, 0x5000, 0x6000, b"/lib/libmemscope.so", b"")?;
-        c.stack(e, StackId(1), &[0x5010, 0x1800, 0x3000])?;
-        c.module_unload(e, 1)?;
-        c.module(e, 1, 0x1000, 0x1000, 0x2000, b"/lib/b.so", b"")?;
-        c.stack(e, StackId(2), &[0x1800])
-    });
+    t.chunk(
+        0,
+        900,
+        &[
+            module(1, 0x1000, 0x2000, b"/lib/a.so", b""),
+            module(2, 0x5000, 0x6000, b"/lib/libmemscope.so", b""),
+            stack(StackId(1), &[0x5010, 0x1800, 0x3000]),
+            Record::ModuleUnload { id: 1 },
+            module(1, 0x1000, 0x2000, b"/lib/b.so", b""),
+            stack(StackId(2), &[0x1800]),
+        ],
+    );
     t.end(1010);
     let (_dir, path) = write(&t);
     let index = read_index(&path).unwrap();
@@ -347,13 +408,23 @@ fn stacks_bind_to_the_modules_loaded_when_they_were_recorded() {
 #[test]
 fn json_report_has_the_documented_shape() {
     let mut t = TraceBuilder::new(Origin::ForkChild);
-    t.chunk(1, 1000, |e, c| {
-        c.thread_start(e, 1000, 1)?;
-        c.alloc(e, 1001, 0x10, 5, 0, AllocKind::Malloc, StackId(1))
-    });
-    t.chunk(0, 1005, |e, c| {
-        c.process_exit(e, 1005, ExitHow::QuickExit, 4)
-    });
+    t.chunk(
+        1,
+        1000,
+        &[
+            Record::ThreadStart { time: 1000, tid: 1 },
+            alloc(1001, 0x10, 5, AllocKind::Malloc, StackId(1)),
+        ],
+    );
+    t.chunk(
+        0,
+        1005,
+        &[Record::ProcessExit {
+            time: 1005,
+            how: ExitHow::QuickExit,
+            code: 4,
+        }],
+    );
     let a = analyze(&t);
     let json = crate::cmd::commands::render(&a, crate::report::Format::Json, false);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -388,14 +459,34 @@ fn json_report_has_the_documented_shape() {
 #[test]
 fn json_report_reads_back_into_the_same_document() {
     let mut t = TraceBuilder::new(Origin::Start);
-    t.chunk(1, 1000, |e, c| {
-        c.thread_start(e, 1000, 1)?;
-        c.alloc(e, 1001, 0x10, 5, 0, AllocKind::Malloc, StackId(1))?;
-        c.free(e, 1002, 0x10, FreeKind::Free, StackId(1))?;
-        c.free(e, 1003, 0x10, FreeKind::Free, StackId(1))?;
-        c.alloc(e, 1004, 0x20, 7, 1, AllocKind::New, StackId(1))
-    });
-    t.chunk(0, 1005, |e, c| c.process_exit(e, 1005, ExitHow::Signal, 11));
+    t.chunk(
+        1,
+        1000,
+        &[
+            Record::ThreadStart { time: 1000, tid: 1 },
+            alloc(1001, 0x10, 5, AllocKind::Malloc, StackId(1)),
+            free(1002, 0x10, StackId(1)),
+            free(1003, 0x10, StackId(1)),
+            Record::Alloc {
+                time: 1004,
+                ptr: 0x20,
+                size: 7,
+                align: 1,
+                kind: AllocKind::New,
+                stack: StackId(1),
+                slack: 0,
+            },
+        ],
+    );
+    t.chunk(
+        0,
+        1005,
+        &[Record::ProcessExit {
+            time: 1005,
+            how: ExitHow::Signal,
+            code: 11,
+        }],
+    );
     let a = analyze(&t);
     let json = crate::cmd::commands::render(&a, crate::report::Format::Json, false);
     let doc: memscope_report::ReportDoc = serde_json::from_str(&json).unwrap();
@@ -409,15 +500,21 @@ fn json_report_reads_back_into_the_same_document() {
 #[test]
 fn same_time_in_one_stream_keeps_record_order() {
     let mut t = TraceBuilder::new(Origin::Start);
-    t.chunk(1, 1000, |e, c| {
-        c.alloc(e, 1001, 0x10, 5, 0, AllocKind::Malloc, NO_STACK)?;
-        c.free(e, 1001, 0x10, FreeKind::Free, NO_STACK)?;
-        // A clock that stepped back inside a stream still replays in record order.
-        c.alloc(e, 1000, 0x10, 6, 0, AllocKind::Malloc, NO_STACK)
-    });
-    t.chunk(2, 1001, |e, c| {
-        c.alloc(e, 1001, 0x20, 7, 0, AllocKind::Malloc, NO_STACK)
-    });
+    t.chunk(
+        1,
+        1000,
+        &[
+            alloc(1001, 0x10, 5, AllocKind::Malloc, NO_STACK),
+            free(1001, 0x10, NO_STACK),
+            // A clock that stepped back inside a stream still replays in record order.
+            alloc(1000, 0x10, 6, AllocKind::Malloc, NO_STACK),
+        ],
+    );
+    t.chunk(
+        2,
+        1001,
+        &[alloc(1001, 0x20, 7, AllocKind::Malloc, NO_STACK)],
+    );
     t.end(1010);
     let a = analyze(&t);
     assert_eq!(a.counters.inconsistencies, 0);

@@ -38,8 +38,13 @@ fn write_chunk(c: &mut ChunkEnc, buf: &mut [u8]) -> usize {
         };
         c.put(&mut e, &alloc).unwrap();
         if live[slot] != 0 {
-            c.free(&mut e, i * 173 + 40, live[slot], FreeKind::Free, StackId(3))
-                .unwrap();
+            let free = Record::Free {
+                time: i * 173 + 40,
+                ptr: live[slot],
+                kind: FreeKind::Free,
+                stack: StackId(3),
+            };
+            c.put(&mut e, &free).unwrap();
         }
         live[slot] = ptr;
     }
@@ -62,11 +67,14 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
-    let frames: Vec<u64> = (0..20).map(|i| 0x5555_0000_0000 + i * 0x1234).collect();
+    let stack = Record::Stack {
+        id: StackId(1),
+        frames: (0..20).map(|i| 0x5555_0000_0000 + i * 0x1234).collect(),
+    };
     c.bench_function("encode 20-frame stack", |b| {
         b.iter(|| {
             let mut e = Enc::new(&mut buf);
-            ce.stack(&mut e, StackId(1), black_box(&frames)).unwrap();
+            ce.put(&mut e, black_box(&stack)).unwrap();
             black_box(e.len())
         })
     });

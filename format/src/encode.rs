@@ -15,7 +15,7 @@ use crate::model::{
     predicted_slack, Model, CLASS_ALLOC, CLASS_FREE, DIRECTORY_LEN, DIRECTORY_TAG, F_DELTA,
     F_INDEX, F_SIZE, F_STACK, F_TIME, SHARED_FRAMES_MAX, SIDE_STREAMS, STACK_EXPLICIT,
 };
-use crate::record::{op, AllocKind, ExitHow, FreeKind, Record, StackId};
+use crate::record::{op, AllocKind, Record, StackId};
 use crate::varint::{put_split, zigzag, Enc, Full};
 
 /// Bytes one event record can add to the main and side streams together, at most
@@ -162,9 +162,8 @@ impl ChunkEnc {
         mode
     }
 
-    /// Writes one record: the one way into a chunk (the positional methods below are
-    /// shorthands for tests). A record that does not fit returns `Err(Full)` and leaves
-    /// the encoder as it was.
+    /// Writes one record: the one way into a chunk. A record that does not fit returns
+    /// `Err(Full)` and leaves the encoder as it was.
     #[inline]
     pub fn put(&mut self, e: &mut Enc<'_>, r: &Record<'_>) -> Result<(), Full> {
         match *r {
@@ -382,9 +381,9 @@ impl ChunkEnc {
         (size_hit, slack_hit)
     }
 
-    /// An interned stack: its outermost frames that equal the previous stack's are only
+    /// A `Stack` record: its outermost frames that equal the previous stack's are only
     /// counted, the others coded as deltas.
-    pub fn stack(&mut self, e: &mut Enc<'_>, id: StackId, frames: &[u64]) -> Result<(), Full> {
+    fn stack(&mut self, e: &mut Enc<'_>, id: StackId, frames: &[u64]) -> Result<(), Full> {
         let shared = frames
             .iter()
             .rev()
@@ -406,148 +405,5 @@ impl ChunkEnc {
             self.prev_frames.extend_from_slice(frames);
         }
         Ok(())
-    }
-
-    // ---- positional shorthands, for tests that write chunks by hand -----------------
-
-    /// A `Module` record.
-    #[allow(clippy::too_many_arguments)]
-    pub fn module(
-        &mut self,
-        e: &mut Enc<'_>,
-        id: u32,
-        base: u64,
-        start: u64,
-        end: u64,
-        path: &[u8],
-        build_id: &[u8],
-    ) -> Result<(), Full> {
-        let r = Record::Module {
-            id,
-            base,
-            start,
-            end,
-            path,
-            build_id,
-        };
-        self.put(e, &r)
-    }
-
-    pub fn module_unload(&mut self, e: &mut Enc<'_>, id: u32) -> Result<(), Full> {
-        self.put(e, &Record::ModuleUnload { id })
-    }
-
-    pub fn process_exit(
-        &mut self,
-        e: &mut Enc<'_>,
-        time: u64,
-        how: ExitHow,
-        code: i32,
-    ) -> Result<(), Full> {
-        self.put(e, &Record::ProcessExit { time, how, code })
-    }
-
-    pub fn fork(&mut self, e: &mut Enc<'_>, time: u64, child_pid: u32) -> Result<(), Full> {
-        self.put(e, &Record::Fork { time, child_pid })
-    }
-
-    pub fn lost(&mut self, e: &mut Enc<'_>, time: u64, events: u64) -> Result<(), Full> {
-        self.put(e, &Record::Lost { time, events })
-    }
-
-    pub fn end(&mut self, e: &mut Enc<'_>, time: u64) -> Result<(), Full> {
-        self.put(e, &Record::End { time })
-    }
-
-    pub fn thread_start(&mut self, e: &mut Enc<'_>, time: u64, tid: u32) -> Result<(), Full> {
-        self.put(e, &Record::ThreadStart { time, tid })
-    }
-
-    pub fn thread_exit(&mut self, e: &mut Enc<'_>, time: u64) -> Result<(), Full> {
-        self.put(e, &Record::ThreadExit { time })
-    }
-
-    /// An allocation whose slack is unknown (0).
-    #[allow(clippy::too_many_arguments)]
-    pub fn alloc(
-        &mut self,
-        e: &mut Enc<'_>,
-        time: u64,
-        ptr: u64,
-        size: u64,
-        align: u64,
-        kind: AllocKind,
-        stack: StackId,
-    ) -> Result<(), Full> {
-        let r = Record::Alloc {
-            time,
-            ptr,
-            size,
-            align,
-            kind,
-            stack,
-            slack: 0,
-        };
-        self.put(e, &r)
-    }
-
-    pub fn free(
-        &mut self,
-        e: &mut Enc<'_>,
-        time: u64,
-        ptr: u64,
-        kind: FreeKind,
-        stack: StackId,
-    ) -> Result<(), Full> {
-        let r = Record::Free {
-            time,
-            ptr,
-            kind,
-            stack,
-        };
-        self.put(e, &r)
-    }
-
-    /// A realloc whose slack is unknown (0).
-    #[allow(clippy::too_many_arguments)]
-    pub fn realloc(
-        &mut self,
-        e: &mut Enc<'_>,
-        time_before: u64,
-        time: u64,
-        old: u64,
-        new: u64,
-        size: u64,
-        kind: AllocKind,
-        stack: StackId,
-    ) -> Result<(), Full> {
-        let r = Record::Realloc {
-            time_before,
-            time,
-            old,
-            new,
-            size,
-            kind,
-            stack,
-            slack: 0,
-        };
-        self.put(e, &r)
-    }
-
-    pub fn alloc_failed(
-        &mut self,
-        e: &mut Enc<'_>,
-        time: u64,
-        size: u64,
-        kind: AllocKind,
-        stack: StackId,
-    ) -> Result<(), Full> {
-        let r = Record::AllocFailed {
-            time,
-            size,
-            kind,
-            stack,
-        };
-        self.put(e, &r)
     }
 }

@@ -230,16 +230,16 @@ mod tests {
             let mut payload = vec![0u8; 512];
             let mut e = Enc::new(&mut payload);
             let mut c = ChunkEnc::begin(&mut e, i * 10).unwrap();
-            c.alloc(
-                &mut e,
-                i * 10 + 1,
-                0x1000 + i,
-                8,
-                0,
-                AllocKind::Malloc,
-                StackId::NONE,
-            )
-            .unwrap();
+            let alloc = Record::Alloc {
+                time: i * 10 + 1,
+                ptr: 0x1000 + i,
+                size: 8,
+                align: 0,
+                kind: AllocKind::Malloc,
+                stack: StackId::NONE,
+                slack: 0,
+            };
+            c.put(&mut e, &alloc).unwrap();
             c.finish(&mut e).unwrap();
             let len = e.len();
             payload.truncate(len);
@@ -297,16 +297,16 @@ mod tests {
         let mut e = Enc::new(&mut payload);
         let mut c = ChunkEnc::begin(&mut e, 0).unwrap();
         for i in 0..500u64 {
-            c.alloc(
-                &mut e,
-                i,
-                0x1000 + 16 * i,
-                16,
-                0,
-                AllocKind::Malloc,
-                StackId(1),
-            )
-            .unwrap();
+            let alloc = Record::Alloc {
+                time: i,
+                ptr: 0x1000 + 16 * i,
+                size: 16,
+                align: 0,
+                kind: AllocKind::Malloc,
+                stack: StackId(1),
+                slack: 0,
+            };
+            c.put(&mut e, &alloc).unwrap();
         }
         c.finish(&mut e).unwrap();
         let len = e.len();

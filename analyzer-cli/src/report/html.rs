@@ -199,8 +199,8 @@ fn base64(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::analysis::analyze_file;
-    use crate::trace::synth::TraceBuilder;
-    use memscope_format::{AllocKind, Origin, StackId};
+    use crate::trace::synth::{alloc, free, module, stack, TraceBuilder};
+    use memscope_format::{AllocKind, Origin, Record, StackId};
 
     const HOSTILE: &str = "/opt/<script>alert(1)</script>/<img src=x onerror=alert(2)><!--&amp;.so";
 
@@ -242,16 +242,24 @@ mod tests {
     #[test]
     fn hostile_module_path_stays_inside_the_data() {
         let mut t = TraceBuilder::new(Origin::Start);
-        t.chunk(0, 1000, |e, c| {
-            c.module(e, 1, 0x1000, 0x1000, 0x9000, HOSTILE.as_bytes(), b"")?;
-            c.stack(e, StackId(1), &[0x1100, 0x1200])
-        });
-        t.chunk(1, 1000, |e, c| {
-            c.thread_start(e, 1000, 7)?;
-            c.alloc(e, 1001, 0x10, 100, 0, AllocKind::Malloc, StackId(1))?;
-            c.alloc(e, 1002, 0x20, 50, 0, AllocKind::Malloc, StackId(1))?;
-            c.free(e, 1003, 0x20, memscope_format::FreeKind::Free, StackId(1))
-        });
+        t.chunk(
+            0,
+            1000,
+            &[
+                module(1, 0x1000, 0x9000, HOSTILE.as_bytes(), b""),
+                stack(StackId(1), &[0x1100, 0x1200]),
+            ],
+        );
+        t.chunk(
+            1,
+            1000,
+            &[
+                Record::ThreadStart { time: 1000, tid: 7 },
+                alloc(1001, 0x10, 100, AllocKind::Malloc, StackId(1)),
+                alloc(1002, 0x20, 50, AllocKind::Malloc, StackId(1)),
+                free(1003, 0x20, StackId(1)),
+            ],
+        );
         t.end(2000);
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("t.msl");

@@ -256,12 +256,12 @@ fn load_ahead(shared: &Shared, keys: Vec<ModuleKey>) {
 
 #[cfg(test)]
 mod tests {
-    use memscope_format::{AllocKind, Origin, StackId};
+    use memscope_format::{AllocKind, Origin, Record, StackId};
     use object::{Object, ObjectSymbol};
 
     use super::{Slot, Warmup};
     use crate::symbols::symbolize::Symbolizer;
-    use crate::trace::synth::TraceBuilder;
+    use crate::trace::synth::{alloc, module, stack, TraceBuilder};
 
     #[test]
     fn warmed_up_modules_symbolize_as_cold_ones() {
@@ -279,14 +279,22 @@ mod tests {
         assert!(!frames.is_empty());
         let path = exe.to_str().unwrap().as_bytes().to_vec();
         let mut t = TraceBuilder::new(Origin::Start);
-        t.chunk(0, 1000, |e, c| {
-            c.module(e, 1, 0, 0, u64::MAX / 2, &path, &build_id)?;
-            c.stack(e, StackId(1), &frames)
-        });
-        t.chunk(1, 1001, |e, c| {
-            c.thread_start(e, 1001, 1)?;
-            c.alloc(e, 1002, 0x10, 8, 0, AllocKind::Malloc, StackId(1))
-        });
+        t.chunk(
+            0,
+            1000,
+            &[
+                module(1, 0, u64::MAX / 2, &path, &build_id),
+                stack(StackId(1), &frames),
+            ],
+        );
+        t.chunk(
+            1,
+            1001,
+            &[
+                Record::ThreadStart { time: 1001, tid: 1 },
+                alloc(1002, 0x10, 8, AllocKind::Malloc, StackId(1)),
+            ],
+        );
         t.end(1010);
         let dir = tempfile::tempdir().unwrap();
         let trace = dir.path().join("t.msl");

@@ -1,9 +1,12 @@
 //! Synthetic traces for tests: a small builder over the format crate's own encoder
 //! (`Header::encode_raw`, `ChunkEnc`, `ChunkHeader::write`), so that tests exercise the
-//! exact bytes the tracer writes, without running the tracer.
+//! exact bytes the tracer writes, without running the tracer; and constructors of the
+//! [`Record`]s tests write most ([`alloc`], [`free`], [`realloc`], [`module`], [`stack`]),
+//! which leave alignment and slack at 0. Other records are written as `Record` values.
 
 use memscope_format::{
-    ChunkEnc, ChunkHeader, Enc, Full, Header, Origin, RecordDecoder, CHUNK_HEADER_LEN,
+    AllocKind, ChunkEnc, ChunkHeader, Enc, FreeKind, Header, Origin, Record, RecordDecoder,
+    StackId, CHUNK_HEADER_LEN,
 };
 
 /// A trace being built in memory, one chunk at a time.
@@ -37,17 +40,14 @@ impl TraceBuilder {
         }
     }
 
-    /// Appends one chunk of `stream` whose records `f` writes.
-    pub fn chunk(
-        &mut self,
-        stream: u32,
-        base_time: u64,
-        f: impl FnOnce(&mut Enc<'_>, &mut ChunkEnc) -> Result<(), Full>,
-    ) -> &mut Self {
+    /// Appends one chunk of `stream` that holds `records`.
+    pub fn chunk(&mut self, stream: u32, base_time: u64, records: &[Record<'_>]) -> &mut Self {
         let mut buf = vec![0u8; 1 << 16];
         let mut e = Enc::new(&mut buf);
         let written = ChunkEnc::begin(&mut e, base_time).and_then(|mut c| {
-            f(&mut e, &mut c)?;
+            for r in records {
+                c.put(&mut e, r)?;
+            }
             c.finish(&mut e)
         });
         assert!(written.is_ok(), "synthetic chunk too large");
@@ -75,10 +75,78 @@ impl TraceBuilder {
 
     /// Appends the stream-0 chunk with the `End` record.
     pub fn end(&mut self, time: u64) -> &mut Self {
-        self.chunk(0, time, |e, c| c.end(e, time))
+        self.chunk(0, time, &[Record::End { time }])
     }
 
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+}
+
+// ---- records as tests write them ------------------------------------------------------
+
+/// A module whose load bias is its start address (an object linked at address 0, mapped
+/// over `start..end`).
+pub fn module<'a>(id: u32, start: u64, end: u64, path: &'a [u8], build_id: &'a [u8]) -> Record<'a> {
+    Record::Module {
+        id,
+        base: start,
+        start,
+        end,
+        path,
+        build_id,
+    }
+}
+
+/// A `Stack` record of `frames`, innermost first.
+pub fn stack(id: StackId, frames: &[u64]) -> Record<'static> {
+    Record::Stack {
+        id,
+        frames: frames.to_vec(),
+    }
+}
+
+/// An allocation of `size` bytes at `ptr` by `kind`, unaligned, its slack unknown (0).
+pub fn alloc(time: u64, ptr: u64, size: u64, kind: AllocKind, stack: StackId) -> Record<'static> {
+    Record::Alloc {
+        time,
+        ptr,
+        size,
+        align: 0,
+        kind,
+        stack,
+        slack: 0,
+    }
+}
+
+/// A `free` of `ptr`.
+pub fn free(time: u64, ptr: u64, stack: StackId) -> Record<'static> {
+    Record::Free {
+        time,
+        ptr,
+        kind: FreeKind::Free,
+        stack,
+    }
+}
+
+/// A `realloc` of `old` to `size` bytes at `new` (see [`Record::Realloc`] for the null
+/// cases), its slack unknown (0).
+pub fn realloc(
+    time_before: u64,
+    time: u64,
+    old: u64,
+    new: u64,
+    size: u64,
+    stack: StackId,
+) -> Record<'static> {
+    Record::Realloc {
+        time_before,
+        time,
+        old,
+        new,
+        size,
+        kind: AllocKind::Realloc,
+        stack,
+        slack: 0,
     }
 }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use memscope_analyzer::trace::synth::TraceBuilder;
-use memscope_format::{AllocKind, Origin, StackId};
+use memscope_analyzer::trace::synth::{alloc, TraceBuilder};
+use memscope_format::{AllocKind, Origin, Record, StackId};
 
 fn memscope(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_memscope"))
@@ -17,13 +17,19 @@ fn memscope(args: &[&std::ffi::OsStr]) -> Output {
 
 fn trace() -> TraceBuilder {
     let mut t = TraceBuilder::new(Origin::Start);
-    t.chunk(1, 1000, |e, c| {
-        c.thread_start(e, 1000, 1)?;
-        c.alloc(e, 1001, 0x10, 1234, 0, AllocKind::Malloc, StackId::NONE)
-    });
-    t.chunk(1, 1002, |e, c| {
-        c.alloc(e, 1002, 0x20, 1235, 0, AllocKind::Malloc, StackId::NONE)
-    });
+    t.chunk(
+        1,
+        1000,
+        &[
+            Record::ThreadStart { time: 1000, tid: 1 },
+            alloc(1001, 0x10, 1234, AllocKind::Malloc, StackId::NONE),
+        ],
+    );
+    t.chunk(
+        1,
+        1002,
+        &[alloc(1002, 0x20, 1235, AllocKind::Malloc, StackId::NONE)],
+    );
     t.end(1010);
     t
 }

@@ -6,8 +6,8 @@ use std::process::Command;
 
 use memscope_analyzer::symbols::symbolize::{read_build_id, Symbolizer};
 use memscope_analyzer::trace::reader::read_index;
-use memscope_analyzer::trace::synth::TraceBuilder;
-use memscope_format::{Origin, StackId};
+use memscope_analyzer::trace::synth::{module, stack, TraceBuilder};
+use memscope_format::{Origin, Record, StackId};
 use object::{Object, ObjectSymbol};
 
 const SOURCE: &str = r#"#include <stdlib.h>
@@ -73,13 +73,12 @@ fn index_for(
     let size = std::fs::metadata(exe).unwrap().len() + 0x10000;
     let mut t = TraceBuilder::new(Origin::Start);
     let path = exe.to_str().unwrap().as_bytes().to_vec();
-    t.chunk(0, 1000, |e, c| {
-        c.module(e, 1, BIAS, BIAS, BIAS + size, &path, build_id)?;
-        for (i, frames) in stacks.iter().enumerate() {
-            c.stack(e, StackId(i as u64 + 1), frames)?;
-        }
-        c.end(e, 1001)
-    });
+    let mut records = vec![module(1, BIAS, BIAS + size, &path, build_id)];
+    for (i, frames) in stacks.iter().enumerate() {
+        records.push(stack(StackId(i as u64 + 1), frames));
+    }
+    records.push(Record::End { time: 1001 });
+    t.chunk(0, 1000, &records);
     let trace = dir.join("t.msl");
     std::fs::write(&trace, t.bytes()).unwrap();
     read_index(&trace).unwrap()

@@ -6,18 +6,41 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::error::{FormatError, FormatErrorKind};
-use crate::varint::{Enc, Full};
+use crate::varint::Enc;
 
-/// Encodes `f`'s records as one finished chunk payload.
-fn chunk(base: u64, f: impl FnOnce(&mut ChunkEnc, &mut Enc<'_>) -> Result<(), Full>) -> Vec<u8> {
+/// Encodes `records` as one finished chunk payload.
+fn chunk(base: u64, records: &[Record<'_>]) -> Vec<u8> {
     let mut buf = vec![0u8; 1 << 16];
     let mut e = Enc::new(&mut buf);
     let mut c = ChunkEnc::begin(&mut e, base).unwrap();
-    f(&mut c, &mut e).unwrap();
+    for r in records {
+        c.put(&mut e, r).unwrap();
+    }
     c.finish(&mut e).unwrap();
     let n = e.len();
     buf.truncate(n);
     buf
+}
+
+/// A `Stack` record of `frames`.
+fn stack(id: StackId, frames: &[u64]) -> Record<'static> {
+    Record::Stack {
+        id,
+        frames: frames.to_vec(),
+    }
+}
+
+/// A `malloc` of `size` bytes at `ptr`, its slack unknown (0).
+fn malloc(time: u64, ptr: u64, size: u64, stack: StackId) -> Record<'static> {
+    Record::Alloc {
+        time,
+        ptr,
+        size,
+        align: 0,
+        kind: AllocKind::Malloc,
+        stack,
+        slack: 0,
+    }
 }
 
 fn decode(payload: &[u8]) -> Vec<String> {
@@ -29,13 +52,26 @@ fn decode(payload: &[u8]) -> Vec<String> {
 
 #[test]
 fn every_record_round_trips() {
-    let payload = chunk(1000, |c, e| {
-        c.module(e, 1, 0x1000, 0x1000, 0x9000, b"/bin/x", &[1, 2, 3])?;
-        c.stack(e, StackId(7), &[0x401136, 0x401000, 0x7fff_0000_1234])?;
-        c.thread_start(e, 1001, 77)?;
-        c.put(
-            e,
-            &Record::Alloc {
+    let payload = chunk(
+        1000,
+        &[
+            Record::Module {
+                id: 1,
+                base: 0x1000,
+                start: 0x1000,
+                end: 0x9000,
+                path: b"/bin/x",
+                build_id: &[1, 2, 3],
+            },
+            Record::Stack {
+                id: StackId(7),
+                frames: vec![0x401136, 0x401000, 0x7fff_0000_1234],
+            },
+            Record::ThreadStart {
+                time: 1001,
+                tid: 77,
+            },
+            Record::Alloc {
                 time: 1002,
                 ptr: 0x5555_0000,
                 size: 16,
@@ -44,26 +80,40 @@ fn every_record_round_trips() {
                 stack: StackId(7),
                 slack: 8,
             },
-        )?;
-        c.realloc(
-            e,
-            1003,
-            1005,
-            0x5555_0000,
-            0x5555_1000,
-            64,
-            AllocKind::Realloc,
-            StackId(7),
-        )?;
-        c.free(e, 1006, 0x5555_1000, FreeKind::Delete, StackId::NONE)?;
-        c.alloc_failed(e, 1007, u64::MAX, AllocKind::Calloc, StackId(7))?;
-        c.thread_exit(e, 1008)?;
-        c.process_exit(e, 1009, ExitHow::Signal, 11)?;
-        c.fork(e, 1010, 99)?;
-        c.module_unload(e, 1)?;
-        c.put(
-            e,
-            &Record::Alloc {
+            Record::Realloc {
+                time_before: 1003,
+                time: 1005,
+                old: 0x5555_0000,
+                new: 0x5555_1000,
+                size: 64,
+                kind: AllocKind::Realloc,
+                stack: StackId(7),
+                slack: 0,
+            },
+            Record::Free {
+                time: 1006,
+                ptr: 0x5555_1000,
+                kind: FreeKind::Delete,
+                stack: StackId::NONE,
+            },
+            Record::AllocFailed {
+                time: 1007,
+                size: u64::MAX,
+                kind: AllocKind::Calloc,
+                stack: StackId(7),
+            },
+            Record::ThreadExit { time: 1008 },
+            Record::ProcessExit {
+                time: 1009,
+                how: ExitHow::Signal,
+                code: 11,
+            },
+            Record::Fork {
+                time: 1010,
+                child_pid: 99,
+            },
+            Record::ModuleUnload { id: 1 },
+            Record::Alloc {
                 time: 1011,
                 ptr: 0x7000,
                 size: 64,
@@ -72,10 +122,7 @@ fn every_record_round_trips() {
                 stack: StackId(3),
                 slack: 4032,
             },
-        )?;
-        c.put(
-            e,
-            &Record::Realloc {
+            Record::Realloc {
                 time_before: 1012,
                 time: 1012,
                 old: 0x7000,
@@ -85,21 +132,33 @@ fn every_record_round_trips() {
                 stack: StackId(3),
                 slack: 4,
             },
-        )?;
-        c.realloc(
-            e,
-            1013,
-            1013,
-            0,
-            0x8000,
-            10,
-            AllocKind::ReallocArray,
-            StackId(9),
-        )?;
-        c.realloc(e, 1014, 1014, 0x8000, 0, 0, AllocKind::Realloc, StackId(9))?;
-        c.lost(e, 1015, 12_345)?;
-        c.end(e, 1016)
-    });
+            Record::Realloc {
+                time_before: 1013,
+                time: 1013,
+                old: 0,
+                new: 0x8000,
+                size: 10,
+                kind: AllocKind::ReallocArray,
+                stack: StackId(9),
+                slack: 0,
+            },
+            Record::Realloc {
+                time_before: 1014,
+                time: 1014,
+                old: 0x8000,
+                new: 0,
+                size: 0,
+                kind: AllocKind::Realloc,
+                stack: StackId(9),
+                slack: 0,
+            },
+            Record::Lost {
+                time: 1015,
+                events: 12_345,
+            },
+            Record::End { time: 1016 },
+        ],
+    );
     let recs: Vec<_> = RecordDecoder::new(&payload)
         .unwrap()
         .collect::<Result<_, _>>()
@@ -254,16 +313,23 @@ fn every_record_round_trips() {
 #[test]
 fn stacks_share_their_outer_frames() {
     let outer: Vec<u64> = (0..30).map(|i| 0x40_0000 + 0x100 * i).collect();
-    let stack = |inner: &[u64]| -> Vec<u64> {
+    let over_outer = |inner: &[u64]| -> Vec<u64> {
         inner.iter().copied().chain(outer.iter().copied()).collect()
     };
-    let (a, b, c) = (stack(&[0x7001, 0x7002]), stack(&[0x7003]), vec![0x9000]);
-    let payload = chunk(0, |ce, e| {
-        ce.stack(e, StackId(1), &a)?;
-        ce.stack(e, StackId(2), &b)?;
-        ce.stack(e, StackId(3), &c)?;
-        ce.stack(e, StackId(4), &b)
-    });
+    let (a, b, c) = (
+        over_outer(&[0x7001, 0x7002]),
+        over_outer(&[0x7003]),
+        vec![0x9000],
+    );
+    let payload = chunk(
+        0,
+        &[
+            stack(StackId(1), &a),
+            stack(StackId(2), &b),
+            stack(StackId(3), &c),
+            stack(StackId(4), &b),
+        ],
+    );
     let recs: Vec<_> = RecordDecoder::new(&payload)
         .unwrap()
         .collect::<Result<_, _>>()
@@ -290,29 +356,29 @@ fn stacks_share_their_outer_frames() {
         ]
     );
     // The second stack costs its own frame and a count.
-    let one = chunk(0, |ce, e| ce.stack(e, StackId(1), &a)).len();
-    assert!(
-        chunk(0, |ce, e| {
-            ce.stack(e, StackId(1), &a)?;
-            ce.stack(e, StackId(2), &b)
-        })
-        .len()
-            < one + 10
-    );
+    let one = chunk(0, &[stack(StackId(1), &a)]).len();
+    assert!(chunk(0, &[stack(StackId(1), &a), stack(StackId(2), &b)]).len() < one + 10);
 }
 
 #[test]
 fn predicted_fields_cost_nothing() {
     // A malloc/free loop over a few blocks: after the first round every pointer is a
     // ring index, every stack and size predicted.
-    let payload = chunk(0, |c, e| {
-        for i in 0..1000u64 {
+    let loop_records: Vec<Record<'_>> = (0..1000u64)
+        .flat_map(|i| {
             let p = 0x1000 + (i % 4) * 0x40;
-            c.alloc(e, 10 * i, p, 24, 0, AllocKind::Malloc, StackId(2))?;
-            c.free(e, 10 * i + 5, p, FreeKind::Free, StackId(3))?;
-        }
-        Ok(())
-    });
+            [
+                malloc(10 * i, p, 24, StackId(2)),
+                Record::Free {
+                    time: 10 * i + 5,
+                    ptr: p,
+                    kind: FreeKind::Free,
+                    stack: StackId(3),
+                },
+            ]
+        })
+        .collect();
+    let payload = chunk(0, &loop_records);
     // Per event: the opcode, a one-byte time delta and a one-byte ring index.
     assert!(payload.len() < 2000 * 3 + 200, "{} bytes", payload.len());
     assert_eq!(decode(&payload).len(), 2000);
@@ -320,11 +386,19 @@ fn predicted_fields_cost_nothing() {
 
 #[test]
 fn a_clock_that_steps_back_decodes_at_the_previous_time() {
-    let payload = chunk(100, |c, e| {
-        c.alloc(e, 150, 0x10, 1, 0, AllocKind::Malloc, StackId::NONE)?;
-        c.free(e, 120, 0x10, FreeKind::Free, StackId::NONE)?;
-        c.thread_exit(e, 160)
-    });
+    let payload = chunk(
+        100,
+        &[
+            malloc(150, 0x10, 1, StackId::NONE),
+            Record::Free {
+                time: 120,
+                ptr: 0x10,
+                kind: FreeKind::Free,
+                stack: StackId::NONE,
+            },
+            Record::ThreadExit { time: 160 },
+        ],
+    );
     let recs: Vec<_> = RecordDecoder::new(&payload)
         .unwrap()
         .collect::<Result<_, _>>()
@@ -358,7 +432,7 @@ fn a_payload_without_directory_is_all_main_stream() {
 
 #[test]
 fn unread_side_stream_bytes_are_an_error() {
-    let mut payload = chunk(0, |c, e| c.thread_exit(e, 5));
+    let mut payload = chunk(0, &[Record::ThreadExit { time: 5 }]);
     // Claim one more main byte than there is... by moving a byte from the time stream's
     // length to the size stream's: the lengths still add up, the streams do not.
     let dir = 1; // after the one-byte base time
@@ -371,12 +445,37 @@ fn unread_side_stream_bytes_are_an_error() {
 
 #[test]
 fn truncation_at_every_byte_never_panics() {
-    let payload = chunk(5, |c, e| {
-        c.stack(e, StackId(1), &[1, 2, 3, 4])?;
-        c.alloc(e, 6, 0x10, 16, 0, AllocKind::New, StackId(1))?;
-        c.free(e, 7, 0x10, FreeKind::Delete, StackId(1))?;
-        c.realloc(e, 8, 9, 0x10, 0x20, 5, AllocKind::Realloc, StackId(2))
-    });
+    let payload = chunk(
+        5,
+        &[
+            stack(StackId(1), &[1, 2, 3, 4]),
+            Record::Alloc {
+                time: 6,
+                ptr: 0x10,
+                size: 16,
+                align: 0,
+                kind: AllocKind::New,
+                stack: StackId(1),
+                slack: 0,
+            },
+            Record::Free {
+                time: 7,
+                ptr: 0x10,
+                kind: FreeKind::Delete,
+                stack: StackId(1),
+            },
+            Record::Realloc {
+                time_before: 8,
+                time: 9,
+                old: 0x10,
+                new: 0x20,
+                size: 5,
+                kind: AllocKind::Realloc,
+                stack: StackId(2),
+                slack: 0,
+            },
+        ],
+    );
     for cut in 0..payload.len() {
         if let Ok(dec) = RecordDecoder::new(&payload[..cut]) {
             for _ in dec {}
