@@ -48,23 +48,37 @@ pub struct Header {
     pub free_stacks: bool,
 }
 
+/// What the tracer knows of its process at trace start, as the bytes it has (it need not
+/// build `String`s): the fields of a [`Header`] that are not this build's (pointer width,
+/// architecture, OS and clock are).
+#[derive(Debug, Clone, Copy)]
+pub struct RawHeader<'a> {
+    pub pid: u32,
+    pub ppid: u32,
+    pub origin: Origin,
+    pub start_realtime_ns: u64,
+    pub start_clock_ns: u64,
+    pub exe: &'a [u8],
+    pub args: &'a [&'a [u8]],
+    pub stack_depth: u32,
+    pub free_stacks: bool,
+}
+
 impl Header {
-    /// Encodes the whole header (prefix and payload) into `out`; returns the bytes used.
-    /// Strings are passed as bytes so that the tracer can hand in what it has without
-    /// building `String`s.
-    #[allow(clippy::too_many_arguments)]
-    pub fn encode_raw(
-        out: &mut [u8],
-        pid: u32,
-        ppid: u32,
-        origin: Origin,
-        start_realtime_ns: u64,
-        start_clock_ns: u64,
-        exe: &[u8],
-        args: &[&[u8]],
-        stack_depth: u32,
-        free_stacks: bool,
-    ) -> Result<usize, Full> {
+    /// Encodes the whole header (prefix and payload) of `raw` into `out`; returns the
+    /// bytes used.
+    pub fn encode_raw(out: &mut [u8], raw: &RawHeader<'_>) -> Result<usize, Full> {
+        let RawHeader {
+            pid,
+            ppid,
+            origin,
+            start_realtime_ns,
+            start_clock_ns,
+            exe,
+            args,
+            stack_depth,
+            free_stacks,
+        } = *raw;
         let (prefix, payload_buf) = out.split_at_mut(HEADER_PREFIX_LEN.min(out.len()));
         if prefix.len() < HEADER_PREFIX_LEN {
             return Err(Full);
@@ -178,19 +192,18 @@ mod tests {
     #[test]
     fn round_trip() {
         let mut buf = [0u8; 512];
-        let n = Header::encode_raw(
-            &mut buf,
-            42,
-            1,
-            Origin::ForkChild,
-            5,
-            6,
-            b"/bin/x",
-            &[b"x", b"-y"],
-            64,
-            true,
-        )
-        .unwrap();
+        let raw = RawHeader {
+            pid: 42,
+            ppid: 1,
+            origin: Origin::ForkChild,
+            start_realtime_ns: 5,
+            start_clock_ns: 6,
+            exe: b"/bin/x",
+            args: &[b"x", b"-y"],
+            stack_depth: 64,
+            free_stacks: true,
+        };
+        let n = Header::encode_raw(&mut buf, &raw).unwrap();
         let prefix: [u8; HEADER_PREFIX_LEN] = buf[..HEADER_PREFIX_LEN].try_into().unwrap();
         let len = Header::payload_len(&prefix).unwrap();
         assert_eq!(HEADER_PREFIX_LEN + len, n);
@@ -205,19 +218,18 @@ mod tests {
     #[test]
     fn older_versions_are_refused_by_name() {
         let mut buf = [0u8; 512];
-        Header::encode_raw(
-            &mut buf,
-            42,
-            1,
-            Origin::Start,
-            5,
-            6,
-            b"/bin/x",
-            &[b"x"],
-            64,
-            true,
-        )
-        .unwrap();
+        let raw = RawHeader {
+            pid: 42,
+            ppid: 1,
+            origin: Origin::Start,
+            start_realtime_ns: 5,
+            start_clock_ns: 6,
+            exe: b"/bin/x",
+            args: &[b"x"],
+            stack_depth: 64,
+            free_stacks: true,
+        };
+        Header::encode_raw(&mut buf, &raw).unwrap();
         for old in [1u16, 2, 3] {
             buf[8..10].copy_from_slice(&old.to_le_bytes());
             let prefix: [u8; HEADER_PREFIX_LEN] = buf[..HEADER_PREFIX_LEN].try_into().unwrap();

@@ -42,7 +42,7 @@ pub mod stack_ids;
 pub use chunk::{ChunkHeader, CHUNK_HEADER_LEN};
 pub use crc32::crc32;
 pub use error::{FormatError, FormatErrorKind};
-pub use header::{Header, Origin, FORMAT_VERSION, MAGIC};
+pub use header::{Header, Origin, RawHeader, FORMAT_VERSION, MAGIC};
 pub use reader::{Chunk, TraceReader};
 pub use record::{path_text, ChunkEnc};
 pub use record::{AllocKind, ExitHow, FreeKind, Record, RecordDecoder, StackId};

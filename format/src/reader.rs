@@ -217,13 +217,26 @@ mod tests {
     use super::*;
     use crate::record::{AllocKind, ChunkEnc, Record, RecordDecoder, StackId};
     use crate::varint::Enc;
-    use crate::Origin;
+    use crate::{Origin, RawHeader};
+
+    fn raw_header() -> RawHeader<'static> {
+        RawHeader {
+            pid: 1,
+            ppid: 0,
+            origin: Origin::Start,
+            start_realtime_ns: 0,
+            start_clock_ns: 0,
+            exe: b"/x",
+            args: &[b"x"],
+            stack_depth: 8,
+            free_stacks: true,
+        }
+    }
 
     /// Three one-record chunks; returns the bytes, the header length and the chunk length.
     fn sample_trace() -> (Vec<u8>, usize, usize) {
         let mut out = vec![0u8; 256];
-        let n = Header::encode_raw(&mut out, 1, 0, Origin::Start, 0, 0, b"/x", &[b"x"], 8, true)
-            .unwrap();
+        let n = Header::encode_raw(&mut out, &raw_header()).unwrap();
         out.truncate(n);
         let mut chunk_len = 0;
         for i in 0..3u64 {
@@ -290,8 +303,7 @@ mod tests {
     #[test]
     fn reads_a_compressed_chunk() {
         let mut out = vec![0u8; 256];
-        let n = Header::encode_raw(&mut out, 1, 0, Origin::Start, 0, 0, b"/x", &[b"x"], 8, true)
-            .unwrap();
+        let n = Header::encode_raw(&mut out, &raw_header()).unwrap();
         out.truncate(n);
         let mut payload = vec![0u8; 8192];
         let mut e = Enc::new(&mut payload);

@@ -16,7 +16,7 @@
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, Ordering};
 
-use memscope_format::{ExitHow, Header, Origin};
+use memscope_format::{ExitHow, Header, Origin, RawHeader};
 use memscope_platform::clock::{event_ns, realtime_ns, sleep_ns, start_event_clock};
 use memscope_platform::file::{write_stderr, RawFile, ALREADY_EXISTS};
 use memscope_platform::thread::{current_pid, parent_pid};
@@ -154,18 +154,18 @@ fn open_trace(
     };
     let args_len: usize = args.iter().map(|a| a.len() + 1).sum();
     let mut header = vec![0u8; 256 + exe.len() + args_len * 2];
-    let encoded = Header::encode_raw(
-        &mut header,
+    let raw = RawHeader {
         pid,
-        parent_pid(),
+        ppid: parent_pid(),
         origin,
-        realtime_ns(),
-        start_ns,
-        &exe,
-        &args,
-        config.stack_depth,
-        config.free_stacks,
-    );
+        start_realtime_ns: realtime_ns(),
+        start_clock_ns: start_ns,
+        exe: &exe,
+        args: &args,
+        stack_depth: config.stack_depth,
+        free_stacks: config.free_stacks,
+    };
+    let encoded = Header::encode_raw(&mut header, &raw);
     let Ok(n) = encoded else {
         write_stderr(b"memscope: cannot encode the trace header; not tracing\n");
         return None;

@@ -5,8 +5,8 @@
 //! which leave alignment and slack at 0. Other records are written as `Record` values.
 
 use memscope_format::{
-    AllocKind, ChunkEnc, ChunkHeader, Enc, FreeKind, Header, Origin, Record, RecordDecoder,
-    StackId, CHUNK_HEADER_LEN,
+    AllocKind, ChunkEnc, ChunkHeader, Enc, FreeKind, Header, Origin, RawHeader, Record,
+    RecordDecoder, StackId, CHUNK_HEADER_LEN,
 };
 
 /// A trace being built in memory, one chunk at a time.
@@ -20,19 +20,18 @@ impl TraceBuilder {
     /// A header for pid 100 of `/bin/synth`, starting at clock 1000.
     pub fn new(origin: Origin) -> Self {
         let mut bytes = vec![0u8; 4096];
-        let n = Header::encode_raw(
-            &mut bytes,
-            100,
-            1,
+        let raw = RawHeader {
+            pid: 100,
+            ppid: 1,
             origin,
-            7,
-            1000,
-            b"/bin/synth",
-            &[b"synth", b"-x"],
-            32,
-            false,
-        )
-        .unwrap_or(0);
+            start_realtime_ns: 7,
+            start_clock_ns: 1000,
+            exe: b"/bin/synth",
+            args: &[b"synth", b"-x"],
+            stack_depth: 32,
+            free_stacks: false,
+        };
+        let n = Header::encode_raw(&mut bytes, &raw).unwrap_or(0);
         bytes.truncate(n);
         Self {
             bytes,
