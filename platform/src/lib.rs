@@ -5,7 +5,8 @@
 //! - [`clock`]: the event clock (ordered with the loads before it: docs/architecture.md,
 //!   invariant 2), its conversion to monotonic nanoseconds, wall time, sleeping.
 //! - [`thread`]: thread and process ids, the current thread's stack bounds, whether a
-//!   thread still exists, futex-like wait and wake on a 32-bit word.
+//!   thread still exists, futex-like wait and wake on a 32-bit word, starting the tracer's
+//!   own detached service thread (`spawn_detached`).
 //! - [`file`]: creating the trace file safely (exclusive, never through a symlink, owner
 //!   only, not inherited by children) and writing to it without stdio.
 //! - [`memory`]: zeroed anonymous mappings, from the kernel rather than the program's
