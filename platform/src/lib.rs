@@ -15,7 +15,8 @@
 //! - `unwind` (Linux): capturing the current thread's stack from DWARF CFI.
 //!
 //! Layout: OS-neutral code at the top of `src/` (`tick_map`); `linux/`, `macos/` and
-//! `windows/` hold what each OS provides under the same file names; what depends only on
+//! `windows/` hold what each OS provides under the same file names (`unix/` holds what Linux
+//! and macOS do alike, re-exported by their own files); what depends only on
 //! the processor (reading the stack pointer and the time-stamp counter, the fence before
 //! a clock read, x86-64 CFI stepping with its walk memo and step shapes) is under
 //! `x86_64/` and `aarch64/`.
@@ -37,6 +38,9 @@ mod aarch64;
 #[cfg(target_arch = "x86_64")]
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 mod x86_64;
+
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+mod unix;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux;

@@ -1,5 +1,5 @@
 //! AArch64 specifics: the barrier that orders a clock read after earlier loads. Stack
-//! capture on AArch64 comes with the macOS front end (issue 17).
+//! capture on AArch64 comes with the macOS front end (issue 18).
 
 /// Makes the next clock read wait until every earlier load has completed, so that a time
 /// stamp comes after the loads that led to it (docs/architecture.md, invariant 2; the

@@ -17,6 +17,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
+pub use crate::unix::clock::{realtime_ns, sleep_ns};
+
 use super::file::read_small_file;
 use crate::tick_map::TickMap;
 use crate::x86_64::read_tsc_ordered;
@@ -36,27 +38,6 @@ pub fn now_ns() -> u64 {
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// Nanoseconds since the Unix epoch (wall clock), for the trace header.
-pub fn realtime_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: as above.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// Sleeps for `ns` nanoseconds (async-signal-safe).
-pub fn sleep_ns(ns: u64) {
-    let ts = libc::timespec {
-        tv_sec: (ns / 1_000_000_000) as _,
-        tv_nsec: (ns % 1_000_000_000) as _,
-    };
-    // SAFETY: `ts` is a valid timespec; a null remainder pointer is allowed.
-    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
 }
 
 /// Chooses the event clock and anchors it; returns the anchor's monotonic nanoseconds

@@ -7,6 +7,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+pub use crate::unix::clock::{realtime_ns, sleep_ns};
+
 #[cfg(target_arch = "aarch64")]
 use crate::aarch64::fence_before_clock_read;
 #[cfg(target_arch = "x86_64")]
@@ -52,27 +54,6 @@ fn timebase() -> (u64, u64) {
 pub fn now_ns() -> u64 {
     // SAFETY: mach_absolute_time has no preconditions.
     ticks_to_ns(unsafe { mach_absolute_time() })
-}
-
-/// Nanoseconds since the Unix epoch (wall clock), for the trace header.
-pub fn realtime_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_REALTIME always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// Sleeps for `ns` nanoseconds (async-signal-safe).
-pub fn sleep_ns(ns: u64) {
-    let ts = libc::timespec {
-        tv_sec: (ns / 1_000_000_000) as _,
-        tv_nsec: (ns % 1_000_000_000) as _,
-    };
-    // SAFETY: `ts` is a valid timespec; a null remainder pointer is allowed.
-    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
 }
 
 /// Reads the timebase and returns the monotonic nanoseconds now (the trace's start).

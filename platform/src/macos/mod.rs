@@ -1,5 +1,5 @@
 //! macOS implementation (clock, threads, trace file, memory). The module list and stack
-//! capture come with the macOS front end (issue 17).
+//! capture come with the macOS front end (issue 18).
 
 pub mod clock;
 pub mod file;

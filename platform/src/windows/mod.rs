@@ -1,5 +1,5 @@
 //! Windows implementation (clock, threads, trace file, memory). The module list and
-//! stack capture come with the Windows front end (issue 18).
+//! stack capture come with the Windows front end (issue 17).
 
 pub mod clock;
 pub mod file;
