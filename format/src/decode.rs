@@ -11,7 +11,9 @@ use crate::model::{
     predicted_slack, Model, CLASS_ALLOC, CLASS_FREE, DIRECTORY_LEN, DIRECTORY_TAG, F_DELTA,
     F_INDEX, F_SIZE, F_STACK, F_TIME, SHARED_FRAMES_MAX, SIDE_STREAMS, STACK_EXPLICIT,
 };
-use crate::record::{op, AllocKind, ExitHow, FreeKind, Record, StackId};
+use crate::record::{
+    op, AllocKind, ExitHow, FreeKind, Heuristic, Holder, LeakKind, Record, RootKind, StackId,
+};
 use crate::varint::{unzigzag, Dec};
 
 /// Decodes the records of one chunk payload. Error offsets are relative to the payload.
@@ -302,6 +304,46 @@ impl<'a> RecordDecoder<'a> {
                     events,
                 }
             }
+            op::ROOT => {
+                let kind_at = d.pos();
+                let kind = RootKind::from_u8(d.u8()?).ok_or_else(|| bad(kind_at, "root kind"))?;
+                Record::Root {
+                    kind,
+                    id: d.var_u32()?,
+                    addr: d.var()?,
+                    tid: d.var_u32()?,
+                    pc: d.var()?,
+                }
+            }
+            op::REACH => {
+                let at = d.pos();
+                let b = d.u8()?;
+                let kind = LeakKind::from_u8(b & 3).ok_or_else(|| bad(at, "leak kind"))?;
+                let heuristic =
+                    Heuristic::from_u8((b >> 2) & 7).ok_or_else(|| bad(at, "heuristic"))?;
+                let ptr = self.m.reach_ptr.wrapping_add(d.svar()? as u64);
+                let holder = match b >> 5 {
+                    0 => Holder::None,
+                    1 => Holder::Root(d.var_u32()?),
+                    2 => Holder::Block(ptr.wrapping_add(d.svar()? as u64)),
+                    _ => return Err(bad(at, "holder")),
+                };
+                self.m.reach_ptr = ptr;
+                Record::Reach {
+                    ptr,
+                    kind,
+                    heuristic,
+                    holder,
+                }
+            }
+            op::REACH_END => Record::ReachEnd {
+                blocks: d.var()?,
+                roots: d.var()?,
+                scanned_bytes: d.var()?,
+                ns: d.var()?,
+                threads: d.var_u32()?,
+                unresponsive: d.var_u32()?,
+            },
             op::THREAD_START => {
                 let tid = d.var_u32()?;
                 Record::ThreadStart {

@@ -15,7 +15,7 @@ use crate::model::{
     predicted_slack, Model, CLASS_ALLOC, CLASS_FREE, DIRECTORY_LEN, DIRECTORY_TAG, F_DELTA,
     F_INDEX, F_SIZE, F_STACK, F_TIME, SHARED_FRAMES_MAX, SIDE_STREAMS, STACK_EXPLICIT,
 };
-use crate::record::{op, AllocKind, Record, StackId};
+use crate::record::{op, AllocKind, Holder, Record, StackId};
 use crate::varint::{put_split, zigzag, Enc, Full};
 
 /// Bytes one event record can add to the main and side streams together, at most
@@ -217,6 +217,61 @@ impl ChunkEnc {
                 e.var(events)?;
                 self.time(time);
                 Ok(())
+            }
+            Record::Root {
+                id,
+                kind,
+                addr,
+                tid,
+                pc,
+            } => {
+                e.u8(op::ROOT)?;
+                e.u8(kind as u8)?;
+                e.var(id as u64)?;
+                e.var(addr)?;
+                e.var(tid as u64)?;
+                e.var(pc)?;
+                self.fits(e)
+            }
+            Record::Reach {
+                ptr,
+                kind,
+                heuristic,
+                holder,
+            } => {
+                e.u8(op::REACH)?;
+                let tag = match holder {
+                    Holder::None => 0,
+                    Holder::Root(_) => 1,
+                    Holder::Block(_) => 2,
+                };
+                e.u8(kind as u8 | (heuristic as u8) << 2 | tag << 5)?;
+                e.svar(ptr.wrapping_sub(self.m.reach_ptr) as i64)?;
+                match holder {
+                    Holder::None => {}
+                    Holder::Root(id) => e.var(id as u64)?,
+                    Holder::Block(b) => e.svar(b.wrapping_sub(ptr) as i64)?,
+                }
+                self.fits(e)?;
+                self.m.reach_ptr = ptr;
+                Ok(())
+            }
+            Record::ReachEnd {
+                blocks,
+                roots,
+                scanned_bytes,
+                ns,
+                threads,
+                unresponsive,
+            } => {
+                e.u8(op::REACH_END)?;
+                e.var(blocks)?;
+                e.var(roots)?;
+                e.var(scanned_bytes)?;
+                e.var(ns)?;
+                e.var(threads as u64)?;
+                e.var(unresponsive as u64)?;
+                self.fits(e)
             }
             Record::ThreadStart { time, tid } => {
                 self.room(e)?;

@@ -22,7 +22,7 @@
 //! model (pointer rings, stack and size predictions, opcodes that fold kind and modes)
 //! and laid out as a main stream and ten side streams (see [`record`]); 4 = the chunk
 //! header counts its records (pass 1 of the analyzer indexes thread chunks without
-//! decompressing them).
+//! decompressing them); 5 = the leak check's `Root`, `Reach` and `ReachEnd` records.
 
 #![forbid(unsafe_code)]
 
@@ -45,7 +45,10 @@ pub use error::{FormatError, FormatErrorKind};
 pub use header::{Header, Origin, RawHeader, FORMAT_VERSION, MAGIC};
 pub use reader::{Chunk, TraceReader};
 pub use record::{path_text, ChunkEnc};
-pub use record::{AllocKind, ExitHow, FreeKind, Record, RecordDecoder, StackId};
+pub use record::{
+    AllocKind, ExitHow, FreeKind, Heuristic, Holder, LeakKind, Record, RecordDecoder, RootKind,
+    StackId,
+};
 pub use stack_ids::StackIds;
 pub use varint::{Dec, Enc, Full};
 

@@ -177,6 +177,8 @@ pub struct Model {
     pub last_ptr: u64,
     /// End of the previous allocation (an allocation's delta base).
     pub alloc_end: u64,
+    /// The block of the previous `Reach` record (the next one's delta base).
+    pub reach_ptr: u64,
     successor: Table,
     sizes: Table,
     prev_stack: u64,
@@ -202,6 +204,7 @@ impl Model {
             freed: Ring::new(lookup),
             last_ptr: 0,
             alloc_end: 0,
+            reach_ptr: 0,
             successor: Table::new(),
             sizes: Table::new(),
             prev_stack: 0,
@@ -217,6 +220,7 @@ impl Model {
         self.freed.reset();
         self.last_ptr = 0;
         self.alloc_end = 0;
+        self.reach_ptr = 0;
         self.successor.clear();
         self.sizes.clear();
         self.prev_stack = 0;

@@ -30,6 +30,9 @@
 //! | `0x06` | End | | time |
 //! | `0x07` | (directory) | the stream lengths | |
 //! | `0x08` | Lost | events | time |
+//! | `0x09` | Root | kind (u8), id, address, tid, pc | |
+//! | `0x0a` | Reach | kind \| heuristic << 2 \| holder << 5 (u8), pointer delta, holder | |
+//! | `0x0b` | ReachEnd | blocks, roots, scanned bytes, nanoseconds, threads, unresponsive threads | |
 //! | `0x10` | ThreadStart | tid | time |
 //! | `0x11` | ThreadExit | | time |
 //! | `0x12` | AllocFailed | kind, stack mode | time, stack, size |
@@ -61,6 +64,9 @@ pub(crate) mod op {
     pub const FORK: u8 = 0x05;
     pub const END: u8 = 0x06;
     pub const LOST: u8 = 0x08;
+    pub const ROOT: u8 = 0x09;
+    pub const REACH: u8 = 0x0a;
+    pub const REACH_END: u8 = 0x0b;
     pub const THREAD_START: u8 = 0x10;
     pub const THREAD_EXIT: u8 = 0x11;
     pub const ALLOC_FAILED: u8 = 0x12;
@@ -231,6 +237,108 @@ impl ExitHow {
     }
 }
 
+/// What the leak check at the end of the process found a live block to be (valgrind
+/// memcheck's four kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum LeakKind {
+    /// No pointer to it anywhere in the roots or in reachable or lost blocks' clique
+    /// leaders: the start of a lost structure.
+    DefinitelyLost = 0,
+    /// Reachable only through lost blocks.
+    IndirectlyLost = 1,
+    /// Reachable from the roots only through pointers into its interior.
+    PossiblyLost = 2,
+    /// Reachable from the roots through a pointer to its start (or an interior pointer a
+    /// heuristic accepts).
+    StillReachable = 3,
+}
+
+impl LeakKind {
+    pub const ALL: [LeakKind; 4] = [
+        Self::DefinitelyLost,
+        Self::IndirectlyLost,
+        Self::PossiblyLost,
+        Self::StillReachable,
+    ];
+
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Self::ALL.get(v as usize).copied()
+    }
+}
+
+/// The valgrind heuristic that accepted an interior pointer as keeping a block
+/// reachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Heuristic {
+    None = 0,
+    /// Points at the characters of a libstdc++ (pre-C++11 ABI) string: the block starts
+    /// with length, capacity and reference count.
+    StdString = 1,
+    /// Points 8 bytes in, and the first 8 bytes hold the length of the rest.
+    Length64 = 2,
+    /// Points 8 bytes in, at the elements of a `new[]` array whose first word counts them.
+    NewArray = 3,
+    /// Points at a secondary vtable pointer of a C++ object with multiple inheritance.
+    MultipleInheritance = 4,
+}
+
+impl Heuristic {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        [
+            Self::None,
+            Self::StdString,
+            Self::Length64,
+            Self::NewArray,
+            Self::MultipleInheritance,
+        ]
+        .get(v as usize)
+        .copied()
+    }
+}
+
+/// What kind of memory a root word lies in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RootKind {
+    /// A module's writable data (`.data`, `.bss`, relocated read-only data).
+    Global = 0,
+    /// A thread's stack, at or above its stack pointer.
+    Stack = 1,
+    /// A thread's thread-local storage block.
+    Tls = 2,
+    /// A register of a thread (the record's address is the register number).
+    Register = 3,
+    /// Other writable memory that is neither heap nor a module's (e.g. `mmap`ed).
+    Anonymous = 4,
+}
+
+impl RootKind {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        [
+            Self::Global,
+            Self::Stack,
+            Self::Tls,
+            Self::Register,
+            Self::Anonymous,
+        ]
+        .get(v as usize)
+        .copied()
+    }
+}
+
+/// What keeps a block where the leak check found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Holder {
+    /// Nothing (a definitely lost block).
+    None,
+    /// The root word of the `Root` record with this id.
+    Root(u32),
+    /// The live block starting at this address (the one the marking came from).
+    Block(u64),
+}
+
 /// One decoded record. Byte strings borrow from the chunk payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record<'a> {
@@ -272,6 +380,38 @@ pub enum Record<'a> {
     Lost {
         time: u64,
         events: u64,
+    },
+    /// A root word that holds a pointer to a live block at the end of the process (only
+    /// those that the `Reach` records name). `tid`: the thread of a stack, register or
+    /// TLS root (0 otherwise); `pc`: for a stack word, the return address of the frame
+    /// it lies in (0 if unknown).
+    Root {
+        id: u32,
+        kind: RootKind,
+        addr: u64,
+        tid: u32,
+        pc: u64,
+    },
+    /// The leak check's verdict on the live block at `ptr`, and what holds it: the root or
+    /// block its marking came from (the clique leader's chain for an indirectly lost
+    /// block; `Holder::None` for a definitely lost one).
+    Reach {
+        ptr: u64,
+        kind: LeakKind,
+        heuristic: Heuristic,
+        holder: Holder,
+    },
+    /// The end of the leak check: `blocks` `Reach` records and `roots` `Root` records came
+    /// before it; it scanned `scanned_bytes` of roots and blocks in `ns` nanoseconds and
+    /// stopped `threads` other threads (`unresponsive` of them did not answer, so their
+    /// registers are missing and their whole stack was scanned).
+    ReachEnd {
+        blocks: u64,
+        roots: u64,
+        scanned_bytes: u64,
+        ns: u64,
+        threads: u32,
+        unresponsive: u32,
     },
     ThreadStart {
         time: u64,

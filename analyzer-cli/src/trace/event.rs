@@ -155,6 +155,9 @@ pub fn split_record(rec: &Record<'_>, stream: StreamId, out: &mut Vec<Event>) {
         | Record::ProcessExit { .. }
         | Record::Fork { .. }
         | Record::Lost { .. }
+        | Record::Root { .. }
+        | Record::Reach { .. }
+        | Record::ReachEnd { .. }
         | Record::End { .. } => {}
     }
 }

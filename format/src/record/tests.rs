@@ -548,7 +548,7 @@ fn records<'p>(steps: &[Step], paths: &'p [Vec<u8>]) -> Vec<Record<'p>> {
             *next_ptr
         };
         let pick = |v: &Vec<u64>| v[v.len() - 1 - s.pick as usize % v.len().min(40)];
-        out.push(match s.what % 16 {
+        out.push(match s.what % 17 {
             0..=5 => {
                 let ptr = match s.raw % 4 {
                     0 if !freed.is_empty() => pick(&freed),
@@ -643,6 +643,33 @@ fn records<'p>(steps: &[Step], paths: &'p [Vec<u8>]) -> Vec<Record<'p>> {
                     events: s.raw,
                 },
                 _ => Record::End { time: t },
+            },
+            15 => match s.pick % 3 {
+                0 => Record::Root {
+                    id: s.stack as u32,
+                    kind: RootKind::from_u8((s.raw % 5) as u8).unwrap(),
+                    addr: s.raw,
+                    tid: s.dt as u32,
+                    pc: s.raw.rotate_left(9),
+                },
+                1 => Record::Reach {
+                    ptr: live.last().copied().unwrap_or(s.raw),
+                    kind: LeakKind::from_u8((s.raw % 4) as u8).unwrap(),
+                    heuristic: Heuristic::from_u8((s.dt % 5) as u8).unwrap(),
+                    holder: match s.stack % 3 {
+                        0 => Holder::None,
+                        1 => Holder::Root(s.dt as u32),
+                        _ => Holder::Block(s.raw),
+                    },
+                },
+                _ => Record::ReachEnd {
+                    blocks: s.raw,
+                    roots: s.dt,
+                    scanned_bytes: s.raw.rotate_left(3),
+                    ns: s.dt.wrapping_mul(7),
+                    threads: s.stack as u32,
+                    unresponsive: s.pick as u32,
+                },
             },
             _ => match s.pick % 3 {
                 0 => {
