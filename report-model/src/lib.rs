@@ -134,9 +134,83 @@ pub struct SummaryDoc {
     pub program_leaks: LiveDoc,
     /// Live at exit, kept on purpose by libc, ld.so or a runtime.
     pub runtime_internal: LiveDoc,
+    /// Live at exit split by the leak check's kinds; `null` when the trace has no leak
+    /// check (e.g. the process was killed by `SIGKILL`).
+    #[serde(default)]
+    pub leak_kinds: Option<LeakKindsDoc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Blocks and bytes of each leak kind (valgrind memcheck's LEAK SUMMARY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LeakKindsDoc {
+    pub definitely_lost: LiveDoc,
+    pub indirectly_lost: LiveDoc,
+    pub possibly_lost: LiveDoc,
+    pub still_reachable: LiveDoc,
+}
+
+impl LeakKindsDoc {
+    /// The counts of `kind`.
+    pub fn get(&self, kind: LeakKindDoc) -> LiveDoc {
+        match kind {
+            LeakKindDoc::DefinitelyLost => self.definitely_lost,
+            LeakKindDoc::IndirectlyLost => self.indirectly_lost,
+            LeakKindDoc::PossiblyLost => self.possibly_lost,
+            LeakKindDoc::StillReachable => self.still_reachable,
+        }
+    }
+}
+
+/// A leak kind as the report names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakKindDoc {
+    DefinitelyLost,
+    IndirectlyLost,
+    PossiblyLost,
+    StillReachable,
+}
+
+impl LeakKindDoc {
+    /// The JSON name (`definitely_lost`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DefinitelyLost => "definitely_lost",
+            Self::IndirectlyLost => "indirectly_lost",
+            Self::PossiblyLost => "possibly_lost",
+            Self::StillReachable => "still_reachable",
+        }
+    }
+}
+
+/// What keeps a leak group's blocks: a root, or (for indirectly lost blocks) the lost
+/// group that points at them. Unknown fields are `null`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HolderDoc {
+    pub kind: HolderKindDoc,
+    /// A global's name; the function of a stack frame; the allocation site's function of
+    /// a holding block.
+    pub symbol: Option<String>,
+    pub module: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    /// The thread of a stack, register or TLS root.
+    pub thread: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HolderKindDoc {
+    Global,
+    Stack,
+    Tls,
+    Register,
+    /// Other writable memory that is neither heap nor a module's (e.g. `mmap`ed).
+    Anonymous,
+    Heap,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LiveDoc {
     pub blocks: u64,
     pub bytes: u64,
@@ -151,6 +225,17 @@ pub struct LeakDoc {
     #[serde(rename = "type")]
     pub type_name: Option<String>,
     pub runtime_internal: bool,
+    /// The group's leak kind (groups are per allocation stack and kind); `null` when the
+    /// trace has no leak check.
+    #[serde(default)]
+    pub kind: Option<LeakKindDoc>,
+    /// What keeps the group's blocks (empty for definitely lost groups).
+    #[serde(default)]
+    pub held_by: Vec<HolderDoc>,
+    /// For the largest still-reachable groups: the path from a root to one of the
+    /// group's blocks, root first, one step per holding block.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<HolderDoc>,
 }
 
 /// One symbolized frame, innermost first in a stack; unknown parts are `null`.

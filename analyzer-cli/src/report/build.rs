@@ -115,6 +115,9 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
             stack: stacks.frames(g.stack),
             type_name: stacks.type_name(g.stack),
             runtime_internal: rt,
+            kind: None,
+            held_by: Vec::new(),
+            chain: Vec::new(),
         })
         .collect();
     let findings = a
@@ -174,6 +177,7 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
             failed_allocations: c.failed_allocations,
             program_leaks: program,
             runtime_internal: internal,
+            leak_kinds: None,
         },
         leaks,
         findings,
