@@ -13,6 +13,8 @@
 //!   allocator.
 //! - `modules` (Linux): the loaded modules with build-ids and unwind sections.
 //! - `unwind` (Linux): capturing the current thread's stack from DWARF CFI.
+//! - `memory_map`, `stop_world` (Linux): the process's memory map, and stopping the
+//!   other threads to read their registers, for the leak check at exit.
 //!
 //! Layout: OS-neutral code at the top of `src/` (`tick_map`); `linux/`, `macos/` and
 //! `windows/` hold what each OS provides under the same file names (`unix/` holds what Linux
@@ -66,4 +68,4 @@ use windows as os;
 pub use os::{clock, file, memory, thread};
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-pub use linux::{modules, unwind};
+pub use linux::{memory_map, modules, stop_world, unwind};

@@ -37,6 +37,9 @@ pub struct Config {
     pub full_ring_wait_ns: u64,
     /// Ring size of new thread slots, in 64-bit words.
     pub ring_words: u32,
+    /// Whether the writer keeps the live blocks and runs the leak check at the end
+    /// (`MEMSCOPE_LEAK_CHECK=0` turns it off).
+    pub leak_check: bool,
 }
 
 impl Default for Config {
@@ -49,6 +52,7 @@ impl Default for Config {
             stack_memo: true,
             full_ring_wait_ns: DEFAULT_FULL_RING_WAIT_NS,
             ring_words: 1 << 18,
+            leak_check: true,
         }
     }
 }
@@ -74,6 +78,7 @@ impl Config {
         c.free_stacks = lookup(c"MEMSCOPE_FREE_STACKS") != Some(b"0");
         c.follow_children = lookup(c"MEMSCOPE_FOLLOW_CHILDREN") != Some(b"0");
         c.stack_memo = lookup(c"MEMSCOPE_STACK_MEMO") != Some(b"0");
+        c.leak_check = lookup(c"MEMSCOPE_LEAK_CHECK") != Some(b"0");
         if let Some(ms) = number(c"MEMSCOPE_FULL_RING_WAIT_MS") {
             c.full_ring_wait_ns = ms.saturating_mul(1_000_000);
         }
@@ -149,6 +154,7 @@ mod tests {
                 stack_memo: false,
                 full_ring_wait_ns: 5_000_000,
                 ring_words: 64 * 1024 / 8,
+                leak_check: false,
             }
         );
         assert_eq!(Config::from_lookup(|_| None), Config::default());

@@ -34,7 +34,10 @@ mod entry;
 mod front_end;
 mod guard;
 mod handoff;
+#[cfg(stack_capture)]
+mod leak_check;
 mod lifecycle;
+mod live_map;
 #[cfg(stack_capture)]
 mod module_list;
 mod producer;

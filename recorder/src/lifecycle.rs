@@ -90,8 +90,9 @@ fn start<F: FrontEnd>(origin: Origin, config: Config) -> bool {
         return false;
     };
     HANDOFF.configure(&config);
+    let leak_check = config.leak_check;
     CONFIG.store(Box::into_raw(Box::new(config)), Ordering::Release);
-    let writer = Writer::new(file);
+    let writer = Writer::new(file, leak_check);
     #[cfg(stack_capture)]
     HANDOFF.publish_unwinder(writer.unwinder());
     if origin == Origin::Start {
@@ -261,6 +262,11 @@ pub fn flush_before_death<F: FrontEnd>(g: &Guard<F>, how: ExitHow, code: i32, fi
     }
     if !EXIT_RECORDED.swap(true, Ordering::AcqRel) || how == ExitHow::Exec {
         record_exit(g, how, code);
+    }
+    // The image ends here (not replaced by exec): find what is still reachable.
+    #[cfg(stack_capture)]
+    if how != ExitHow::Exec {
+        crate::leak_check::request();
     }
     HANDOFF.request_end(final_mode);
     flush_all();

@@ -29,6 +29,7 @@ use memscope_platform::unwind::StackUnwinder;
 use crate::chunk_builder::ChunkBuilder;
 use crate::entry::{Entry, Event};
 use crate::handoff::HANDOFF;
+use crate::live_map::LiveMap;
 #[cfg(stack_capture)]
 use crate::module_list::ModuleList;
 use crate::slot::{for_each_slot, ThreadSlot, EXITING, FREE};
@@ -63,11 +64,14 @@ pub struct Writer {
     flushed: u32,
     /// Dropped events already written in `Lost` records.
     lost_written: u64,
+    /// The blocks live now, for the leak check at the end (`None`: not kept, the check is
+    /// off).
+    live: Option<LiveMap>,
 }
 
 impl Writer {
     /// A writer for an open trace file whose header is already written.
-    pub fn new(file: RawFile) -> Writer {
+    pub fn new(file: RawFile, leak_check: bool) -> Writer {
         #[cfg_attr(not(stack_capture), allow(unused_mut))]
         let mut w = Writer {
             file,
@@ -83,6 +87,7 @@ impl Writer {
             write_failed: false,
             flushed: HANDOFF.flush_requested(),
             lost_written: 0,
+            live: leak_check.then(LiveMap::new),
         };
         #[cfg(stack_capture)]
         w.modules.refresh(&mut w.global, &mut w.out_global);
@@ -106,6 +111,8 @@ impl Writer {
                 // follow every event recorded before it, or a trace cut just before a
                 // later chunk would read as complete.
                 self.round(true);
+                #[cfg(stack_capture)]
+                self.leak_check();
                 let now = event_ns();
                 self.global
                     .put(&mut self.out_global, now, &Record::End { time: now });
@@ -116,6 +123,41 @@ impl Writer {
             if !busy && HANDOFF.flush_requested() == requested {
                 HANDOFF.writer_idle_wait();
             }
+        }
+    }
+
+    /// Runs the leak check if the thread ending the process asked for it, and writes its
+    /// records (see `leak_check`).
+    #[cfg(stack_capture)]
+    fn leak_check(&mut self) {
+        if !crate::leak_check::take_request() {
+            return;
+        }
+        let Some(live) = self.live.as_mut() else {
+            return;
+        };
+        let outcome = crate::leak_check::run(live, |live| {
+            // The stopped threads' latest events, read without taking them off the
+            // rings (the next round writes them as usual).
+            for_each_slot(|s| {
+                let (mut i, head) = s.ring.readable();
+                while i < head {
+                    let entry = Entry::read(&s.ring, i);
+                    i += entry.len();
+                    if let Some(e) = entry.event {
+                        follow(live, &e);
+                    }
+                }
+            });
+        });
+        match outcome {
+            Some(o) => {
+                let (global, out) = (&mut self.global, &mut self.out_global);
+                o.records(|r| global.put(out, 0, r));
+            }
+            None => memscope_platform::file::write_stderr(
+                b"memscope: the leak check could not run (no memory or no memory map)\n",
+            ),
         }
     }
 
@@ -213,6 +255,9 @@ impl Writer {
                 self.thread.switch_stream(new, &mut self.out_threads);
             }
             let stack = self.stack_of(s, &entry);
+            if let Some(live) = self.live.as_mut() {
+                follow(live, &event);
+            }
             self.write_event(event, stack);
             // Hand space back as it is read, not only at the end: a producer waiting on
             // a full ring goes on after a few microseconds instead of a whole round.
@@ -355,5 +400,31 @@ impl Writer {
                 self.global.put(&mut self.out_global, time, &record);
             }
         }
+    }
+}
+
+/// Keeps `live` up to date with one event.
+#[inline(always)]
+fn follow(live: &mut LiveMap, event: &Event) {
+    match *event {
+        Event::Alloc {
+            time, ptr, size, ..
+        } => live.alloc(ptr, size, time),
+        Event::Free { time, ptr, .. } => live.free(ptr, time),
+        Event::Realloc {
+            time_before,
+            time,
+            old,
+            new,
+            size,
+            ..
+        } => {
+            if new == 0 && size > 0 {
+                return; // failed: the old block stays
+            }
+            live.free(old, time_before);
+            live.alloc(new, size, time);
+        }
+        _ => {}
     }
 }

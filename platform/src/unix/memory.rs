@@ -3,6 +3,47 @@
 //! (docs/architecture.md, invariant 7).
 
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The mappings made here that are still mapped, as (start, length) pairs (0: a free
+/// place): the tracer's own memory, which the leak check must never scan as a root
+/// (it holds the program's addresses: rings, the live-block map). Lock-free, so that
+/// mapping stays async-signal-safe; a mapping made while all places are taken is not
+/// listed (there are far more places than the tracer's rings and buffers).
+static OWN: [(AtomicU64, AtomicU64); 4096] =
+    [const { (AtomicU64::new(0), AtomicU64::new(0)) }; 4096];
+
+/// Calls `f(start, end)` for every mapping of [`map_zeroed`] still mapped.
+pub fn for_each_own_mapping(mut f: impl FnMut(u64, u64)) {
+    for (start, len) in &OWN {
+        let (s, l) = (start.load(Ordering::Acquire), len.load(Ordering::Acquire));
+        if s != 0 && l != 0 {
+            f(s, s + l);
+        }
+    }
+}
+
+fn remember(at: u64, bytes: usize) {
+    for (start, len) in &OWN {
+        if start
+            .compare_exchange(0, at, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            len.store(bytes as u64, Ordering::Release);
+            return;
+        }
+    }
+}
+
+fn forget(at: u64) {
+    for (start, len) in &OWN {
+        if start.load(Ordering::Acquire) == at {
+            len.store(0, Ordering::Release);
+            start.store(0, Ordering::Release);
+            return;
+        }
+    }
+}
 
 /// Maps `bytes` of zeroed, readable and writable memory; pages are committed when first
 /// touched. `None` if the kernel refuses.
@@ -21,6 +62,7 @@ pub fn map_zeroed(bytes: usize) -> Option<NonNull<u8>> {
     if p == libc::MAP_FAILED {
         return None;
     }
+    remember(p as u64, bytes);
     NonNull::new(p.cast())
 }
 
@@ -30,6 +72,7 @@ pub fn map_zeroed(bytes: usize) -> Option<NonNull<u8>> {
 /// `at` and `bytes` must be those of one [`map_zeroed`] call, and nothing may use the
 /// memory afterwards.
 pub unsafe fn unmap(at: NonNull<u8>, bytes: usize) {
+    forget(at.as_ptr() as u64);
     // SAFETY: the caller passes a whole mapping of ours that nothing uses any more.
     unsafe { libc::munmap(at.as_ptr().cast(), bytes) };
 }

@@ -21,6 +21,25 @@ pub fn stack_pointer() -> u64 {
     sp
 }
 
+/// The calling thread's callee-saved registers (`rbx`, `rbp`, `r12`-`r15`): what its
+/// callers may keep there across the call. The leak check scans them as roots of the
+/// thread that ends the process.
+#[inline(always)]
+pub fn callee_saved_registers() -> [u64; 6] {
+    let (rbx, rbp, r12, r13, r14, r15): (u64, u64, u64, u64, u64, u64);
+    // SAFETY: copies registers into outputs; touches no memory.
+    unsafe {
+        core::arch::asm!(
+            "mov {0}, rbx", "mov {1}, rbp", "mov {2}, r12",
+            "mov {3}, r13", "mov {4}, r14", "mov {5}, r15",
+            out(reg) rbx, out(reg) rbp, out(reg) r12,
+            out(reg) r13, out(reg) r14, out(reg) r15,
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+    [rbx, rbp, r12, r13, r14, r15]
+}
+
 /// Makes the next clock read wait until every earlier instruction, loads included, has
 /// completed, so that a time stamp comes after the loads that led to it
 /// (docs/architecture.md, invariant 2).

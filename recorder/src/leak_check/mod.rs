@@ -1,0 +1,283 @@
+//! The leak check at the end of the process: which live blocks are definitely,
+//! indirectly or possibly lost and which are still reachable (valgrind memcheck's four
+//! kinds), and what holds each; the writer writes the verdicts into the trace as
+//! `Root`, `Reach` and `ReachEnd` records before the end marker.
+//!
+//! Why in the process, at exit: only then is the memory there to scan, and scanning it
+//! here costs what the scan costs, where an offline check would first have to copy
+//! every root and heap word into the trace (hundreds of megabytes for a large heap). The
+//! writer knows the live blocks without asking the allocator: it keeps them in its
+//! [`LiveMap`] while it drains the rings.
+//!
+//! Steps, on the writer thread once the last events are written: stop the program's
+//! other threads (their stacks from their stack pointers and their registers are
+//! roots), take in the events they pushed meanwhile, read the memory map, sort the live
+//! blocks, scan the roots ([`roots`]), mark ([`mark`]), find the frame of each stack
+//! root, let the threads go. Nothing allocates from the program's heap in between (a
+//! stopped thread may hold its locks): everything lives in [`mmap_vec`] arrays.
+
+mod mark;
+mod mmap_vec;
+mod roots;
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use memscope_format::{Holder, Record, RootKind};
+use memscope_platform::clock::now_ns;
+use memscope_platform::stop_world::{
+    callee_saved_registers, thread_pointer, StoppedWorld, GP_REGS,
+};
+use memscope_platform::thread::{current_tid, stack_pointer};
+
+use crate::live_map::LiveMap;
+use mark::{Block, Marker};
+use mmap_vec::MmapVec;
+use roots::{classify, root_ranges, Exclusions, MemoryMap, ThreadRoots};
+
+/// How long the check waits for the other threads to stop.
+const STOP_TIMEOUT_NS: u64 = 500_000_000;
+
+/// The thread that ends the process, as it was when it asked for the end: its stack
+/// from there up and its callee-saved registers are roots.
+struct ExitThread {
+    wanted: AtomicBool,
+    tid: AtomicU32,
+    sp: AtomicU64,
+    thread_pointer: AtomicU64,
+    regs: [AtomicU64; 6],
+}
+
+static EXIT_THREAD: ExitThread = ExitThread {
+    wanted: AtomicBool::new(false),
+    tid: AtomicU32::new(0),
+    sp: AtomicU64::new(0),
+    thread_pointer: AtomicU64::new(0),
+    regs: [const { AtomicU64::new(0) }; 6],
+};
+
+/// Called by the thread that ends the process, before it asks for the end: the check
+/// is to run, with this thread's stack and registers among the roots. Async-signal-safe.
+#[inline(never)]
+pub fn request() {
+    let regs = callee_saved_registers();
+    for (slot, r) in EXIT_THREAD.regs.iter().zip(regs) {
+        slot.store(r, Ordering::Relaxed);
+    }
+    EXIT_THREAD.tid.store(current_tid(), Ordering::Relaxed);
+    EXIT_THREAD.sp.store(stack_pointer(), Ordering::Relaxed);
+    EXIT_THREAD
+        .thread_pointer
+        .store(thread_pointer(), Ordering::Relaxed);
+    EXIT_THREAD.wanted.store(true, Ordering::Release);
+}
+
+/// Whether a check was requested since the last one (and forgets the request).
+pub fn take_request() -> bool {
+    EXIT_THREAD.wanted.swap(false, Ordering::AcqRel)
+}
+
+/// A root that marked at least one block.
+#[derive(Clone, Copy)]
+struct Root {
+    kind: RootKind,
+    addr: u64,
+    tid: u32,
+    pc: u64,
+}
+
+/// What the check found, ready to be written.
+pub struct Outcome {
+    blocks: MmapVec<Block>,
+    marks: MmapVec<mark::Mark>,
+    roots: MmapVec<Root>,
+    scanned_bytes: u64,
+    ns: u64,
+    threads: u32,
+    unresponsive: u32,
+}
+
+impl Outcome {
+    /// Calls `put` with every record of the check, in order: roots, one `Reach` per live
+    /// block (address order), `ReachEnd`.
+    pub fn records(&self, mut put: impl FnMut(&Record<'_>)) {
+        for (id, r) in self.roots.iter().enumerate() {
+            put(&Record::Root {
+                id: id as u32,
+                kind: r.kind,
+                addr: r.addr,
+                tid: r.tid,
+                pc: r.pc,
+            });
+        }
+        for (b, m) in self.blocks.iter().zip(self.marks.iter()) {
+            let (kind, heuristic, holder) = m.verdict();
+            let holder = match holder {
+                mark::Holder::None => Holder::None,
+                mark::Holder::Root(id) => Holder::Root(id),
+                mark::Holder::Block(j) => Holder::Block(self.blocks[j as usize].ptr),
+            };
+            put(&Record::Reach {
+                ptr: b.ptr,
+                kind,
+                heuristic,
+                holder,
+            });
+        }
+        put(&Record::ReachEnd {
+            blocks: self.blocks.len() as u64,
+            roots: self.roots.len() as u64,
+            scanned_bytes: self.scanned_bytes,
+            ns: self.ns,
+            threads: self.threads,
+            unresponsive: self.unresponsive,
+        });
+    }
+}
+
+/// Runs the check over the blocks of `live`; `catch_up` takes into `live` the events
+/// pushed since the last drain, once the other threads are stopped. `None` if the
+/// memory for it cannot be had or the memory map cannot be read.
+pub fn run(live: &mut LiveMap, catch_up: impl FnOnce(&mut LiveMap)) -> Option<Outcome> {
+    let started = now_ns();
+    let tls_below = static_tls_size();
+    let exiting = ThreadRoots {
+        tid: EXIT_THREAD.tid.load(Ordering::Relaxed),
+        sp: EXIT_THREAD.sp.load(Ordering::Relaxed),
+        pc: 0,
+        thread_pointer: EXIT_THREAD.thread_pointer.load(Ordering::Relaxed),
+        regs: std::array::from_fn(|i| {
+            EXIT_THREAD
+                .regs
+                .get(i)
+                .map_or(0, |r| r.load(Ordering::Relaxed))
+        }),
+        n_regs: 6,
+    };
+    let world = StoppedWorld::stop(&[exiting.tid], STOP_TIMEOUT_NS);
+    catch_up(live);
+
+    let mut threads: MmapVec<ThreadRoots> = MmapVec::with_capacity(64)?;
+    threads.push(exiting);
+    let (mut stopped, mut unresponsive) = (0u32, 0u32);
+    if let Some(w) = &world {
+        for t in w.threads() {
+            stopped += 1;
+            unresponsive += !t.answered as u32;
+            threads.push(ThreadRoots {
+                tid: t.tid,
+                sp: t.sp,
+                pc: t.pc,
+                thread_pointer: t.thread_pointer,
+                regs: t.regs,
+                n_regs: if t.answered { GP_REGS } else { 0 },
+            });
+        }
+    }
+
+    let map = MemoryMap::read()?;
+    let mut blocks: MmapVec<Block> = MmapVec::with_capacity(live.len())?;
+    live.for_each(|ptr, size| {
+        blocks.push(Block { ptr, size });
+    });
+    blocks.sort_unstable_by_key(|b| b.ptr);
+    let holds_block = |start: u64, end: u64| {
+        let i = blocks.partition_point(|b| b.ptr < start);
+        blocks.get(i).is_some_and(|b| b.ptr < end)
+    };
+    let exclude = Exclusions {
+        own_module_addr: static_tls_size as *const () as u64,
+        writer_sp: stack_pointer(),
+    };
+    let ranges = root_ranges(&map, &threads, &exclude, holds_block)?;
+
+    let mut marker = Marker::new(&blocks, &map)?;
+    let mut roots: MmapVec<Root> = MmapVec::with_capacity(1024)?;
+    let mut scanned = 0u64;
+    for range in ranges.iter() {
+        let (start, end) = ((range.start + 7) & !7, range.end & !7);
+        scanned += end.saturating_sub(start);
+        let mut at = start;
+        while at < end {
+            // SAFETY: root ranges are readable mappings of the memory map read while the
+            // program's threads are stopped; aligned word reads.
+            let v = unsafe { (at as *const u64).read_volatile() };
+            marker.root_word(v, || {
+                let (kind, tid) = classify(at, range, &threads, tls_below);
+                roots.push(Root {
+                    kind,
+                    addr: at,
+                    tid,
+                    pc: 0,
+                });
+                roots.len() as u32 - 1
+            });
+            at += 8;
+        }
+    }
+    for t in threads.iter() {
+        for (k, &v) in t.regs[..t.n_regs].iter().enumerate() {
+            marker.root_word(v, || {
+                roots.push(Root {
+                    kind: RootKind::Register,
+                    addr: k as u64,
+                    tid: t.tid,
+                    pc: 0,
+                });
+                roots.len() as u32 - 1
+            });
+        }
+    }
+    marker.propagate();
+    marker.cliques();
+    for r in roots.iter_mut().filter(|r| r.kind == RootKind::Stack) {
+        let t = threads.iter().find(|t| t.tid == r.tid);
+        r.pc = frame_of(r.addr, t.map_or(0, |t| t.sp), &map).unwrap_or(t.map_or(0, |t| t.pc));
+    }
+    drop(world);
+
+    let scanned_bytes = scanned + marker.scanned;
+    let marks = marker.into_marks();
+    Some(Outcome {
+        blocks,
+        marks,
+        roots,
+        scanned_bytes,
+        ns: now_ns() - started,
+        threads: stopped,
+        unresponsive,
+    })
+}
+
+/// The function whose frame holds stack word `addr`: the nearest return address below
+/// it (pushed by that function's last call), looking down to the stack pointer `sp`.
+fn frame_of(addr: u64, sp: u64, map: &MemoryMap) -> Option<u64> {
+    let floor = sp.max(addr.saturating_sub(64 << 10));
+    let mut at = addr.checked_sub(8)?;
+    while at >= floor && at != 0 {
+        if !map.readable(at, at + 8) {
+            return None;
+        }
+        // SAFETY: a readable word of a stopped (or waiting) thread's stack.
+        let w = unsafe { (at as *const u64).read_volatile() };
+        if map.find(w).is_some_and(|r| r.code) {
+            return Some(w);
+        }
+        at -= 8;
+    }
+    None
+}
+
+/// Bytes of static TLS below a thread pointer (ld.so's `_dl_get_tls_static_info`; a
+/// conservative guess where it is missing).
+fn static_tls_size() -> u64 {
+    type Info = unsafe extern "C" fn(*mut usize, *mut usize);
+    // SAFETY: dlsym of a constant name in the global scope.
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"_dl_get_tls_static_info".as_ptr()) };
+    if f.is_null() {
+        return 16 << 10;
+    }
+    let (mut size, mut align) = (0usize, 0usize);
+    // SAFETY: ld.so's function of this name and signature writes two size_t.
+    unsafe { std::mem::transmute::<*mut libc::c_void, Info>(f)(&mut size, &mut align) };
+    size as u64
+}
