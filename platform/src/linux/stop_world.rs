@@ -218,6 +218,45 @@ pub fn thread_pointer() -> u64 {
     fs
 }
 
+/// Calls `f(offset, size)` for each module's static TLS block, where `offset` is how
+/// far below a thread's thread pointer the block starts (the same for every thread).
+/// Takes the loader's lock: call it before stopping threads.
+pub fn for_each_static_tls_block(mut f: impl FnMut(u64, u64)) {
+    let tp = thread_pointer();
+    let mut blocks = [(0u64, 0u64); 64];
+    let mut n = 0usize;
+    let mut state = (tp, &mut blocks, &mut n);
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut c_void,
+    ) -> libc::c_int {
+        // SAFETY: `data` is the state tuple passed below; `info` is valid for this call.
+        let (tp, blocks, n) =
+            unsafe { &mut *(data as *mut (u64, &mut [(u64, u64); 64], &mut usize)) };
+        // SAFETY: see above.
+        let info = unsafe { &*info };
+        if info.dlpi_tls_modid == 0 || info.dlpi_tls_data.is_null() || **n >= blocks.len() {
+            return 0;
+        }
+        for i in 0..info.dlpi_phnum as usize {
+            // SAFETY: dlpi_phdr has dlpi_phnum entries.
+            let ph = unsafe { &*info.dlpi_phdr.add(i) };
+            let at = info.dlpi_tls_data as u64;
+            if ph.p_type == libc::PT_TLS && at < *tp && *tp - at < 1 << 24 {
+                blocks[**n] = (*tp - at, ph.p_memsz);
+                **n += 1;
+            }
+        }
+        0
+    }
+    // SAFETY: dl_iterate_phdr calls `each` with our state pointer only during this call.
+    unsafe { libc::dl_iterate_phdr(Some(each), &mut state as *mut _ as *mut c_void) };
+    for &(off, size) in &blocks[..n] {
+        f(off, size);
+    }
+}
+
 /// Calls `f` with the id of every thread of this process (`/proc/self/task`, read with
 /// `getdents64` into a buffer on the stack).
 fn for_each_thread(mut f: impl FnMut(ThreadId)) -> bool {

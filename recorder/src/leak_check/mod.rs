@@ -25,14 +25,14 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use memscope_format::{Holder, Record, RootKind};
 use memscope_platform::clock::now_ns;
 use memscope_platform::stop_world::{
-    callee_saved_registers, thread_pointer, StoppedWorld, GP_REGS,
+    callee_saved_registers, for_each_static_tls_block, thread_pointer, StoppedWorld, GP_REGS,
 };
 use memscope_platform::thread::{current_tid, stack_pointer};
 
 use crate::live_map::LiveMap;
 use mark::{Block, Marker};
 use mmap_vec::MmapVec;
-use roots::{classify, root_ranges, Exclusions, MemoryMap, ThreadRoots};
+use roots::{classify, root_ranges, Exclusions, MemoryMap, StaticTls, ThreadRoots};
 
 /// How long the check waits for the other threads to stop.
 const STOP_TIMEOUT_NS: u64 = 500_000_000;
@@ -139,7 +139,8 @@ impl Outcome {
 /// memory for it cannot be had or the memory map cannot be read.
 pub fn run(live: &mut LiveMap, catch_up: impl FnOnce(&mut LiveMap)) -> Option<Outcome> {
     let started = now_ns();
-    let tls_below = static_tls_size();
+    let mut tls = StaticTls::default();
+    for_each_static_tls_block(|offset, size| tls.add(offset, size));
     let exiting = ThreadRoots {
         tid: EXIT_THREAD.tid.load(Ordering::Relaxed),
         sp: EXIT_THREAD.sp.load(Ordering::Relaxed),
@@ -185,7 +186,7 @@ pub fn run(live: &mut LiveMap, catch_up: impl FnOnce(&mut LiveMap)) -> Option<Ou
         blocks.get(i).is_some_and(|b| b.ptr < end)
     };
     let exclude = Exclusions {
-        own_module_addr: static_tls_size as *const () as u64,
+        own_module_addr: frame_of as *const () as u64,
         writer_sp: stack_pointer(),
     };
     let ranges = root_ranges(&map, &threads, &exclude, holds_block)?;
@@ -202,7 +203,7 @@ pub fn run(live: &mut LiveMap, catch_up: impl FnOnce(&mut LiveMap)) -> Option<Ou
             // program's threads are stopped; aligned word reads.
             let v = unsafe { (at as *const u64).read_volatile() };
             marker.root_word(v, || {
-                let (kind, tid) = classify(at, range, &threads, tls_below);
+                let (kind, tid) = classify(at, range, &threads, &tls);
                 roots.push(Root {
                     kind,
                     addr: at,
@@ -265,19 +266,4 @@ fn frame_of(addr: u64, sp: u64, map: &MemoryMap) -> Option<u64> {
         at -= 8;
     }
     None
-}
-
-/// Bytes of static TLS below a thread pointer (ld.so's `_dl_get_tls_static_info`; a
-/// conservative guess where it is missing).
-fn static_tls_size() -> u64 {
-    type Info = unsafe extern "C" fn(*mut usize, *mut usize);
-    // SAFETY: dlsym of a constant name in the global scope.
-    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"_dl_get_tls_static_info".as_ptr()) };
-    if f.is_null() {
-        return 16 << 10;
-    }
-    let (mut size, mut align) = (0usize, 0usize);
-    // SAFETY: ld.so's function of this name and signature writes two size_t.
-    unsafe { std::mem::transmute::<*mut libc::c_void, Info>(f)(&mut size, &mut align) };
-    size as u64
 }

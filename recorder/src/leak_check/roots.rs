@@ -238,17 +238,49 @@ fn is_malloc_memory(r: &Region) -> bool {
     arena_heap || arena_heap_more || mmapped_chunk
 }
 
-/// What a root word at `addr` in `range` is, and of which thread: TLS when near a known
-/// thread's thread pointer (its static TLS blocks lie below it, its control block above).
+/// Where each thread's static TLS blocks lie, below its thread pointer.
+pub struct StaticTls {
+    /// (offset below the thread pointer, size).
+    blocks: [(u64, u64); 64],
+    n: usize,
+}
+
+impl Default for StaticTls {
+    fn default() -> Self {
+        StaticTls {
+            blocks: [(0, 0); 64],
+            n: 0,
+        }
+    }
+}
+
+impl StaticTls {
+    pub fn add(&mut self, offset: u64, size: u64) {
+        if self.n < self.blocks.len() {
+            self.blocks[self.n] = (offset, size);
+            self.n += 1;
+        }
+    }
+}
+
+/// About the size of glibc's thread control block above the thread pointer (`struct
+/// pthread`, where `pthread_setspecific` values and the DTV pointer live).
+const THREAD_CONTROL_BLOCK: u64 = 2304;
+
+/// What a root word at `addr` in `range` is, and of which thread: TLS when inside a
+/// known thread's static TLS blocks or control block.
 pub fn classify(
     addr: u64,
     range: &RootRange,
     threads: &[ThreadRoots],
-    tls_below: u64,
+    tls: &StaticTls,
 ) -> (RootKind, u32) {
-    for t in threads {
+    for t in threads.iter().filter(|t| t.thread_pointer != 0) {
         let tp = t.thread_pointer;
-        if tp != 0 && addr >= tp.saturating_sub(tls_below) && addr < tp + 4096 {
+        let in_block = tls.blocks[..tls.n]
+            .iter()
+            .any(|&(off, size)| addr >= tp.wrapping_sub(off) && addr < tp.wrapping_sub(off) + size);
+        if in_block || (tp..tp + THREAD_CONTROL_BLOCK).contains(&addr) {
             return (RootKind::Tls, t.tid);
         }
     }
