@@ -44,6 +44,9 @@ pub struct Handoff {
     /// How long a producer waits on a full ring before it drops the event.
     full_ring_wait_ns: AtomicU64,
     writer_tid: AtomicThreadId,
+    /// Set while the writer runs the leak check: a flush waits for it past its usual
+    /// limit (the check's time grows with the heap).
+    checking: AtomicBool,
     #[cfg(stack_capture)]
     unwinder: AtomicPtr<StackUnwinder>,
     /// When the last rate-limited module refresh was asked for, and the loader's
@@ -65,6 +68,7 @@ pub static HANDOFF: Handoff = Handoff {
     writer_stalled: AtomicBool::new(false),
     full_ring_wait_ns: AtomicU64::new(DEFAULT_FULL_RING_WAIT_NS),
     writer_tid: AtomicThreadId::new(0),
+    checking: AtomicBool::new(false),
     #[cfg(stack_capture)]
     unwinder: AtomicPtr::new(std::ptr::null_mut()),
     #[cfg(stack_capture)]
@@ -165,7 +169,8 @@ impl Handoff {
         let deadline = now_ns() + 5_000_000_000;
         loop {
             let done = self.flush_done.load(Ordering::Acquire);
-            if (done.wrapping_sub(target) as i32) >= 0 || now_ns() > deadline {
+            let late = now_ns() > deadline && !self.checking.load(Ordering::Acquire);
+            if (done.wrapping_sub(target) as i32) >= 0 || late {
                 return;
             }
             futex_wait(&self.flush_done, done, 10_000_000);
@@ -235,6 +240,11 @@ impl Handoff {
     /// Events dropped so far.
     pub fn lost_events(&self) -> u64 {
         self.lost_events.load(Ordering::Relaxed)
+    }
+
+    /// The writer starts (true) or ends (false) the leak check.
+    pub fn set_checking(&self, on: bool) {
+        self.checking.store(on, Ordering::Release);
     }
 
     /// The writer completed a round: producers wait for it again.

@@ -242,6 +242,8 @@ pub fn fork_child<F: FrontEnd>(g: &Guard<F>) {
     let current = already_attached(g).map(|me| me.slot);
     let stream = slot::reset_after_fork(current, &config);
     HANDOFF.reset_after_fork();
+    #[cfg(stack_capture)]
+    crate::leak_check::reset_after_fork();
     EXIT_RECORDED.store(false, Ordering::Relaxed);
     STATE.store(STARTING, Ordering::Release);
     let ok = start::<F>(Origin::ForkChild, config);
@@ -263,10 +265,13 @@ pub fn flush_before_death<F: FrontEnd>(g: &Guard<F>, how: ExitHow, code: i32, fi
     if !EXIT_RECORDED.swap(true, Ordering::AcqRel) || how == ExitHow::Exec {
         record_exit(g, how, code);
     }
-    // The image ends here (not replaced by exec): find what is still reachable.
+    // The image ends here (not replaced by exec): find what is still reachable, from
+    // this thread's stack as the program left it.
     #[cfg(stack_capture)]
     if how != ExitHow::Exec {
-        crate::leak_check::request();
+        let sp = memscope_platform::thread::stack_pointer();
+        crate::leak_check::clear_dead_stack(sp);
+        crate::leak_check::request(sp);
     }
     HANDOFF.request_end(final_mode);
     flush_all();

@@ -40,10 +40,14 @@ pub struct LiveMap {
     /// Frees that found no block: (pointer, time); oldest overwritten first.
     early_frees: [(u64, u64); PENDING],
     next_early: usize,
+    /// Entries of `early_frees` in use (the list is only searched when some are).
+    early_count: usize,
     /// Allocations over a block still listed: (pointer, time of the allocation); a free
     /// of that pointer stamped before it belongs to the old block.
     stale: [(u64, u64); PENDING],
     next_stale: usize,
+    /// Entries of `stale` in use.
+    stale_count: usize,
 }
 
 // SAFETY: the map owns its slots; it is used by one thread at a time (the writer).
@@ -63,8 +67,10 @@ impl LiveMap {
             len: 0,
             early_frees: [(0, 0); PENDING],
             next_early: 0,
+            early_count: 0,
             stale: [(0, 0); PENDING],
             next_stale: 0,
+            stale_count: 0,
         }
     }
 
@@ -78,14 +84,17 @@ impl LiveMap {
         if ptr == 0 || self.cap == 0 {
             return;
         }
-        if let Some(i) = self
-            .early_frees
-            .iter()
-            .position(|&(p, t)| p == ptr && t >= time)
-        {
-            // Its free was drained first.
-            self.early_frees[i] = (0, 0);
-            return;
+        if self.early_count > 0 {
+            let early = self
+                .early_frees
+                .iter()
+                .position(|&(p, t)| p == ptr && t >= time);
+            if let Some(i) = early {
+                // Its free was drained first.
+                self.early_frees[i] = (0, 0);
+                self.early_count -= 1;
+                return;
+            }
         }
         if (self.len + 1) * 8 > self.cap * 7 && !self.grow() {
             return;
@@ -101,7 +110,9 @@ impl LiveMap {
             if s.ptr == ptr {
                 // The old block's free is still in another ring.
                 s.size = size;
-                self.stale[self.next_stale] = (ptr, time);
+                let slot = &mut self.stale[self.next_stale];
+                self.stale_count += (slot.0 == 0) as usize;
+                *slot = (ptr, time);
                 self.next_stale = (self.next_stale + 1) % PENDING;
                 return;
             }
@@ -114,17 +125,22 @@ impl LiveMap {
         if ptr == 0 || self.cap == 0 {
             return;
         }
-        if let Some(i) = self.stale.iter().position(|&(p, t)| p == ptr && t > time) {
-            // The free of the block this address held before.
-            self.stale[i] = (0, 0);
-            return;
+        if self.stale_count > 0 {
+            if let Some(i) = self.stale.iter().position(|&(p, t)| p == ptr && t > time) {
+                // The free of the block this address held before.
+                self.stale[i] = (0, 0);
+                self.stale_count -= 1;
+                return;
+            }
         }
         let mask = self.cap - 1;
         let mut i = self.home(ptr);
         loop {
             let s = *self.slot(i);
             if s.ptr == 0 {
-                self.early_frees[self.next_early] = (ptr, time);
+                let slot = &mut self.early_frees[self.next_early];
+                self.early_count += (slot.0 == 0) as usize;
+                *slot = (ptr, time);
                 self.next_early = (self.next_early + 1) % PENDING;
                 return;
             }
@@ -169,9 +185,14 @@ impl LiveMap {
         }
     }
 
+    /// A block's first slot: the blocks of one 4 KiB page take neighbouring slots in
+    /// address order (a program allocating in sequence touches the table a cache line
+    /// at a time instead of missing the cache on every block), and each page starts at
+    /// a slot of its own hash (pages do not pile up).
     #[inline]
     fn home(&self, ptr: u64) -> usize {
-        ((ptr >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & (self.cap - 1)
+        let page = (ptr >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        (page.wrapping_add((ptr >> 4) & 0xff) as usize) & (self.cap - 1)
     }
 
     #[inline]
@@ -195,8 +216,10 @@ impl LiveMap {
                 len: 0,
                 early_frees: self.early_frees,
                 next_early: self.next_early,
+                early_count: self.early_count,
                 stale: self.stale,
                 next_stale: self.next_stale,
+                stale_count: self.stale_count,
             },
         );
         old.for_each(|ptr, size| {

@@ -136,6 +136,7 @@ impl Writer {
         let Some(live) = self.live.as_mut() else {
             return;
         };
+        HANDOFF.set_checking(true);
         let outcome = crate::leak_check::run(live, |live| {
             // The stopped threads' latest events, read without taking them off the
             // rings (the next round writes them as usual).
@@ -154,11 +155,13 @@ impl Writer {
             Some(o) => {
                 let (global, out) = (&mut self.global, &mut self.out_global);
                 o.records(|r| global.put(out, 0, r));
+                self.write_out(true);
             }
             None => memscope_platform::file::write_stderr(
                 b"memscope: the leak check could not run (no memory or no memory map)\n",
             ),
         }
+        HANDOFF.set_checking(false);
     }
 
     /// One pass over every ring; `flush`: a flush is requested, close every chunk.

@@ -92,6 +92,16 @@ impl<'a> Marker<'a> {
         (v < b.ptr + b.size.max(1)).then_some(i)
     }
 
+    /// Whether `v` can be `malloc`'s pointer to the header of the chunk after a block:
+    /// 16-aligned, in the last eight bytes of the block (the next chunk's header begins
+    /// there when the block uses its whole usable size).
+    pub fn is_chunk_header(&self, v: u64) -> bool {
+        self.find(v).is_some_and(|i| {
+            let b = self.blocks[i];
+            v.is_multiple_of(16) && v > b.ptr && v + 8 >= b.ptr + b.size
+        })
+    }
+
     /// A root word holding `v`. `root_id` gives the root's id, called only when the word
     /// marks a block (roots that mark nothing get no record).
     #[inline]

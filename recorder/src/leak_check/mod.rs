@@ -41,6 +41,9 @@ const STOP_TIMEOUT_NS: u64 = 500_000_000;
 /// from there up and its callee-saved registers are roots.
 struct ExitThread {
     wanted: AtomicBool,
+    /// Set by the first request of this process image: the check runs once (a fatal
+    /// signal's handler may ask again after `abort` asked).
+    requested: AtomicBool,
     tid: AtomicU32,
     sp: AtomicU64,
     thread_pointer: AtomicU64,
@@ -49,6 +52,7 @@ struct ExitThread {
 
 static EXIT_THREAD: ExitThread = ExitThread {
     wanted: AtomicBool::new(false),
+    requested: AtomicBool::new(false),
     tid: AtomicU32::new(0),
     sp: AtomicU64::new(0),
     thread_pointer: AtomicU64::new(0),
@@ -56,19 +60,51 @@ static EXIT_THREAD: ExitThread = ExitThread {
 };
 
 /// Called by the thread that ends the process, before it asks for the end: the check
-/// is to run, with this thread's stack and registers among the roots. Async-signal-safe.
+/// is to run (once per process image), with this thread's stack from `sp` up and its
+/// registers among the roots. Async-signal-safe.
 #[inline(never)]
-pub fn request() {
+pub fn request(sp: u64) {
+    if EXIT_THREAD.requested.swap(true, Ordering::AcqRel) {
+        return;
+    }
     let regs = callee_saved_registers();
     for (slot, r) in EXIT_THREAD.regs.iter().zip(regs) {
         slot.store(r, Ordering::Relaxed);
     }
     EXIT_THREAD.tid.store(current_tid(), Ordering::Relaxed);
-    EXIT_THREAD.sp.store(stack_pointer(), Ordering::Relaxed);
+    EXIT_THREAD.sp.store(sp, Ordering::Relaxed);
     EXIT_THREAD
         .thread_pointer
         .store(thread_pointer(), Ordering::Relaxed);
     EXIT_THREAD.wanted.store(true, Ordering::Release);
+}
+
+/// A forked child checks its own image at its end.
+pub fn reset_after_fork() {
+    EXIT_THREAD.requested.store(false, Ordering::Release);
+    EXIT_THREAD.wanted.store(false, Ordering::Release);
+}
+
+/// Overwrites the dead part of the calling thread's stack below `sp` (down to 32 KiB,
+/// within its mapping) with zeros, so that the frames the tracer is about to push on
+/// its way out hold no stale copies of the program's pointers where they leave slots
+/// unwritten: the check scans them (valgrind sees such slots as undefined and skips
+/// them).
+#[inline(never)]
+pub fn clear_dead_stack(sp: u64) {
+    let Some((low, _)) = memscope_platform::thread::mapping_of(sp) else {
+        return;
+    };
+    let from = sp.saturating_sub(32 << 10).max(low + 4096) & !7;
+    // Below the red zone of this very function.
+    let to = stack_pointer().saturating_sub(256).min(sp) & !7;
+    let mut at = from;
+    while at < to {
+        // SAFETY: dead stack of this thread below its stack pointer and its red zone,
+        // inside its mapping: no live frame or object is there.
+        unsafe { (at as *mut u64).write_volatile(0) };
+        at += 8;
+    }
 }
 
 /// Whether a check was requested since the last one (and forgets the request).
@@ -188,6 +224,7 @@ pub fn run(live: &mut LiveMap, catch_up: impl FnOnce(&mut LiveMap)) -> Option<Ou
     let exclude = Exclusions {
         own_module_addr: frame_of as *const () as u64,
         writer_sp: stack_pointer(),
+        libc_addr: libc::mallopt as *const () as u64,
     };
     let ranges = root_ranges(&map, &threads, &exclude, holds_block)?;
 
@@ -202,6 +239,10 @@ pub fn run(live: &mut LiveMap, catch_up: impl FnOnce(&mut LiveMap)) -> Option<Ou
             // SAFETY: root ranges are readable mappings of the memory map read while the
             // program's threads are stopped; aligned word reads.
             let v = unsafe { (at as *const u64).read_volatile() };
+            if range.malloc_state && marker.is_chunk_header(v) {
+                at += 8;
+                continue;
+            }
             marker.root_word(v, || {
                 let (kind, tid) = classify(at, range, &threads, &tls);
                 roots.push(Root {

@@ -128,6 +128,10 @@ pub struct RootRange {
     pub kind: RootKind,
     /// Index into the thread list for a stack range.
     pub thread: usize,
+    /// The C library's own data, where `malloc` keeps its state: its pointers to the
+    /// headers of free chunks fall inside the last bytes of the block before them and
+    /// must not count (under valgrind that state does not exist).
+    pub malloc_state: bool,
 }
 
 /// What the check must never scan: the tracer's own memory.
@@ -136,6 +140,8 @@ pub struct Exclusions {
     pub own_module_addr: u64,
     /// The writer thread's stack pointer (its whole stack is the tracer's).
     pub writer_sp: u64,
+    /// An address inside the C library's code (to find its data).
+    pub libc_addr: u64,
 }
 
 /// Lists the root ranges, address order. `holds_block(start, end)`: whether a live block
@@ -149,6 +155,7 @@ pub fn root_ranges(
     let mut out = MmapVec::with_capacity(map.regions.len() * 2)?;
     let own_path = map.find(exclude.own_module_addr).map_or(0, |r| r.path);
     let writer_stack = map.find(exclude.writer_sp).map(|r| (r.start, r.end));
+    let libc_path = map.find(exclude.libc_addr).map_or(0, |r| r.path);
     let mut prev: Option<Region> = None;
     for r in map.regions.iter() {
         let after = prev.replace(*r);
@@ -163,21 +170,25 @@ pub fn root_ranges(
         }
         let follows_file = after.is_some_and(|p| p.end == r.start && p.kind == FILE);
         let follows_own = after.is_some_and(|p| p.end == r.start && p.path == own_path);
+        let libc = libc_path != 0
+            && (r.path == libc_path
+                || after.is_some_and(|p| p.end == r.start && p.path == libc_path));
         let stack_here = threads
             .iter()
             .enumerate()
             .find(|(_, t)| t.sp != 0 && (r.start..r.end).contains(&t.sp));
         if let Some((i, t)) = stack_here {
-            push_minus_own(&mut out, t.sp & !7, r.end, RootKind::Stack, i);
+            push_minus_own(&mut out, (t.sp & !7, r.end), RootKind::Stack, i, false);
             continue;
         }
+        let range = (r.start, r.end);
         match r.kind {
-            FILE => push_minus_own(&mut out, r.start, r.end, RootKind::Global, 0),
-            MAIN_STACK => push_minus_own(&mut out, r.start, r.end, RootKind::Stack, usize::MAX),
+            FILE => push_minus_own(&mut out, range, RootKind::Global, 0, libc),
+            MAIN_STACK => push_minus_own(&mut out, range, RootKind::Stack, usize::MAX, false),
             _ if follows_own && own_path != 0 => {} // the tracer's .bss
             _ if holds_block(r.start, r.end) || is_malloc_memory(r) => {}
-            _ if follows_file => push_minus_own(&mut out, r.start, r.end, RootKind::Global, 0),
-            _ => push_minus_own(&mut out, r.start, r.end, RootKind::Anonymous, 0),
+            _ if follows_file => push_minus_own(&mut out, range, RootKind::Global, 0, libc),
+            _ => push_minus_own(&mut out, range, RootKind::Anonymous, 0, false),
         }
     }
     Some(out)
@@ -186,10 +197,10 @@ pub fn root_ranges(
 /// Pushes `[start, end)` without the tracer's own mappings.
 fn push_minus_own(
     out: &mut MmapVec<RootRange>,
-    start: u64,
-    end: u64,
+    (start, end): (u64, u64),
     kind: RootKind,
     thread: usize,
+    malloc_state: bool,
 ) {
     let mut cuts = [(0u64, 0u64); 64];
     let mut n = 0;
@@ -200,25 +211,24 @@ fn push_minus_own(
         }
     });
     cuts[..n].sort_unstable();
+    let mut push = |start, end| {
+        out.push(RootRange {
+            start,
+            end,
+            kind,
+            thread,
+            malloc_state,
+        })
+    };
     let mut at = start;
     for &(s, e) in &cuts[..n] {
         if s > at {
-            out.push(RootRange {
-                start: at,
-                end: s,
-                kind,
-                thread,
-            });
+            push(at, s);
         }
         at = at.max(e);
     }
     if at < end {
-        out.push(RootRange {
-            start: at,
-            end,
-            kind,
-            thread,
-        });
+        push(at, end);
     }
 }
 
