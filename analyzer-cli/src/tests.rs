@@ -523,3 +523,86 @@ fn same_time_in_one_stream_keeps_record_order() {
         (3, 1, 13)
     );
 }
+
+/// A list held through a table from a global root: each block's holder links are walked
+/// once; every block ends at the root; the chain to the leaf merges the list's nodes into
+/// one step; a block whose holder the check did not report has no holder.
+#[test]
+fn holder_links_end_at_the_root_and_chains_merge_list_nodes() {
+    use crate::analysis::reach::{Chain, HeldBy};
+    use crate::trace::synth::{reach, reach_end, root};
+    use memscope_format::{Holder, LeakKind, RootKind};
+    let (table, node, leaf, stray) = (StackId(1), StackId(2), StackId(3), StackId(4));
+    let mut t = TraceBuilder::new(Origin::Start);
+    t.chunk(
+        1,
+        1000,
+        &[
+            alloc(1001, 0x100, 64, AllocKind::Malloc, table),
+            alloc(1002, 0x200, 16, AllocKind::Malloc, node),
+            alloc(1003, 0x300, 16, AllocKind::Malloc, node),
+            alloc(1004, 0x400, 16, AllocKind::Malloc, node),
+            alloc(1005, 0x500, 8, AllocKind::Malloc, leaf),
+            alloc(1006, 0x600, 8, AllocKind::Malloc, stray),
+        ],
+    );
+    let sr = LeakKind::StillReachable;
+    t.chunk(
+        0,
+        1100,
+        &[
+            root(7, RootKind::Global, 0x4000, 0, 0),
+            reach(0x500, sr, Holder::Block(0x400)),
+            reach(0x400, sr, Holder::Block(0x300)),
+            reach(0x300, sr, Holder::Block(0x200)),
+            reach(0x200, sr, Holder::Block(0x100)),
+            reach(0x100, sr, Holder::Root(7)),
+            reach(0x600, sr, Holder::Block(0x999)),
+            reach_end(6, 1),
+            Record::End { time: 1200 },
+        ],
+    );
+    let a = analyze(&t);
+    let k = a.results.leak_kinds.as_ref().expect("leak check");
+    assert_eq!((k.totals(sr).blocks, k.totals(sr).bytes), (6, 128));
+    assert_eq!((k.unknown_blocks, k.unjudged_blocks), (0, 0));
+    let held = |s| k.holders.get(&(s, sr)).cloned().unwrap_or_default();
+    assert_eq!(held(node).held_by, vec![(HeldBy::Root(7), 3)]);
+    assert_eq!(
+        held(leaf).chain,
+        Some(Chain {
+            root: 7,
+            steps: vec![table, node]
+        })
+    );
+    assert_eq!(
+        held(node).chain,
+        Some(Chain {
+            root: 7,
+            steps: vec![table]
+        })
+    );
+    assert_eq!(
+        held(table).chain,
+        Some(Chain {
+            root: 7,
+            steps: vec![]
+        })
+    );
+    assert_eq!(held(stray).held_by, vec![]);
+    assert_eq!(held(stray).chain, None);
+    let groups: Vec<(u64, u64, Option<LeakKind>)> = a
+        .leaks
+        .iter()
+        .map(|g| (g.stack.0, g.bytes, g.kind))
+        .collect();
+    assert_eq!(
+        groups,
+        vec![
+            (1, 64, Some(sr)),
+            (2, 48, Some(sr)),
+            (3, 8, Some(sr)),
+            (4, 8, Some(sr))
+        ]
+    );
+}

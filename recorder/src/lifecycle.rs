@@ -270,7 +270,10 @@ pub fn flush_before_death<F: FrontEnd>(g: &Guard<F>, how: ExitHow, code: i32, fi
     #[cfg(stack_capture)]
     if how != ExitHow::Exec {
         let sp = memscope_platform::thread::stack_pointer();
-        crate::leak_check::clear_dead_stack(sp);
+        // Not from a signal handler: it may run on a small alternate stack.
+        if how != ExitHow::Signal {
+            crate::leak_check::clear_dead_stack(sp);
+        }
         crate::leak_check::request(sp);
     }
     HANDOFF.request_end(final_mode);

@@ -2,19 +2,21 @@
 //! requested size. The leak check at the end of the process reads it (which blocks
 //! exist, where each starts and ends).
 //!
-//! An open-addressing table with linear probing and backward-shift deletion, in memory
-//! mapped straight from the kernel: the writer must not grow the program's heap by
-//! the size of the program's heap, and the leak check must recognise (and skip) the
-//! tracer's own memory. 16 bytes per slot, at most 7/8 full before it doubles.
+//! Open-addressing tables ([`Table`]) with linear probing and backward-shift deletion,
+//! in memory mapped straight from the kernel: the writer must not grow the program's
+//! heap by the size of the program's heap, and the leak check must recognise (and
+//! skip) the tracer's own memory. 16 bytes per slot, at most 7/8 full before doubling.
 //!
 //! The writer drains one ring after another, so events of different threads can reach
 //! it out of order: thread A frees `p` (recorded just before the real `free`), thread B
-//! gets `p` back from `malloc`, and B's ring may be drained before A's. Every event
-//! carries its time, so such pairs are put right: a free that finds no block waits in a
-//! short list for an allocation of the same address stamped before it, and an
-//! allocation over a block still listed remembers the stale block's free (stamped
-//! before it) to be ignored when it comes. Both lists are short and bounded; a real
-//! free of a block allocated before tracing began passes through them harmlessly.
+//! gets `p` back from `malloc`, and B's ring may be drained before A's; or A allocates
+//! `p` and hands it to B, which frees it, and B's ring is drained first. Every event
+//! carries its time, so such pairs are put right: a free that finds no block waits for
+//! an allocation of the same address stamped before it, and an allocation over a block
+//! still listed remembers the old block's free (stamped before it) to be ignored. The
+//! partner of such an event was pushed before it, so it is drained in the same round or
+//! the next: what waits is kept for two rounds ([`LiveMap::end_round`]), then dropped (a
+//! free of a block allocated before tracing began waits for nothing).
 
 use std::ptr::NonNull;
 
@@ -22,142 +24,125 @@ use memscope_platform::memory::{map_zeroed, unmap};
 
 #[derive(Clone, Copy)]
 #[repr(C)]
-struct Slot {
+struct Slot<V: Copy> {
     /// 0: empty.
-    ptr: u64,
-    size: u64,
+    key: u64,
+    value: V,
 }
 
-/// How many out-of-order frees and allocations are remembered.
-const PENDING: usize = 64;
+const INITIAL_SLOTS: usize = 1 << 12;
 
-/// The live blocks: see the module comment.
-pub struct LiveMap {
-    slots: NonNull<Slot>,
-    /// Slots, a power of two; 0 when the map could not be made (then it stays empty).
+/// An address-keyed open-addressing table (see the module comment); all-zero bytes must
+/// be a valid `V`.
+pub struct Table<V: Copy> {
+    slots: NonNull<Slot<V>>,
+    /// Slots, a power of two; 0 when the table could not be made (then it stays empty).
     cap: usize,
     len: usize,
-    /// Frees that found no block: (pointer, time); oldest overwritten first.
-    early_frees: [(u64, u64); PENDING],
-    next_early: usize,
-    /// Entries of `early_frees` in use (the list is only searched when some are).
-    early_count: usize,
-    /// Allocations over a block still listed: (pointer, time of the allocation); a free
-    /// of that pointer stamped before it belongs to the old block.
-    stale: [(u64, u64); PENDING],
-    next_stale: usize,
-    /// Entries of `stale` in use.
-    stale_count: usize,
 }
 
-// SAFETY: the map owns its slots; it is used by one thread at a time (the writer).
-unsafe impl Send for LiveMap {}
+// SAFETY: the table owns its slots; it is used by one thread at a time (the writer).
+unsafe impl<V: Copy> Send for Table<V> {}
 
-const INITIAL_SLOTS: usize = 1 << 14;
+impl<V: Copy> Table<V> {
+    const SLOT: usize = std::mem::size_of::<Slot<V>>();
 
-impl LiveMap {
-    pub fn new() -> LiveMap {
-        let (slots, cap) = match map_zeroed(INITIAL_SLOTS * 16) {
-            Some(p) => (p.cast(), INITIAL_SLOTS),
-            None => (NonNull::dangling(), 0),
-        };
-        LiveMap {
-            slots,
-            cap,
-            len: 0,
-            early_frees: [(0, 0); PENDING],
-            next_early: 0,
-            early_count: 0,
-            stale: [(0, 0); PENDING],
-            next_stale: 0,
-            stale_count: 0,
+    fn new(slots: usize) -> Table<V> {
+        match map_zeroed(slots * Self::SLOT) {
+            Some(p) => Table {
+                slots: p.cast(),
+                cap: slots,
+                len: 0,
+            },
+            None => Table {
+                slots: NonNull::dangling(),
+                cap: 0,
+                len: 0,
+            },
         }
     }
 
-    /// Live blocks.
-    pub fn len(&self) -> usize {
-        self.len
+    /// A key's first slot: the keys of one 4 KiB page take neighbouring slots in address
+    /// order (a program allocating in sequence touches the table a cache line at a time
+    /// instead of missing the cache on every block), and each page starts at a slot of
+    /// its own hash (pages do not pile up).
+    #[inline]
+    fn home(&self, key: u64) -> usize {
+        let page = (key >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        (page.wrapping_add((key >> 4) & 0xff) as usize) & (self.cap - 1)
     }
 
-    /// A block of `size` bytes at `ptr`, allocated at `time`.
-    pub fn alloc(&mut self, ptr: u64, size: u64, time: u64) {
-        if ptr == 0 || self.cap == 0 {
-            return;
+    #[inline]
+    fn slot(&mut self, i: usize) -> &mut Slot<V> {
+        // SAFETY: callers pass i < cap (masked); the slots are ours.
+        unsafe { &mut *self.slots.as_ptr().add(i) }
+    }
+
+    /// Sets `key` to `value`; the old value if the key was there. False in the second
+    /// place if memory ran out (nothing stored).
+    fn insert(&mut self, key: u64, value: V) -> (Option<V>, bool) {
+        if self.cap == 0 || ((self.len + 1) * 8 > self.cap * 7 && !self.grow()) {
+            return (None, false);
         }
-        if self.early_count > 0 {
-            let early = self
-                .early_frees
-                .iter()
-                .position(|&(p, t)| p == ptr && t >= time);
-            if let Some(i) = early {
-                // Its free was drained first.
-                self.early_frees[i] = (0, 0);
-                self.early_count -= 1;
-                return;
-            }
-        }
-        if (self.len + 1) * 8 > self.cap * 7 && !self.grow() {
-            return;
-        }
-        let mut i = self.home(ptr);
+        let mut i = self.home(key);
         loop {
             let s = self.slot(i);
-            if s.ptr == 0 {
-                *s = Slot { ptr, size };
+            if s.key == 0 {
+                *s = Slot { key, value };
                 self.len += 1;
-                return;
+                return (None, true);
             }
-            if s.ptr == ptr {
-                // The old block's free is still in another ring.
-                s.size = size;
-                let slot = &mut self.stale[self.next_stale];
-                self.stale_count += (slot.0 == 0) as usize;
-                *slot = (ptr, time);
-                self.next_stale = (self.next_stale + 1) % PENDING;
-                return;
+            if s.key == key {
+                return (Some(std::mem::replace(&mut s.value, value)), true);
             }
             i = (i + 1) & (self.cap - 1);
         }
     }
 
-    /// The block at `ptr` was freed at `time`.
-    pub fn free(&mut self, ptr: u64, time: u64) {
-        if ptr == 0 || self.cap == 0 {
-            return;
+    /// Removes `key`; its value if it was there.
+    /// The value of `key`, to change in place.
+    fn get_mut(&mut self, key: u64) -> Option<&mut V> {
+        if self.len == 0 {
+            return None;
         }
-        if self.stale_count > 0 {
-            if let Some(i) = self.stale.iter().position(|&(p, t)| p == ptr && t > time) {
-                // The free of the block this address held before.
-                self.stale[i] = (0, 0);
-                self.stale_count -= 1;
-                return;
+        let mut i = self.home(key);
+        loop {
+            let k = self.slot(i).key;
+            if k == 0 {
+                return None;
             }
+            if k == key {
+                return Some(&mut self.slot(i).value);
+            }
+            i = (i + 1) & (self.cap - 1);
+        }
+    }
+
+    fn remove(&mut self, key: u64) -> Option<V> {
+        if self.len == 0 {
+            return None;
         }
         let mask = self.cap - 1;
-        let mut i = self.home(ptr);
-        loop {
+        let mut i = self.home(key);
+        let value = loop {
             let s = *self.slot(i);
-            if s.ptr == 0 {
-                let slot = &mut self.early_frees[self.next_early];
-                self.early_count += (slot.0 == 0) as usize;
-                *slot = (ptr, time);
-                self.next_early = (self.next_early + 1) % PENDING;
-                return;
+            if s.key == 0 {
+                return None;
             }
-            if s.ptr == ptr {
-                break;
+            if s.key == key {
+                break s.value;
             }
             i = (i + 1) & mask;
-        }
+        };
         // Backward-shift deletion: pull later entries of the probe run into the hole.
         let mut hole = i;
         let mut j = (i + 1) & mask;
         loop {
             let s = *self.slot(j);
-            if s.ptr == 0 {
+            if s.key == 0 {
                 break;
             }
-            let home = self.home(s.ptr);
+            let home = self.home(s.key);
             // Whether `home` lies cyclically in (hole, j]: then the entry must stay.
             let stays = if hole <= j {
                 hole < home && home <= j
@@ -170,76 +155,184 @@ impl LiveMap {
             }
             j = (j + 1) & mask;
         }
-        *self.slot(hole) = Slot { ptr: 0, size: 0 };
+        // SAFETY: all-zero bytes are an empty slot (see the type's comment).
+        *self.slot(hole) = unsafe { std::mem::zeroed() };
         self.len -= 1;
+        Some(value)
     }
 
-    /// Calls `f(ptr, size)` for every live block, in no order.
-    pub fn for_each(&self, mut f: impl FnMut(u64, u64)) {
+    /// Calls `f(key, value)` for every entry, in no order.
+    fn for_each(&self, mut f: impl FnMut(u64, V)) {
         for i in 0..self.cap {
             // SAFETY: i < cap slots of our mapping.
             let s = unsafe { *self.slots.as_ptr().add(i) };
-            if s.ptr != 0 {
-                f(s.ptr, s.size);
+            if s.key != 0 {
+                f(s.key, s.value);
             }
         }
     }
 
-    /// A block's first slot: the blocks of one 4 KiB page take neighbouring slots in
-    /// address order (a program allocating in sequence touches the table a cache line
-    /// at a time instead of missing the cache on every block), and each page starts at
-    /// a slot of its own hash (pages do not pile up).
-    #[inline]
-    fn home(&self, ptr: u64) -> usize {
-        let page = (ptr >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-        (page.wrapping_add((ptr >> 4) & 0xff) as usize) & (self.cap - 1)
+    /// Empties the table, keeping its memory.
+    fn clear(&mut self) {
+        if self.len > 0 {
+            // SAFETY: our own `cap` slots; all-zero is an empty slot.
+            unsafe { std::ptr::write_bytes(self.slots.as_ptr(), 0, self.cap) };
+            self.len = 0;
+        }
     }
 
-    #[inline]
-    fn slot(&mut self, i: usize) -> &mut Slot {
-        // SAFETY: callers pass i < cap (masked); the slots are ours.
-        unsafe { &mut *self.slots.as_ptr().add(i) }
-    }
-
-    /// Doubles the table. False if the kernel gives no memory (the block is then not
-    /// listed: the leak check sees less, the program runs on).
+    /// Doubles the table. False if the kernel gives no memory.
     fn grow(&mut self) -> bool {
-        let cap = self.cap * 2;
-        let Some(new) = map_zeroed(cap * 16) else {
+        let mut bigger = Table::new(self.cap * 2);
+        if bigger.cap == 0 {
             return false;
-        };
-        let old = std::mem::replace(
-            self,
-            LiveMap {
-                slots: new.cast(),
-                cap,
-                len: 0,
-                early_frees: self.early_frees,
-                next_early: self.next_early,
-                early_count: self.early_count,
-                stale: self.stale,
-                next_stale: self.next_stale,
-                stale_count: self.stale_count,
-            },
-        );
-        old.for_each(|ptr, size| {
-            let mut i = self.home(ptr);
-            while self.slot(i).ptr != 0 {
-                i = (i + 1) & (cap - 1);
+        }
+        self.for_each(|key, value| {
+            let mut i = bigger.home(key);
+            while bigger.slot(i).key != 0 {
+                i = (i + 1) & (bigger.cap - 1);
             }
-            *self.slot(i) = Slot { ptr, size };
-            self.len += 1;
+            *bigger.slot(i) = Slot { key, value };
+            bigger.len += 1;
         });
+        *self = bigger;
         true
     }
 }
 
-impl Drop for LiveMap {
+impl<V: Copy> Drop for Table<V> {
     fn drop(&mut self) {
         if self.cap > 0 {
             // SAFETY: our own mapping of `cap` slots, used no more.
-            unsafe { unmap(self.slots.cast(), self.cap * 16) };
+            unsafe { unmap(self.slots.cast(), self.cap * Self::SLOT) };
         }
+    }
+}
+
+/// Times of events of one address waiting for their partners (oldest first; at most
+/// sixteen, the oldest dropped beyond: an address `malloc` hands out again and again
+/// between threads comes back many times a round).
+#[derive(Clone, Copy, Default)]
+struct Waiting {
+    times: [u64; 16],
+    n: usize,
+}
+
+impl Waiting {
+    fn push(&mut self, t: u64) {
+        if self.n == self.times.len() {
+            self.times.copy_within(1.., 0);
+            self.n -= 1;
+        }
+        self.times[self.n] = t;
+        self.n += 1;
+        self.times[..self.n].sort_unstable();
+    }
+
+    /// Takes the first time that `accept`s, if any.
+    fn take(&mut self, accept: impl Fn(u64) -> bool) -> bool {
+        let Some(i) = self.times[..self.n].iter().position(|&t| accept(t)) else {
+            return false;
+        };
+        self.times.copy_within(i + 1..self.n, i);
+        self.n -= 1;
+        true
+    }
+}
+
+/// The live blocks, and the out-of-order events waiting for their partners.
+pub struct LiveMap {
+    /// Address → requested size.
+    blocks: Table<u64>,
+    /// Frees that found no block, by address; this round's and the last round's.
+    early_frees: [Table<Waiting>; 2],
+    /// Allocations over a block still listed, by address: a free of that address stamped
+    /// before one of them belongs to an older block; by round as above.
+    stale: [Table<Waiting>; 2],
+}
+
+/// Takes from the waiting times of `ptr` (in either round's table) the first that
+/// `accept`s.
+fn take_waiting(tables: &mut [Table<Waiting>; 2], ptr: u64, accept: impl Fn(u64) -> bool) -> bool {
+    tables.iter_mut().rev().any(|t| {
+        let Some(w) = t.get_mut(ptr) else {
+            return false;
+        };
+        let taken = w.take(&accept);
+        if w.n == 0 {
+            t.remove(ptr);
+        }
+        taken
+    })
+}
+
+fn add_waiting(table: &mut Table<Waiting>, ptr: u64, time: u64) {
+    match table.get_mut(ptr) {
+        Some(w) => w.push(time),
+        None => {
+            let mut w = Waiting::default();
+            w.push(time);
+            table.insert(ptr, w);
+        }
+    }
+}
+
+impl LiveMap {
+    pub fn new() -> LiveMap {
+        LiveMap {
+            blocks: Table::new(INITIAL_SLOTS * 4),
+            early_frees: [Table::new(INITIAL_SLOTS), Table::new(INITIAL_SLOTS)],
+            stale: [Table::new(INITIAL_SLOTS), Table::new(INITIAL_SLOTS)],
+        }
+    }
+
+    /// Live blocks.
+    pub fn len(&self) -> usize {
+        self.blocks.len
+    }
+
+    /// A block of `size` bytes at `ptr`, allocated at `time`.
+    pub fn alloc(&mut self, ptr: u64, size: u64, time: u64) {
+        if ptr == 0 {
+            return;
+        }
+        // Its free was drained first: the earliest waiting free stamped after it.
+        if take_waiting(&mut self.early_frees, ptr, |t| t >= time) {
+            return;
+        }
+        if let (Some(_), _) = self.blocks.insert(ptr, size) {
+            // The old block's free is still in another ring.
+            add_waiting(&mut self.stale[0], ptr, time);
+        }
+    }
+
+    /// The block at `ptr` was freed at `time`.
+    pub fn free(&mut self, ptr: u64, time: u64) {
+        if ptr == 0 {
+            return;
+        }
+        // The free of a block this address held before a later allocation over it.
+        if take_waiting(&mut self.stale, ptr, |t| t > time) {
+            return;
+        }
+        if self.blocks.remove(ptr).is_none() {
+            add_waiting(&mut self.early_frees[0], ptr, time);
+        }
+    }
+
+    /// The writer finished a round: what waited since the round before last is dropped.
+    pub fn end_round(&mut self) {
+        for pair in [&mut self.early_frees, &mut self.stale] {
+            if pair[0].len > 0 || pair[1].len > 0 {
+                pair.swap(0, 1);
+                pair[0].clear();
+            }
+        }
+    }
+
+    /// Calls `f(ptr, size)` for every live block, in no order.
+    pub fn for_each(&self, f: impl FnMut(u64, u64)) {
+        self.blocks.for_each(f);
     }
 }
 
@@ -254,6 +347,45 @@ mod tests {
             h.insert(p, s);
         });
         h
+    }
+
+    #[test]
+    fn puts_right_many_handoffs_in_one_round() {
+        // Thousands of blocks allocated by one thread and freed by another whose ring is
+        // drained first.
+        let mut m = LiveMap::new();
+        for i in 0..10_000u64 {
+            m.free(0x10_0000 + i * 32, 2 * i + 1);
+        }
+        for i in 0..10_000u64 {
+            m.alloc(0x10_0000 + i * 32, 24, 2 * i);
+        }
+        m.end_round();
+        assert_eq!(m.len(), 0);
+    }
+
+    #[test]
+    fn puts_right_one_address_handed_over_again_and_again() {
+        // A allocates p at 1, 3, 5; B frees it at 2, 4, 6; B's ring drained first, and
+        // then the other way round.
+        let mut m = LiveMap::new();
+        for t in [2, 4, 6] {
+            m.free(0x500, t);
+        }
+        for t in [1, 3, 5] {
+            m.alloc(0x500, 8, t);
+        }
+        assert_eq!(m.len(), 0);
+        m.alloc(0x600, 8, 0); // live before
+        for t in [1, 3, 5] {
+            m.alloc(0x600, 8, t);
+        }
+        for t in [0, 2, 4] {
+            m.free(0x600, t);
+        }
+        assert_eq!(contents(&m), HashMap::from([(0x600, 8)]));
+        m.free(0x600, 6);
+        assert_eq!(m.len(), 0);
     }
 
     #[test]
@@ -282,8 +414,16 @@ mod tests {
         let mut m = LiveMap::new();
         // A free drained before its allocation.
         m.free(0x100, 20);
+        m.end_round();
         m.alloc(0x100, 8, 10);
         assert_eq!(m.len(), 0);
+        // A free of a block from before tracing waits two rounds, then is forgotten.
+        m.free(0x300, 5);
+        m.end_round();
+        m.end_round();
+        m.alloc(0x300, 8, 1);
+        assert_eq!(contents(&m), HashMap::from([(0x300, 8)]));
+        m.free(0x300, 9);
         // An address reused by another thread before the old block's free was drained.
         m.alloc(0x200, 8, 30);
         m.alloc(0x200, 16, 50);

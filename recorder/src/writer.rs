@@ -197,6 +197,9 @@ impl Writer {
             }
         }
         self.pending = pending;
+        if let Some(live) = self.live.as_mut() {
+            live.end_round();
+        }
         let lost = HANDOFF.lost_events();
         if lost > self.lost_written {
             let (time, events) = (event_ns(), lost - self.lost_written);

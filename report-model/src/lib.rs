@@ -20,7 +20,9 @@
 //! Added compatibly (fields only added, never renamed): each `leaks[]` entry has `type`
 //! (the type classifier's name, or null) and `runtime_internal`; `summary` has
 //! `program_leaks` and `runtime_internal` (live-at-exit split); `trace.at_ns` is present
-//! for `--at`; `trace.lost_events`; top-level `findings` and `metrics`. The full schema is
+//! for `--at`; `trace.lost_events`; top-level `findings` and `metrics`; with the tracer's
+//! leak check, `summary.leak_kinds` and each `leaks[]` entry's `kind`, `held_by` and
+//! `chain` (null, empty, absent without one). The full schema is
 //! `docs/report-schema.md` and `docs/memscope-report-1.schema.json`.
 //!
 //! `exit` is present only when the trace has a `ProcessExit` record; `truncated_at` only
@@ -172,6 +174,24 @@ pub enum LeakKindDoc {
 }
 
 impl LeakKindDoc {
+    /// Every kind, worst first (the order of the report's groups).
+    pub const ALL: [LeakKindDoc; 4] = [
+        Self::DefinitelyLost,
+        Self::IndirectlyLost,
+        Self::PossiblyLost,
+        Self::StillReachable,
+    ];
+
+    /// In words, as valgrind prints it (`definitely lost`, ...).
+    pub fn words(self) -> &'static str {
+        match self {
+            Self::DefinitelyLost => "definitely lost",
+            Self::IndirectlyLost => "indirectly lost",
+            Self::PossiblyLost => "possibly lost",
+            Self::StillReachable => "still reachable",
+        }
+    }
+
     /// The JSON name (`definitely_lost`, ...).
     pub fn name(self) -> &'static str {
         match self {

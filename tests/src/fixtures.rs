@@ -139,6 +139,62 @@ const FIXTURES: &[CompileSpec<'static>] = &[
         flags: &["-O2", "-g", "-pthread", "-Wall", "-Wextra"],
         libs: &[],
     },
+    CompileSpec {
+        output: "lk_why",
+        sources: &["lk_why.c"],
+        compiler: "gcc",
+        flags: &["-O0", "-g", "-Wall", "-Wextra"],
+        libs: &[],
+    },
+    CompileSpec {
+        output: "lk_globals",
+        sources: &["lk_globals.c"],
+        compiler: "gcc",
+        flags: &["-O0", "-g", "-Wall", "-Wextra"],
+        libs: &[],
+    },
+    CompileSpec {
+        output: "lk_lost",
+        sources: &["lk_lost.c"],
+        compiler: "gcc",
+        flags: &["-O0", "-g", "-Wall", "-Wextra"],
+        libs: &[],
+    },
+    CompileSpec {
+        output: "lk_interior",
+        sources: &["lk_interior.c"],
+        compiler: "gcc",
+        flags: &["-O0", "-g", "-Wall", "-Wextra"],
+        libs: &[],
+    },
+    CompileSpec {
+        output: "lk_interior_cxx",
+        sources: &["lk_interior_cxx.cpp"],
+        compiler: "g++",
+        flags: &["-O0", "-g", "-std=c++17", "-Wall", "-Wextra"],
+        libs: &[],
+    },
+    CompileSpec {
+        output: "lk_threads",
+        sources: &["lk_threads.c"],
+        compiler: "gcc",
+        flags: &["-O0", "-g", "-pthread", "-Wall", "-Wextra"],
+        libs: &[],
+    },
+    CompileSpec {
+        output: "lk_cxx",
+        sources: &["lk_cxx.cpp"],
+        compiler: "g++",
+        flags: &["-O0", "-g", "-std=c++17", "-Wall", "-Wextra"],
+        libs: &[],
+    },
+    CompileSpec {
+        output: "lk_rust",
+        sources: &["lk_rust.rs"],
+        compiler: "rustc",
+        flags: &["-O", "-g", "--edition", "2021"],
+        libs: &[],
+    },
 ];
 
 /// Compiles fixture `name` (e.g. `"leak3"`, `"bigtls.so"`) if its output is missing or

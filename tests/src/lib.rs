@@ -17,7 +17,7 @@
 //! - [`scratch`]: fresh temporary folders for traces and logs;
 //! - [`run`]: [`Run`], a command line run natively or the ways below;
 //! - [`preload`]: running under the preload ([`Run::traced`], [`Traced`]);
-//! - [`valgrind`]: running under memcheck and parsing its heap summary;
+//! - [`valgrind`]: running under memcheck and parsing its heap and leak summaries;
 //! - [`oracle`]: traced and valgrind runs made alike, and their [`Counts`] compared;
 //! - [`elf`]: whether a library has a TLS segment;
 //! - [`cli`]: running the `memscope` CLI and reading its JSON report;
@@ -55,8 +55,8 @@ pub use paths::{
 pub use preload::{all_trace_files, Traced};
 pub use process::{run_with_timeout, Output, DEFAULT_TIMEOUT};
 pub use report::{
-    assert_clean, stack_functions, Frame, Leak, LeakExt, Live, Report, ReportExt, Summary,
-    TraceInfo,
+    assert_clean, stack_functions, Frame, Holder, HolderKind, Leak, LeakExt, LeakKind, LeakKinds,
+    Live, Report, ReportExt, Summary, TraceInfo,
 };
 pub use run::Run;
-pub use valgrind::ValgrindCounts;
+pub use valgrind::{BlocksBytes, LeakCheck, ValgrindCounts, ValgrindLeaks};

@@ -22,12 +22,27 @@ use crate::preload::{output_pattern, Traced};
 use crate::process::{run_with_timeout, Output};
 use crate::report::Report;
 use crate::run::Run;
-use crate::valgrind::{valgrind_path, ValgrindCounts};
+use crate::valgrind::{valgrind_path, LeakCheck, ValgrindCounts, ValgrindLeaks};
 
 impl Run {
     /// Runs the program traced and under valgrind, with environments made alike (see the
     /// module's documentation).
     pub fn traced_and_valgrind(&self) -> (Traced, Output, ValgrindCounts) {
+        let (traced, vg_run, vg_out, log) = self.traced_and_memcheck(LeakCheck::No);
+        let counts = vg_run.heap_summary(&log);
+        (traced, vg_out, counts)
+    }
+
+    /// As [`Run::traced_and_valgrind`], with valgrind's leak check: also its leak summary.
+    pub fn traced_and_valgrind_leaks(&self) -> (Traced, Output, ValgrindCounts, ValgrindLeaks) {
+        let (traced, vg_run, vg_out, log) = self.traced_and_memcheck(LeakCheck::Full);
+        let counts = vg_run.heap_summary(&log);
+        let leaks = vg_run.leak_summary(&log);
+        (traced, vg_out, counts, leaks)
+    }
+
+    /// The traced run, the valgrind run made alike, valgrind's output and its log.
+    fn traced_and_memcheck(&self, leak_check: LeakCheck) -> (Traced, Run, Output, String) {
         let vg_env = self.valgrind_client_env();
         let preload = preload_lib().display().to_string();
         let vg_own = vg_env.get("LD_PRELOAD").cloned().unwrap_or_default();
@@ -78,8 +93,8 @@ impl Run {
             vg_run.env_remove.retain(|k| k != "LD_PRELOAD");
             vg_run.env.insert("LD_PRELOAD".into(), theirs_user);
         }
-        let (vg_out, counts) = vg_run.valgrind();
-        (traced, vg_out, counts)
+        let (vg_out, log) = vg_run.memcheck(leak_check);
+        (traced, vg_run, vg_out, log)
     }
 
     /// The variables valgrind adds or changes in its client's environment,

@@ -8,7 +8,8 @@
 //! parses and inspects one.
 
 pub use memscope_report::{
-    FrameDoc as Frame, LeakDoc as Leak, LiveDoc as Live, ReportDoc as Report,
+    FrameDoc as Frame, HolderDoc as Holder, HolderKindDoc as HolderKind, LeakDoc as Leak,
+    LeakKindDoc as LeakKind, LeakKindsDoc as LeakKinds, LiveDoc as Live, ReportDoc as Report,
     SummaryDoc as Summary, TraceDoc as TraceInfo, SCHEMA as REPORT_SCHEMA,
 };
 

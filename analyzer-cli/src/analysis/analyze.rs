@@ -126,7 +126,7 @@ pub fn analyze_file_at(path: &Path, at: Option<At>) -> Result<Analysis, CliError
     }
     drop(merger);
     let symbols = early.unwrap_or_else(|| Warmup::start(&index));
-    let counters = *replay.counters();
+    let mut counters = *replay.counters();
     let end_time = match stop {
         Some(s) => s,
         None => index.end_time.or(counters.last_time).unwrap_or(start),
@@ -137,8 +137,12 @@ pub fn analyze_file_at(path: &Path, at: Option<At>) -> Result<Analysis, CliError
             counters: &counters,
             live: replay.live(),
             time: end_time,
+            leak_check: index.leak_check.as_ref().filter(|_| stop.is_none()),
         };
         visitors.finish(&end, &mut results);
+    }
+    if let Some(k) = &results.leak_kinds {
+        counters.inconsistencies = counters.inconsistencies.saturating_add(k.inconsistencies());
     }
     let peak = Peak {
         bytes: counters.peak_live_bytes,

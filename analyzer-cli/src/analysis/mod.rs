@@ -1,7 +1,8 @@
 //! From events to typed results: the [`visitor`] trait and registry, the [`detectors`],
 //! [`metrics`] and [`classify`] (classifiers), their [`findings`], what the trace cannot
-//! see ([`coverage`]), and [`analyze`], which drives trace → replay → visitors for one
-//! trace file.
+//! see ([`coverage`]), the leak check's kinds and holders joined with the replay
+//! ([`reach`]), and [`analyze`], which drives trace → replay → visitors for one trace
+//! file.
 //!
 //! Uses `trace/`, `replay/` and (for the warm-up and the classifiers, which read
 //! symbolized stacks) `symbols/`.
@@ -12,6 +13,7 @@ pub mod coverage;
 pub mod detectors;
 pub mod findings;
 pub mod metrics;
+pub mod reach;
 pub mod visitor;
 
 pub use analyze::{analyze_file, analyze_file_at, Analysis, At, AtInfo, LeakGroup};

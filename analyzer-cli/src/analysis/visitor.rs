@@ -49,6 +49,9 @@ pub struct End<'a> {
     pub live: &'a LiveMap,
     /// Time of the end (the last event replayed, or the trace's end).
     pub time: u64,
+    /// The tracer's leak check, when the trace has one and the replay ran to the end
+    /// (not for `--at`).
+    pub leak_check: Option<&'a crate::trace::leak_check::LeakCheck>,
 }
 
 /// A detector, classifier or metric fed the lifecycle events in global order.
@@ -68,6 +71,8 @@ pub trait Visitor {
 pub struct Results {
     pub findings: FindingSet,
     pub leaks: Vec<crate::analysis::detectors::leak::LeakGroup>,
+    /// The leak check joined with the live blocks (`None` without one).
+    pub leak_kinds: Option<crate::analysis::reach::LeakKinds>,
     pub sites: crate::analysis::metrics::sites::Sites,
     pub timeline: crate::analysis::metrics::timeline::Timeline,
     pub sizes: crate::analysis::metrics::histograms::SizeHistogram,

@@ -1,12 +1,13 @@
 //! `memscope dump`: the header and every record of a trace in file order, one line each,
-//! for debugging the tracer and the format. No merging, no interpretation: a corrupt
-//! record ends the dump with the usual one-line error.
+//! for debugging the tracer and the format (addresses in hex, a leak check's holders as
+//! `root N` or `block 0x...`). No merging, no interpretation: a corrupt record ends the
+//! dump with the usual one-line error.
 
 use std::fs::File;
 use std::io::{BufReader, Write};
 use std::path::Path;
 
-use memscope_format::{path_text, Record, RecordDecoder, TraceReader};
+use memscope_format::{path_text, Holder, Record, RecordDecoder, TraceReader};
 
 use crate::error::CliError;
 
@@ -39,6 +40,21 @@ pub fn dump(path: &Path, out: &mut dyn Write) -> Result<(), CliError> {
                 Record::Stack { id, frames } => {
                     let frames: Vec<String> = frames.iter().map(|f| format!("{f:#x}")).collect();
                     writeln!(out, "  Stack {{ id: {}, frames: [{}] }}", id.0, frames.join(", "))
+                }
+                Record::Root { id, kind, addr, tid, pc } => writeln!(
+                    out,
+                    "  Root {{ id: {id}, kind: {kind:?}, addr: {addr:#x}, tid: {tid}, pc: {pc:#x} }}"
+                ),
+                Record::Reach { ptr, kind, heuristic, holder } => {
+                    let holder = match holder {
+                        Holder::None => "none".to_string(),
+                        Holder::Root(id) => format!("root {id}"),
+                        Holder::Block(p) => format!("block {p:#x}"),
+                    };
+                    writeln!(
+                        out,
+                        "  Reach {{ ptr: {ptr:#x}, kind: {kind:?}, heuristic: {heuristic:?}, holder: {holder} }}"
+                    )
                 }
                 other => writeln!(out, "  {other:?}"),
             }

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::config::{self, Config};
 use super::frames::DEFAULT_FRAMES;
-use super::policy::{parse_fail_on, Policy};
+use super::policy::{parse_fail_on, parse_leak_kinds, Policy};
 use super::EXIT_FAILED;
 
 /// `memscope check TRACE [options]`.
@@ -38,6 +38,11 @@ pub struct GateArgs {
     /// [default: double-free,invalid-free,realloc-of-freed,mismatched-free].
     #[arg(long, value_name = "DETECTORS", value_delimiter = ',')]
     pub fail_on: Option<Vec<String>>,
+    /// Leak kinds that count as leaks, comma-separated: definite, indirect, possible,
+    /// reachable; `all` or `none` [default: definite,indirect]. A trace without the
+    /// tracer's leak check counts every block live at exit.
+    #[arg(long, value_name = "KINDS", value_delimiter = ',')]
+    pub fail_on_leak_kinds: Option<Vec<String>>,
     /// Count runtime-internal blocks (libc, ld.so, language runtimes) as leaks.
     #[arg(long)]
     pub include_runtime: bool,
@@ -104,6 +109,7 @@ impl GateArgs {
             || self.max_site_bytes.is_some()
             || self.max_site_blocks.is_some()
             || self.fail_on.is_some()
+            || self.fail_on_leak_kinds.is_some()
             || self.include_runtime
             || self.fail_on_program_error
             || !self.suppressions.is_empty()
@@ -152,12 +158,21 @@ impl GateArgs {
             Some(list) => parse_fail_on(list)?,
             None => defaults.fail_on,
         };
+        let fail_on_leak_kinds = match self
+            .fail_on_leak_kinds
+            .as_ref()
+            .or(c.fail_on_leak_kinds.as_ref())
+        {
+            Some(list) => parse_leak_kinds(list)?,
+            None => defaults.fail_on_leak_kinds,
+        };
         let policy = Policy {
             max_leaked_bytes: self.max_leaked_bytes.or(c.max_leaked_bytes).unwrap_or(0),
             max_leaked_blocks: self.max_leaked_blocks.or(c.max_leaked_blocks).unwrap_or(0),
             max_site_bytes: self.max_site_bytes.or(c.max_site_bytes),
             max_site_blocks: self.max_site_blocks.or(c.max_site_blocks),
             fail_on,
+            fail_on_leak_kinds,
             include_runtime: self.include_runtime || c.include_runtime.unwrap_or(false),
             fail_on_program_error: self.fail_on_program_error
                 || c.fail_on_program_error.unwrap_or(false),

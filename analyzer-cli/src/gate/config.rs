@@ -12,6 +12,7 @@
 //! max-leaked-blocks = 0
 //! max-site-bytes = 4096
 //! fail-on = ["double-free", "invalid-free", "realloc-of-freed", "mismatched-free"]
+//! fail-on-leak-kinds = ["definite", "indirect"]
 //! include-runtime = false
 //! fail-on-program-error = true
 //! suppressions = ["memscope.supp"]
@@ -43,6 +44,7 @@ pub struct CheckConfig {
     pub max_site_bytes: Option<u64>,
     pub max_site_blocks: Option<u64>,
     pub fail_on: Option<Vec<String>>,
+    pub fail_on_leak_kinds: Option<Vec<String>>,
     pub include_runtime: Option<bool>,
     pub fail_on_program_error: Option<bool>,
     #[serde(default)]
@@ -101,6 +103,15 @@ mod tests {
         assert_eq!(c.check.suppressions, vec![PathBuf::from("/proj/a.supp")]);
         assert_eq!(c.check.baseline, Some(PathBuf::from("/proj/b.json")));
         assert_eq!(c.check.max_leaked_blocks, None);
+        let c = parse(
+            "[check]\nfail-on-leak-kinds = [\"definite\", \"possible\"]\n",
+            Path::new("/p/m.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.check.fail_on_leak_kinds,
+            Some(vec!["definite".to_string(), "possible".to_string()])
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! (fails, passes and why, suppressed, or runtime-internal and left out), and the whole
 //! an [`Outcome`] that the renderers only format.
 //!
-//! Leaks: runtime-internal groups are left out unless `include_runtime`; suppressed ones
+//! Leaks: runtime-internal groups are left out unless `include_runtime`; with the
+//! tracer's leak check, so are groups whose kind is not in `fail_on_leak_kinds`
+//! (definitely and indirectly lost by default; a group without a kind counts); without
+//! it every group counts, as before leak kinds existed. Suppressed ones
 //! are counted per suppression; with a baseline, groups whose fingerprint is unchanged
 //! pass. The rest count against the leak budget (`max_leaked_bytes`, `max_leaked_blocks`;
 //! a grown fingerprint counts only its growth); over budget, each of them fails; and a
@@ -51,6 +54,8 @@ pub enum Disposition {
     Suppressed(usize),
     /// A runtime-internal leak, left out (no `include_runtime`).
     RuntimeInternal,
+    /// A leak of a kind not in `fail_on_leak_kinds`, left out.
+    LeakKindNotGated,
 }
 
 /// One item's verdict.
@@ -99,6 +104,10 @@ pub struct Outcome {
     pub budget_exceeded: bool,
     /// Runtime-internal leaks left out.
     pub runtime_internal: Totals,
+    /// Leaks left out for their kind.
+    pub kind_left_out: Totals,
+    /// The report had leak kinds (else every leak counted).
+    pub leak_check: bool,
     /// Per suppression (same order as given), what it took.
     pub suppressed: Vec<Matched>,
     /// Baseline entries that no longer occur.
@@ -139,7 +148,9 @@ pub fn evaluate(inp: &Inputs<'_>) -> Outcome {
     let policy = inp.policy;
     let mut suppressed = vec![Matched::default(); inp.suppressions.len()];
     let mut runtime_internal = Totals::default();
+    let mut kind_left_out = Totals::default();
     let mut leaks = Totals::default();
+    let leak_check = inp.report.leak_check;
     let mut current = BTreeMap::new();
     let mut verdicts = Vec::with_capacity(inp.report.items.len());
 
@@ -149,6 +160,14 @@ pub fn evaluate(inp: &Inputs<'_>) -> Outcome {
         let disposition = if item.is_leak() && item.runtime_internal && !policy.include_runtime {
             runtime_internal.add(item.blocks, item.bytes);
             Some(Disposition::RuntimeInternal)
+        } else if item.is_leak()
+            && leak_check
+            && item
+                .leak_kind
+                .is_some_and(|k| !policy.fail_on_leak_kinds.contains(&k))
+        {
+            kind_left_out.add(item.blocks, item.bytes);
+            Some(Disposition::LeakKindNotGated)
         } else if let Some(k) = suppress::first_match(inp.suppressions, item) {
             let m = &mut suppressed[k];
             m.items += 1;
@@ -264,6 +283,8 @@ pub fn evaluate(inp: &Inputs<'_>) -> Outcome {
         counted,
         budget_exceeded,
         runtime_internal,
+        kind_left_out,
+        leak_check,
         suppressed,
         absent,
         current,
@@ -297,6 +318,7 @@ pub(crate) mod tests {
             count: 1,
             runtime_internal: false,
             type_name: None,
+            leak_kind: None,
             stacks: vec![(
                 StackRole::Allocation,
                 vec![frame(function, 10), frame("main", 20)],
@@ -313,6 +335,7 @@ pub(crate) mod tests {
             count: 1,
             runtime_internal: false,
             type_name: None,
+            leak_kind: None,
             stacks: vec![
                 (
                     StackRole::Allocation,
@@ -332,6 +355,7 @@ pub(crate) mod tests {
             truncated: false,
             lost_events: 0,
             items,
+            leak_check: false,
             status: ProgramStatus::Exited(0),
         }
     }
@@ -388,6 +412,58 @@ pub(crate) mod tests {
             ..Policy::default()
         };
         assert_eq!(run(&r, &with_rt, &[], None).failures().count(), 2);
+    }
+
+    #[test]
+    fn leak_kinds_filter_leaks_beside_runtime_internal() {
+        use memscope_report::LeakKindDoc;
+        let kinded = |function, bytes, kind| Item {
+            leak_kind: Some(kind),
+            ..leak(function, bytes, 1)
+        };
+        let mut rt = kinded("_IO_file_doallocate", 1024, LeakKindDoc::DefinitelyLost);
+        rt.runtime_internal = true;
+        let mut r = report(vec![
+            kinded("lost", 100, LeakKindDoc::DefinitelyLost),
+            kinded("kept", 50, LeakKindDoc::StillReachable),
+            rt,
+            leak("unjudged", 7, 1),
+        ]);
+        r.leak_check = true;
+        let o = run(&r, &Policy::default(), &[], None);
+        assert_eq!(failing(&o, &r), vec!["lost", "unjudged"]);
+        assert_eq!(o.verdicts[1].disposition, Disposition::LeakKindNotGated);
+        assert_eq!(o.verdicts[2].disposition, Disposition::RuntimeInternal);
+        assert_eq!(
+            o.kind_left_out,
+            Totals {
+                groups: 1,
+                blocks: 1,
+                bytes: 50
+            }
+        );
+        assert_eq!(o.counted.bytes, 107);
+        let with_rt = Policy {
+            include_runtime: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            failing(&run(&r, &with_rt, &[], None), &r),
+            vec!["lost", "_IO_file_doallocate", "unjudged"]
+        );
+        let reachable = Policy {
+            fail_on_leak_kinds: [LeakKindDoc::StillReachable].into_iter().collect(),
+            ..Policy::default()
+        };
+        assert_eq!(
+            failing(&run(&r, &reachable, &[], None), &r),
+            vec!["kept", "unjudged"]
+        );
+        // Without a leak check every leak counts, whatever its (absent) kind.
+        r.leak_check = false;
+        let o = run(&r, &Policy::default(), &[], None);
+        assert_eq!(failing(&o, &r), vec!["lost", "kept", "unjudged"]);
+        assert!(!o.leak_check);
     }
 
     #[test]

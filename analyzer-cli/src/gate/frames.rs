@@ -199,6 +199,7 @@ mod tests {
             count: 1,
             runtime_internal: false,
             type_name: None,
+            leak_kind: None,
             stacks: vec![(StackRole::Allocation, stack)],
         }
     }

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use memscope_report::{ExitHowDoc, FrameDoc, ReportDoc};
+use memscope_report::{ExitHowDoc, FrameDoc, LeakKindDoc, ReportDoc};
 
 pub use memscope_report::Detector;
 
@@ -49,6 +49,8 @@ pub struct Item {
     pub runtime_internal: bool,
     /// The type classifier's answer for a leak.
     pub type_name: Option<String>,
+    /// A leak group's kind, when the trace has the tracer's leak check.
+    pub leak_kind: Option<LeakKindDoc>,
     /// The stacks, by role; a leak has its allocation stack only.
     pub stacks: Vec<(StackRole, Vec<Frame>)>,
 }
@@ -115,6 +117,9 @@ pub struct GateReport {
     pub lost_events: u64,
     /// Leaks first (report order), then findings.
     pub items: Vec<Item>,
+    /// The trace has the tracer's leak check (leak kinds); without it every block live
+    /// at exit counts as leaked.
+    pub leak_check: bool,
     /// From the trace's exit record.
     pub status: ProgramStatus,
 }
@@ -136,6 +141,7 @@ impl GateReport {
                 count: 1,
                 runtime_internal: leak.runtime_internal,
                 type_name: leak.type_name.clone(),
+                leak_kind: leak.kind,
                 stacks: vec![(StackRole::Allocation, stack(&leak.stack))],
             });
         }
@@ -157,6 +163,7 @@ impl GateReport {
                 count: finding.count,
                 runtime_internal: false,
                 type_name: None,
+                leak_kind: None,
                 stacks,
             });
         }
@@ -166,6 +173,7 @@ impl GateReport {
             truncated: trace.truncated,
             lost_events: trace.lost_events,
             items,
+            leak_check: doc.summary.leak_kinds.is_some(),
             status: match trace.exit {
                 Some(e) if e.how == ExitHowDoc::Signal => ProgramStatus::Signaled(e.code),
                 Some(e) if e.how == ExitHowDoc::Exec => ProgramStatus::Unknown,

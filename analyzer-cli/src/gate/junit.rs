@@ -1,7 +1,8 @@
 //! JUnit XML output (`--junit FILE`), for CI test-report views: one test suite, one
 //! test case per leak group and finding (and one for the program's status when it failed
 //! or is not known), a `<failure>` for each that fails the gate, `<skipped>` for
-//! suppressed and runtime-internal items. The counts on `<testsuites>` and `<testsuite>`
+//! suppressed and runtime-internal items and leaks of kinds not gated. A leak's leak
+//! kind is in its name and message. The counts on `<testsuites>` and `<testsuite>`
 //! are those of the cases.
 //!
 //! Written by hand rather than with an XML crate: the document is a fixed, flat shape
@@ -45,9 +46,12 @@ pub fn render(report: &GateReport, outcome: &Outcome, policy: &Policy) -> String
     for v in &outcome.verdicts {
         let item = &report.items[v.item];
         let name = format!(
-            "{} at {} [{}]",
+            "{} at {}{} [{}]",
             item.detector,
             text::site(item),
+            item.leak_kind
+                .map(|k| format!(", {}", k.words()))
+                .unwrap_or_default(),
             &v.fingerprint.0[..v.fingerprint.0.len().min(12)]
         );
         let case = match &v.disposition {
@@ -59,6 +63,9 @@ pub fn render(report: &GateReport, outcome: &Outcome, policy: &Policy) -> String
             Disposition::Suppressed(_) => Case::Skipped("suppressed".into()),
             Disposition::RuntimeInternal => {
                 Case::Skipped("runtime-internal (left out without --include-runtime)".into())
+            }
+            Disposition::LeakKindNotGated => {
+                Case::Skipped("leak kind not in --fail-on-leak-kinds".into())
             }
         };
         let mut body = text::describe(item);

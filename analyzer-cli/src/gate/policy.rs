@@ -3,7 +3,14 @@
 
 use std::collections::BTreeSet;
 
+use memscope_report::LeakKindDoc;
+
 use super::input::Detector;
+
+/// The leak kinds that fail the gate unless `--fail-on-leak-kinds` says otherwise
+/// (valgrind's default for `--errors-for-leak-kinds`).
+pub const DEFAULT_LEAK_KINDS: [LeakKindDoc; 2] =
+    [LeakKindDoc::DefinitelyLost, LeakKindDoc::IndirectlyLost];
 
 /// What fails the gate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +25,9 @@ pub struct Policy {
     pub max_site_blocks: Option<u64>,
     /// Detectors whose findings fail the gate.
     pub fail_on: BTreeSet<Detector>,
+    /// Leak kinds whose groups count as leaks (traces with a leak check; without one
+    /// every live block counts).
+    pub fail_on_leak_kinds: BTreeSet<LeakKindDoc>,
     /// Count runtime-internal blocks (libc, ld.so, runtimes) as leaks too.
     pub include_runtime: bool,
     /// A non-zero exit status or a signal of the traced program fails the gate.
@@ -32,6 +42,7 @@ impl Default for Policy {
             max_site_bytes: None,
             max_site_blocks: None,
             fail_on: Detector::ERROR_CLASS.into_iter().collect(),
+            fail_on_leak_kinds: DEFAULT_LEAK_KINDS.into_iter().collect(),
             include_runtime: false,
             fail_on_program_error: false,
         }
@@ -66,6 +77,51 @@ pub fn parse_fail_on<S: AsRef<str>>(names: &[S]) -> Result<BTreeSet<Detector>, S
     Ok(set)
 }
 
+/// Parses a `--fail-on-leak-kinds` list, with valgrind's `--errors-for-leak-kinds`
+/// words: `definite`, `indirect`, `possible`, `reachable`; `all`; `none`. Unknown words
+/// are an error.
+pub fn parse_leak_kinds<S: AsRef<str>>(words: &[S]) -> Result<BTreeSet<LeakKindDoc>, String> {
+    let mut set = BTreeSet::new();
+    for word in words
+        .iter()
+        .map(|s| s.as_ref().trim())
+        .filter(|s| !s.is_empty())
+    {
+        match word {
+            "none" => {}
+            "all" => set.extend(LeakKindDoc::ALL),
+            "definite" => {
+                set.insert(LeakKindDoc::DefinitelyLost);
+            }
+            "indirect" => {
+                set.insert(LeakKindDoc::IndirectlyLost);
+            }
+            "possible" => {
+                set.insert(LeakKindDoc::PossiblyLost);
+            }
+            "reachable" => {
+                set.insert(LeakKindDoc::StillReachable);
+            }
+            _ => {
+                return Err(format!(
+                    "--fail-on-leak-kinds: unknown leak kind {word:?} (known: definite, indirect, possible, reachable, or all, none)"
+                ))
+            }
+        }
+    }
+    Ok(set)
+}
+
+/// The word `--fail-on-leak-kinds` takes for a kind.
+pub fn leak_kind_word(kind: LeakKindDoc) -> &'static str {
+    match kind {
+        LeakKindDoc::DefinitelyLost => "definite",
+        LeakKindDoc::IndirectlyLost => "indirect",
+        LeakKindDoc::PossiblyLost => "possible",
+        LeakKindDoc::StillReachable => "reachable",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +142,24 @@ mod tests {
         assert_eq!(parse_fail_on(&["all"]).unwrap().len(), 6);
         assert!(parse_fail_on(&["double_free"]).is_err());
         assert!(parse_fail_on(&["leak"]).is_err());
+    }
+
+    #[test]
+    fn leak_kind_lists() {
+        let p = Policy::default();
+        assert_eq!(
+            p.fail_on_leak_kinds.into_iter().collect::<Vec<_>>(),
+            DEFAULT_LEAK_KINDS
+        );
+        assert_eq!(
+            parse_leak_kinds(&["possible", " reachable"])
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            [LeakKindDoc::PossiblyLost, LeakKindDoc::StillReachable]
+        );
+        assert_eq!(parse_leak_kinds(&["all"]).unwrap().len(), 4);
+        assert!(parse_leak_kinds(&["none"]).unwrap().is_empty());
+        assert!(parse_leak_kinds(&["definitely_lost"]).is_err());
     }
 }

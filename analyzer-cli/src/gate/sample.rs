@@ -48,6 +48,7 @@ pub(crate) fn report(
             failed_allocations: 0,
             program_leaks: none,
             runtime_internal: none,
+            leak_kinds: None,
         },
         leak_groups_total: leaks.len(),
         leaks,
@@ -101,6 +102,9 @@ pub(crate) fn leak(bytes: u64, blocks: u64, stack: Vec<FrameDoc>) -> LeakDoc {
         stack,
         type_name: None,
         runtime_internal: false,
+        kind: None,
+        held_by: Vec::new(),
+        chain: Vec::new(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The gate's text summary: the verdict, what failed and why, each failing leak or
 //! finding with its function and the `file:line` of its innermost frame in the program's
-//! own code; with `--print-suppressions`, what each suppression matched. Also the short
-//! descriptions of an item that the other renderers share.
+//! own code, a leak with its leak kind; which leak kinds were left out, or the one line
+//! saying the trace has none; with `--print-suppressions`, what each suppression
+//! matched. Also the short descriptions of an item that the other renderers share.
 
 use std::fmt::Write as _;
 
@@ -9,8 +10,11 @@ use super::baseline::Entry;
 use super::evaluate::{Disposition, Outcome, Reason, Verdict};
 use super::frames;
 use super::input::{GateReport, Item};
-use super::policy::Policy;
+use super::policy::{leak_kind_word, Policy};
 use super::suppress::Suppression;
+
+/// The one line a gate on a trace without leak kinds prints.
+pub const NO_LEAK_CHECK: &str = "note: the trace has no leak check (killed by SIGKILL, or an older tracer): every block live at exit counts as leaked";
 
 /// `function (file:line)`, or what of it is known.
 pub fn site(item: &Item) -> String {
@@ -26,7 +30,8 @@ pub fn site(item: &Item) -> String {
     }
 }
 
-/// One line on an item: `leak: 100 bytes in 1 block leaked at f (a.c:3)`.
+/// One line on an item: `leak: 100 bytes in 1 block leaked at f (a.c:3)`, and a leak's
+/// kind when the trace has a leak check (`..., definitely lost`).
 pub fn describe(item: &Item) -> String {
     let mut s = format!("{}: {}", item.detector, item.message);
     if !item.is_leak() && item.count > 1 {
@@ -35,6 +40,9 @@ pub fn describe(item: &Item) -> String {
     let _ = write!(s, " at {}", site(item));
     if let Some(t) = &item.type_name {
         let _ = write!(s, " [{t}]");
+    }
+    if let Some(k) = item.leak_kind {
+        let _ = write!(s, ", {}", k.words());
     }
     s
 }
@@ -141,6 +149,28 @@ pub fn summary(report: &GateReport, outcome: &Outcome, policy: &Policy) -> Strin
         plural(policy.max_leaked_blocks, "block"),
         if outcome.budget_exceeded { ": EXCEEDED" } else { "" }
     );
+    if !outcome.leak_check {
+        let _ = writeln!(s, "{NO_LEAK_CHECK}");
+    } else if outcome.kind_left_out.groups > 0 {
+        let k = outcome.kind_left_out;
+        let gated: Vec<&str> = policy
+            .fail_on_leak_kinds
+            .iter()
+            .map(|&k| leak_kind_word(k))
+            .collect();
+        let _ = writeln!(
+            s,
+            "leak kinds not gated (left out; --fail-on-leak-kinds {}): {}, {}, {}",
+            if gated.is_empty() {
+                "none".to_string()
+            } else {
+                gated.join(",")
+            },
+            plural(k.groups, "group"),
+            plural(k.blocks, "block"),
+            plural(k.bytes, "byte")
+        );
+    }
     let rt = outcome.runtime_internal;
     if rt.groups > 0 {
         let _ = writeln!(

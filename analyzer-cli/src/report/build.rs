@@ -1,21 +1,25 @@
 //! Builds the typed report document ([`memscope_report::ReportDoc`]) from an
 //! [`Analysis`]: the only place that symbolizes, once per shown stack ([`Stacks`]), and
-//! that classifies leak groups (type, runtime-internal).
+//! that classifies leak groups (type, runtime-internal). With the tracer's leak check,
+//! leak groups are per allocation stack and kind, worst kind first, each with what keeps
+//! it ([`super::holders`]), and the summary has the kinds' totals.
 
 use std::collections::HashMap;
 
-use memscope_format::{ExitHow, Origin};
+use memscope_format::{ExitHow, LeakKind, Origin};
 
 use crate::analysis::classify::{runtime, types};
 use crate::analysis::Analysis;
-use crate::ids::StackId;
+use crate::ids::{ModuleIdx, StackId};
 use crate::symbols::symbolize::{SymFrame, Symbolizer};
+use crate::trace::reader::StackFrame;
 
 use memscope_report::{
-    Detector, ExitDoc, ExitHowDoc, FindingDoc, FindingStacksDoc, FrameDoc, LeakDoc, LiveDoc,
-    OriginDoc, ReportDoc, Schema, SummaryDoc, TraceDoc,
+    Detector, ExitDoc, ExitHowDoc, FindingDoc, FindingStacksDoc, FrameDoc, LeakDoc, LeakKindDoc,
+    LeakKindsDoc, LiveDoc, OriginDoc, ReportDoc, Schema, SummaryDoc, TraceDoc,
 };
 
+use super::holders::{HolderNamer, CHAINS};
 use super::metrics::build_metrics;
 
 /// Symbolizes stacks once each and classifies them.
@@ -52,6 +56,21 @@ impl<'a> Stacks<'a> {
     pub fn runtime_internal(&mut self, id: StackId) -> bool {
         runtime::is_runtime_internal(self.sym(id))
     }
+
+    /// The innermost named frame at the return address `pc` (the call before it),
+    /// bound to `module`.
+    pub fn at_pc(&mut self, pc: u64, module: Option<ModuleIdx>) -> Option<SymFrame> {
+        let frame = StackFrame { addr: pc, module };
+        self.symbolizer
+            .symbolize_stack(&self.analysis.index, &[frame])
+            .into_iter()
+            .find(|f| f.function.is_some())
+    }
+
+    /// The trace being reported on.
+    pub fn analysis(&self) -> &'a Analysis {
+        self.analysis
+    }
 }
 
 /// A symbolized frame as the report shows it.
@@ -65,6 +84,28 @@ fn frame_doc(f: SymFrame) -> FrameDoc {
         inlined: f.inlined,
         binary_changed: f.binary_changed,
     }
+}
+
+/// A leak kind as the report names it.
+pub fn kind_doc(kind: LeakKind) -> LeakKindDoc {
+    match kind {
+        LeakKind::DefinitelyLost => LeakKindDoc::DefinitelyLost,
+        LeakKind::IndirectlyLost => LeakKindDoc::IndirectlyLost,
+        LeakKind::PossiblyLost => LeakKindDoc::PossiblyLost,
+        LeakKind::StillReachable => LeakKindDoc::StillReachable,
+    }
+}
+
+/// The allocation stacks of the [`CHAINS`] largest still-reachable groups (by bytes),
+/// which get a chain from their root.
+fn chained_groups(a: &Analysis) -> Vec<StackId> {
+    let mut reachable: Vec<&crate::analysis::LeakGroup> = a
+        .leaks
+        .iter()
+        .filter(|g| g.kind == Some(LeakKind::StillReachable))
+        .collect();
+    reachable.sort_by(|x, y| y.bytes.cmp(&x.bytes).then(x.stack.cmp(&y.stack)));
+    reachable.iter().take(CHAINS).map(|g| g.stack).collect()
 }
 
 /// How a process ended, as the report names it.
@@ -106,18 +147,32 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
         })
         .collect();
     let shown = max_leaks.unwrap_or(usize::MAX).min(classified.len());
+    let kinds = a.results.leak_kinds.as_ref();
+    let chained = chained_groups(a);
+    let mut namer = HolderNamer::new();
     let leaks = classified[..shown]
         .iter()
-        .map(|&(rt, g)| LeakDoc {
-            bytes: g.bytes,
-            blocks: g.blocks,
-            stack_id: g.stack.0,
-            stack: stacks.frames(g.stack),
-            type_name: stacks.type_name(g.stack),
-            runtime_internal: rt,
-            kind: None,
-            held_by: Vec::new(),
-            chain: Vec::new(),
+        .map(|&(rt, g)| {
+            let holders = g.kind.and_then(|k| kinds?.holders.get(&(g.stack, k)));
+            let held_by = holders
+                .map(|h| namer.held_by(&mut stacks, h))
+                .unwrap_or_default();
+            let chain = holders
+                .filter(|_| chained.contains(&g.stack))
+                .and_then(|h| h.chain.as_ref())
+                .map(|c| namer.chain(&mut stacks, c))
+                .unwrap_or_default();
+            LeakDoc {
+                bytes: g.bytes,
+                blocks: g.blocks,
+                stack_id: g.stack.0,
+                stack: stacks.frames(g.stack),
+                type_name: stacks.type_name(g.stack),
+                runtime_internal: rt,
+                kind: g.kind.map(kind_doc),
+                held_by,
+                chain,
+            }
         })
         .collect();
     let findings = a
@@ -177,7 +232,21 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
             failed_allocations: c.failed_allocations,
             program_leaks: program,
             runtime_internal: internal,
-            leak_kinds: None,
+            leak_kinds: kinds.map(|k| {
+                let t = |kind| {
+                    let t = k.totals(kind);
+                    LiveDoc {
+                        blocks: t.blocks,
+                        bytes: t.bytes,
+                    }
+                };
+                LeakKindsDoc {
+                    definitely_lost: t(LeakKind::DefinitelyLost),
+                    indirectly_lost: t(LeakKind::IndirectlyLost),
+                    possibly_lost: t(LeakKind::PossiblyLost),
+                    still_reachable: t(LeakKind::StillReachable),
+                }
+            }),
         },
         leaks,
         findings,

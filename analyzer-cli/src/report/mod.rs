@@ -1,12 +1,16 @@
 //! Reports: the typed, symbolized report document (the `memscope-report` crate's
-//! [`ReportDoc`]) built from an analysis ([`build`], with [`metrics`]), and its renderers ([`json`], [`text`], [`html`], and [`flame`] for
+//! [`ReportDoc`]) built from an analysis ([`build`], with [`metrics`] and the leak
+//! groups' [`holders`]), and its renderers ([`json`], [`text`] with [`leak_text`],
+//! [`html`], and [`flame`] for
 //! folded stacks and SVG flame graphs). Renderers only format; every number is decided
 //! before them.
 
 pub mod build;
 pub mod flame;
+pub mod holders;
 pub mod html;
 pub mod json;
+pub mod leak_text;
 pub mod metrics;
 pub mod text;
 

@@ -1,6 +1,6 @@
-//! The text renderer: a header line, a valgrind-worded heap summary, the findings with
-//! their stacks, the largest leak groups (program first, then runtime-internal), the top
-//! call sites and a few metrics. Stacks are printed as `    at function (file:line)
+//! The text renderer: a header line, a valgrind-worded heap summary and leak summary
+//! ([`super::leak_text`]), the findings with their stacks, the first leak groups (worst
+//! leak kind first, each with what holds it), the top call sites and a few metrics. Stacks are printed as `    at function (file:line)
 //! [module]`.
 //!
 //! Colour (bold headings, highlighted sizes) only when the caller says the output is a
@@ -135,6 +135,7 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
     if let Some(at) = t.at_ns {
         let _ = writeln!(o, "         analyzed at: {} after the start", duration(at));
     }
+    super::leak_text::summary(&mut o, doc);
     findings(&mut o, &doc.findings, style);
     if doc.leak_groups_total == 0 {
         let _ = writeln!(o, "\nNo blocks live at exit.");
@@ -153,15 +154,23 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
         o,
         "\n{}",
         style.bold(&format!(
-            "LIVE AT EXIT: {} in {}, by allocation stack ({} of {} shown):",
+            "LIVE AT EXIT: {} in {}, by allocation stack{} ({} of {} shown):",
             plural(s.live_at_exit.bytes, "byte", "bytes"),
             plural(s.live_at_exit.blocks, "block", "blocks"),
+            if s.leak_kinds.is_some() {
+                " and leak kind"
+            } else {
+                ""
+            },
             doc.leaks.len(),
             doc.leak_groups_total
         ))
     );
     for leak in &doc.leaks {
         let mut what = String::new();
+        if let Some(k) = leak.kind {
+            let _ = write!(what, " {}", k.words());
+        }
         if let Some(t) = &leak.type_name {
             let _ = write!(what, " [{t}]");
         }
@@ -180,6 +189,7 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
         for f in &leak.stack {
             let _ = writeln!(o, "    at {}", frame(f));
         }
+        super::leak_text::holders(&mut o, leak);
     }
     metrics(&mut o, doc, style);
     o

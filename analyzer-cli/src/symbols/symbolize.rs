@@ -247,7 +247,7 @@ pub(crate) fn load_key(
 }
 
 /// The module file to open: under the sysroot if it is there, else the recorded path.
-fn locate_module_file(recorded: &Path, sysroot: Option<&Path>) -> PathBuf {
+pub(crate) fn locate_module_file(recorded: &Path, sysroot: Option<&Path>) -> PathBuf {
     sysroot
         .map(|root| root.join(recorded.strip_prefix("/").unwrap_or(recorded)))
         .filter(|p| p.is_file())

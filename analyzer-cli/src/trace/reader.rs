@@ -1,6 +1,6 @@
 //! Pass 1 over a trace: reads and checks every chunk once, in file order (reading and
 //! checking on one thread, decoding on another), and keeps what is small and process-wide
-//! (header, modules, interned stacks, exit, forks, end), plus the file offsets and record
+//! (header, modules, interned stacks, exit, forks, the leak check, end), plus the file offsets and record
 //! counts of each thread stream's chunks for the merge in [`crate::trace::merge`].
 //!
 //! Only the process-wide stream (stream 0) is decompressed and decoded here. A thread
@@ -24,11 +24,13 @@ use std::path::{Path, PathBuf};
 
 use memscope_format::reader::Chunk;
 use memscope_format::{
-    path_text, ExitHow, FormatError, Header, Record, RecordDecoder, TraceReader, GLOBAL_STREAM,
+    path_text, ExitHow, FormatError, Header, Record, RecordDecoder, RootKind, TraceReader,
+    GLOBAL_STREAM,
 };
 
 use crate::error::CliError;
 use crate::ids::{ModuleIdx, StackId, StreamId};
+use crate::trace::leak_check::{LeakCheck, LeakCheckReader, Reach, ReachStats, RootInfo};
 
 /// One `Module` record: a mapped executable or shared object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +116,8 @@ pub struct TraceIndex {
     pub truncation: Option<Truncation>,
     /// Events the tracer dropped (its `Lost` records): the replay misses them.
     pub lost_events: u64,
+    /// The leak check the tracer ran at exit, when it finished (`ReachEnd` read).
+    pub leak_check: Option<LeakCheck>,
 }
 
 impl TraceIndex {
@@ -188,8 +192,10 @@ pub fn read_index(path: &Path) -> Result<TraceIndex, CliError> {
         streams: BTreeMap::new(),
         truncation: None,
         lost_events: 0,
+        leak_check: None,
     };
     let mut set = ModuleSet::default();
+    let mut check = LeakCheckReader::default();
     std::thread::scope(|scope| {
         // Each message: a chunk and the offset after it, or the end (`None`), or an error.
         let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
@@ -209,7 +215,9 @@ pub fn read_index(path: &Path) -> Result<TraceIndex, CliError> {
                 break;
             };
             progress.set(offset);
-            index.add_chunk(&chunk, &mut set).map_err(fmt_err)?;
+            index
+                .add_chunk(&chunk, &mut set, &mut check)
+                .map_err(fmt_err)?;
         }
         let reader = read_stage
             .join()
@@ -232,7 +240,12 @@ pub fn read_index(path: &Path) -> Result<TraceIndex, CliError> {
 
 impl TraceIndex {
     /// A thread stream's chunk is indexed by its header; stream 0's records are applied.
-    fn add_chunk(&mut self, chunk: &Chunk, set: &mut ModuleSet) -> Result<(), FormatError> {
+    fn add_chunk(
+        &mut self,
+        chunk: &Chunk,
+        set: &mut ModuleSet,
+        check: &mut LeakCheckReader,
+    ) -> Result<(), FormatError> {
         if chunk.stream != GLOBAL_STREAM {
             let s = self.streams.entry(StreamId(chunk.stream)).or_default();
             s.offsets.push(chunk.offset);
@@ -242,12 +255,12 @@ impl TraceIndex {
         let base = chunk.payload_offset();
         let decoder = RecordDecoder::new(&chunk.payload).map_err(|e| e.shifted(base))?;
         for rec in decoder {
-            self.apply_global(rec.map_err(|e| e.shifted(base))?, set);
+            self.apply_global(rec.map_err(|e| e.shifted(base))?, set, check);
         }
         Ok(())
     }
 
-    fn apply_global(&mut self, rec: Record<'_>, set: &mut ModuleSet) {
+    fn apply_global(&mut self, rec: Record<'_>, set: &mut ModuleSet, check: &mut LeakCheckReader) {
         match rec {
             Record::Module {
                 id,
@@ -291,6 +304,55 @@ impl TraceIndex {
             Record::End { time } => self.end_time = Some(time),
             Record::Lost { events, .. } => {
                 self.lost_events = self.lost_events.saturating_add(events)
+            }
+            Record::Root {
+                id,
+                kind,
+                addr,
+                tid,
+                pc,
+            } => check.root(RootInfo {
+                id,
+                kind,
+                addr,
+                tid,
+                pc,
+                module: match kind {
+                    RootKind::Global => set.find(addr),
+                    // A return address: the call is before it.
+                    RootKind::Stack if pc != 0 => set.find(pc - 1),
+                    _ => None,
+                },
+            }),
+            Record::Reach {
+                ptr,
+                kind,
+                heuristic,
+                holder,
+            } => check.reach(
+                ptr,
+                Reach {
+                    kind,
+                    heuristic,
+                    holder,
+                },
+            ),
+            Record::ReachEnd {
+                blocks,
+                roots,
+                scanned_bytes,
+                ns,
+                threads,
+                unresponsive,
+            } => {
+                self.leak_check = Some(check.end(ReachStats {
+                    blocks,
+                    roots,
+                    scanned_bytes,
+                    ns,
+                    threads,
+                    unresponsive,
+                }))
             }
             // Thread events belong in thread streams (the tracer writes none here).
             _ => {}

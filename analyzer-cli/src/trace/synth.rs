@@ -1,12 +1,13 @@
 //! Synthetic traces for tests: a small builder over the format crate's own encoder
 //! (`Header::encode_raw`, `ChunkEnc`, `ChunkHeader::write`), so that tests exercise the
 //! exact bytes the tracer writes, without running the tracer; and constructors of the
-//! [`Record`]s tests write most ([`alloc`], [`free`], [`realloc`], [`module`], [`stack`]),
-//! which leave alignment and slack at 0. Other records are written as `Record` values.
+//! [`Record`]s tests write most ([`alloc`], [`free`], [`realloc`], [`module`], [`stack`],
+//! and the leak check's [`root`], [`reach`], [`reach_end`]), which leave alignment,
+//! slack and heuristics at 0. Other records are written as `Record` values.
 
 use memscope_format::{
-    AllocKind, ChunkEnc, ChunkHeader, Enc, FreeKind, Header, Origin, RawHeader, Record,
-    RecordDecoder, StackId, CHUNK_HEADER_LEN,
+    AllocKind, ChunkEnc, ChunkHeader, Enc, FreeKind, Header, Heuristic, Holder, LeakKind, Origin,
+    RawHeader, Record, RecordDecoder, RootKind, StackId, CHUNK_HEADER_LEN,
 };
 
 /// A trace being built in memory, one chunk at a time.
@@ -147,5 +148,38 @@ pub fn realloc(
         kind: AllocKind::Realloc,
         stack,
         slack: 0,
+    }
+}
+
+/// A `Root` record of the leak check.
+pub fn root(id: u32, kind: RootKind, addr: u64, tid: u32, pc: u64) -> Record<'static> {
+    Record::Root {
+        id,
+        kind,
+        addr,
+        tid,
+        pc,
+    }
+}
+
+/// A `Reach` record of the leak check, without a heuristic.
+pub fn reach(ptr: u64, kind: LeakKind, holder: Holder) -> Record<'static> {
+    Record::Reach {
+        ptr,
+        kind,
+        heuristic: Heuristic::None,
+        holder,
+    }
+}
+
+/// The `ReachEnd` record closing a leak check of `blocks` blocks and `roots` roots.
+pub fn reach_end(blocks: u64, roots: u64) -> Record<'static> {
+    Record::ReachEnd {
+        blocks,
+        roots,
+        scanned_bytes: 0,
+        ns: 0,
+        threads: 0,
+        unresponsive: 0,
     }
 }

@@ -25,6 +25,7 @@ mod gate_formats;
 mod gate_run;
 mod gate_support;
 mod html_report;
+mod leak_kinds;
 mod leak_stacks;
 mod lost_events;
 mod real_programs;

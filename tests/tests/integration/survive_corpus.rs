@@ -5,13 +5,17 @@
 //! (environments made alike by `Run::traced_and_valgrind`).
 //!
 //! The fast rows are tests; `corpus_table` (ignored; run by
-//! `scripts/corpus.sh`) runs every row and prints the table.
+//! `scripts/corpus.sh`) runs every row and prints the table, with, for the root process,
+//! what was live at exit split by leak kind and the default gate's verdict under the old
+//! rule (every live block of the program's fails: `--fail-on-leak-kinds all`) and the new
+//! one (only definitely and indirectly lost blocks fail).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use memscope_tests::{
-    all_trace_files, analyze, build_test_program, fixture, memscope_bin, which, Counts, Run,
+    all_trace_files, analyze, build_test_program, fixture, memscope, memscope_bin, which, Counts,
+    LeakKinds, Run,
 };
 use tempfile::TempDir;
 
@@ -286,9 +290,48 @@ struct Row {
     /// `Some(equal)` when compared with valgrind.
     valgrind: Option<bool>,
     vg_detail: String,
+    /// The root process's live-at-exit by leak kind (`None`: no leak check in its trace).
+    kinds: Option<LeakKinds>,
+    /// The default gate on the root trace under the old rule and the new one (table only).
+    gate_old: String,
+    gate_new: String,
 }
 
-fn evaluate(c: &Case) -> Row {
+/// `memscope check TRACE --no-config EXTRA...`: "pass", "FAIL (N)" with its FAIL lines,
+/// or what went wrong.
+fn gate_verdict(trace: &Path, extra: &[&str]) -> String {
+    let mut args: Vec<&std::ffi::OsStr> =
+        vec!["check".as_ref(), trace.as_os_str(), "--no-config".as_ref()];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    let out = memscope(&args);
+    let fails = out
+        .stdout_str()
+        .lines()
+        .filter(|l| l.starts_with("FAIL "))
+        .count();
+    match out.status.code() {
+        Some(0) => "pass".to_string(),
+        Some(1) => format!("FAIL ({fails})"),
+        Some(code) => format!("error {code}"),
+        None => "killed".to_string(),
+    }
+}
+
+/// "def/ind/pos/reach" bytes, or "no check".
+fn kinds_cell(k: &Option<LeakKinds>) -> String {
+    match k {
+        Some(k) => format!(
+            "{}/{}/{}/{}",
+            k.definitely_lost.bytes,
+            k.indirectly_lost.bytes,
+            k.possibly_lost.bytes,
+            k.still_reachable.bytes
+        ),
+        None => "no check".to_string(),
+    }
+}
+
+fn evaluate(c: &Case, table: bool) -> Row {
     let native = c.run.native();
     let (traced, vg) = if c.deterministic {
         let (t, vg_out, vg) = c.run.traced_and_valgrind();
@@ -310,11 +353,23 @@ fn evaluate(c: &Case) -> Row {
     let traces = all_trace_files(traced.dir.path());
     let mut inconsistencies = 0;
     let mut truncated = 0;
+    let mut kinds = None;
     for t in &traces {
         let r = analyze(t);
         inconsistencies += r.trace.inconsistencies;
         truncated += r.trace.truncated as usize;
+        if *t == traced.trace {
+            kinds = r.summary.leak_kinds;
+        }
     }
+    let (gate_old, gate_new) = if table {
+        (
+            gate_verdict(&traced.trace, &["--fail-on-leak-kinds", "all"]),
+            gate_verdict(&traced.trace, &[]),
+        )
+    } else {
+        (String::new(), String::new())
+    };
     let (valgrind, vg_detail) = match vg {
         Some((vg_out, vg)) => {
             let ours = Counts::from(&analyze(&traced.trace));
@@ -333,12 +388,15 @@ fn evaluate(c: &Case) -> Row {
         truncated,
         valgrind,
         vg_detail,
+        kinds,
+        gate_old,
+        gate_new,
     }
 }
 
 fn check(name: &str) {
     let c = case(name);
-    let row = evaluate(&c);
+    let row = evaluate(&c, false);
     assert!(
         row.identical,
         "{name}: output or status differs under the preload (or fails natively):\n{}",
@@ -422,7 +480,7 @@ fn corpus_table() {
         let started = std::time::Instant::now();
         let result = std::panic::catch_unwind(|| {
             let c = case(name);
-            evaluate(&c)
+            evaluate(&c, true)
         });
         match result {
             Ok(row) => {
@@ -451,17 +509,20 @@ fn corpus_table() {
     }
     let mut table = String::new();
     table.push_str(&format!(
-        "| {:<17} | {:<20} | {:>6} | {:>15} | {:>9} | {:<26} |\n",
+        "| {:<17} | {:<20} | {:>6} | {:>15} | {:>9} | {:<26} | {:<34} | {:<10} | {:<10} |\n",
         "program",
         "same output & status",
         "traces",
         "inconsistencies",
         "truncated",
-        "counts = valgrind's"
+        "counts = valgrind's",
+        "live at exit: def/ind/pos/reach B",
+        "gate old",
+        "gate new"
     ));
     table.push_str(&format!(
-        "|{:-<19}|{:-<22}|{:->8}|{:->17}|{:->11}|{:-<28}|\n",
-        "", "", "", "", "", ""
+        "|{:-<19}|{:-<22}|{:->8}|{:->17}|{:->11}|{:-<28}|{:-<36}|{:-<12}|{:-<12}|\n",
+        "", "", "", "", "", "", "", "", ""
     ));
     let mut all_pass = true;
     for r in &rows {
@@ -477,20 +538,23 @@ fn corpus_table() {
                     && r.truncated == 0
                     && r.valgrind != Some(false);
                 table.push_str(&format!(
-                    "| {:<17} | {:<20} | {:>6} | {:>15} | {:>9} | {:<26} |\n",
+                    "| {:<17} | {:<20} | {:>6} | {:>15} | {:>9} | {:<26} | {:<34} | {:<10} | {:<10} |\n",
                     r.name,
                     if r.identical { "yes" } else { "no" },
                     r.traces,
                     r.inconsistencies,
                     r.truncated,
-                    vg
+                    vg,
+                    kinds_cell(&r.kinds),
+                    r.gate_old,
+                    r.gate_new
                 ));
             }
             Err(name) => {
                 all_pass = false;
                 table.push_str(&format!(
-                    "| {:<17} | {:<20} | {:>6} | {:>15} | {:>9} | {:<26} |\n",
-                    name, "ERROR", "-", "-", "-", "-"
+                    "| {:<17} | {:<20} | {:>6} | {:>15} | {:>9} | {:<26} | {:<34} | {:<10} | {:<10} |\n",
+                    name, "ERROR", "-", "-", "-", "-", "-", "-", "-"
                 ));
             }
         }

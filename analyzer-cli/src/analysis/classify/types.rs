@@ -164,6 +164,20 @@ fn library_type(function: &str, module: Option<&str>) -> (bool, Option<&'static 
     (false, None)
 }
 
+/// The frame that names an allocation site: the innermost named frame outside the
+/// language libraries and C library the classifier knows (`alloc::`, `std::`,
+/// `operator new`, libc...), else the innermost named frame.
+pub fn site_frame(frames: &[SymFrame]) -> Option<&SymFrame> {
+    let named = || frames.iter().filter(|f| f.function.is_some());
+    named()
+        .find(|f| {
+            let function = f.function.as_deref().unwrap_or_default();
+            let function = crate::analysis::classify::runtime::base_name(function);
+            !library_type(function, f.module.as_deref()).0
+        })
+        .or_else(|| named().next())
+}
+
 /// The type allocated by a stack (innermost frame first), if recognised.
 pub fn classify(frames: &[SymFrame]) -> Option<&'static str> {
     let mut found = None;
@@ -233,6 +247,25 @@ mod tests {
             "main",
         ]);
         assert_eq!(classify(&f), Some("std::vector"));
+    }
+
+    #[test]
+    fn the_site_is_the_first_frame_outside_the_libraries() {
+        let f = frames(&[
+            "alloc::alloc::alloc",
+            "alloc::boxed::Box<T>::new",
+            "app::make",
+            "main",
+        ]);
+        assert_eq!(
+            site_frame(&f).and_then(|f| f.function.as_deref()),
+            Some("app::make")
+        );
+        let f = frames(&["alloc::alloc::alloc"]);
+        assert_eq!(
+            site_frame(&f).and_then(|f| f.function.as_deref()),
+            Some("alloc::alloc::alloc")
+        );
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The `leak` detector: blocks live when the replay ends (or at the `--at` moment),
-//! grouped by allocation stack, largest first. Which groups belong to libc, ld.so or a
-//! language runtime (kept on purpose) is decided later on the symbolized stacks, by
+//! grouped by allocation stack, largest first; when the trace has the tracer's leak
+//! check, by allocation stack and leak kind, worst kind first
+//! ([`crate::analysis::reach`]). Which groups belong to libc, ld.so or a language
+//! runtime (kept on purpose) is decided later on the symbolized stacks, by
 //! [`crate::analysis::classify::runtime`].
 
 use crate::analysis::findings::FindingSet;
+use crate::analysis::reach::join::join;
 use crate::analysis::visitor::{Category, End, Info, Results, Visitor};
 use crate::replay::block_events::{Ctx, Kinds, Lifecycle};
 use crate::replay::live_groups::group_by_stack;
@@ -27,6 +30,13 @@ impl Visitor for Leaks {
     fn event(&mut self, _: &Ctx, _: &Lifecycle, _: &mut FindingSet) {}
 
     fn finish(self: Box<Self>, end: &End<'_>, results: &mut Results) {
-        results.leaks = group_by_stack(end.live.values().map(|b| (b.stack, b.size)));
+        match end.leak_check {
+            Some(check) => {
+                let (groups, kinds) = join(end.live, check);
+                results.leaks = groups;
+                results.leak_kinds = Some(kinds);
+            }
+            None => results.leaks = group_by_stack(end.live.values().map(|b| (b.stack, b.size))),
+        }
     }
 }

@@ -142,6 +142,59 @@
     return el('td', {className: 'bar-cell'}, bar);
   }
 
+  // ---------------------------------------------------------------- leak kinds and holders
+
+  // valgrind's four kinds, worst first, as the report's JSON names them.
+  var LEAK_KINDS = [
+    {key: 'definitely_lost', label: 'Definitely lost', lost: true},
+    {key: 'indirectly_lost', label: 'Indirectly lost', lost: true},
+    {key: 'possibly_lost', label: 'Possibly lost', lost: false},
+    {key: 'still_reachable', label: 'Still reachable', lost: false}
+  ];
+
+  function kindWords(kind) {
+    return kind ? kind.replace('_', ' ') : '';
+  }
+
+  function located(h) {
+    if (!h.file) return null;
+    return basename(h.file) + (h.line ? ':' + h.line : '');
+  }
+
+  // One holder in words (as the text report says it); `heldBy`: a heap holder is the
+  // lost block of an indirectly lost group, else a block on a chain.
+  function holderText(h, heldBy) {
+    var thread = h.thread === null || h.thread === undefined ? '?' : String(h.thread);
+    var at = located(h);
+    switch (h.kind) {
+      case 'global':
+        return (h.symbol ? 'global ' + h.symbol : 'a global') +
+          (at ? ' (' + at + ')' : h.module ? ' in ' + basename(h.module) : '');
+      case 'stack': return 'stack of thread ' + thread + (h.symbol ? ' in ' + h.symbol : '');
+      case 'tls': return 'thread-local of thread ' + thread;
+      case 'register': return 'register of thread ' + thread;
+      case 'anonymous': return 'anonymous memory (not heap, not a module)';
+      default:
+        return (heldBy ? 'the lost block allocated at ' : 'block allocated at ') + (h.symbol || '?') +
+          (at ? ' (' + at + ')' : '');
+    }
+  }
+
+  // The "held by" cell: one line per holder, then the chain from a root when there is one.
+  function holdersCell(l) {
+    var td = el('td', {className: 'held-by'});
+    (l.held_by || []).forEach(function (h) {
+      td.appendChild(el('div', {className: 'holder', 'data-kind': h.kind, text: holderText(h, true)}));
+    });
+    if (l.chain && l.chain.length > 1) {
+      var ol = el('ol', {className: 'chain'});
+      l.chain.forEach(function (h) { ol.appendChild(el('li', {text: holderText(h, false)})); });
+      ol.appendChild(el('li', {text: 'this block'}));
+      td.appendChild(el('details', {className: 'chain-details'}, el('summary', {text: 'path from the root'}), ol));
+    }
+    return td;
+  }
+
   // ---------------------------------------------------------------- header and summary
 
   function header() {
@@ -174,6 +227,10 @@
       h.appendChild(el('div', {className: 'banner info'},
         'Analyzed at ' + duration(t.at_ns) + ' after the start: "live at exit" means live then.'));
     }
+    if (!s.leak_kinds && (t.at_ns === undefined || t.at_ns === null)) {
+      h.appendChild(el('div', {className: 'banner info', id: 'no-leak-kinds'},
+        'No leak kinds: the trace has no leak check at exit (the process was killed by SIGKILL, or an older tracer); every block live at exit is listed.'));
+    }
     if (t.origin === 'fork_child' && t.inherited_frees > 0) {
       h.appendChild(el('div', {className: 'banner info'},
         plural(t.inherited_frees, 'free', 'frees') + ' of blocks allocated by the parent before fork.'));
@@ -193,6 +250,13 @@
     card('Live at exit: program', bytes(s.program_leaks.bytes), plural(s.program_leaks.blocks, 'block', 'blocks'),
       s.program_leaks.bytes > 0 ? 'bad' : null);
     card('Live at exit: runtime-internal', bytes(s.runtime_internal.bytes), plural(s.runtime_internal.blocks, 'block', 'blocks') + ' (libc, ld.so, runtimes)');
+    if (s.leak_kinds) {
+      LEAK_KINDS.forEach(function (k) {
+        var n = s.leak_kinds[k.key];
+        card(k.label, bytes(n.bytes), plural(n.blocks, 'block', 'blocks'),
+          n.bytes > 0 && k.lost ? 'bad' : null);
+      });
+    }
     card('Threads', thousands(s.threads));
     card('Findings', thousands(doc.findings.length), null, doc.findings.length ? 'bad' : null);
     card('Inconsistencies', thousands(t.inconsistencies), null, t.inconsistencies ? 'warn' : null);
@@ -508,21 +572,34 @@
     var all = doc.leaks.slice();
     var program = all.filter(function (l) { return !l.runtime_internal; });
     var runtime = all.filter(function (l) { return l.runtime_internal; });
-    var s = section('leaks', 'Live at exit (' + thousands(data.leak_groups_total) + ' stacks)',
-      'Blocks still live when the trace ended, by allocation stack: the program\'s first, then those libc, ld.so and ' +
-      'language runtimes keep on purpose (runtime-internal). Largest first.');
+    var kinds = !!doc.summary.leak_kinds;
+    var s = section('leaks', 'Live at exit (' + thousands(data.leak_groups_total) + (kinds ? ' groups' : ' stacks') + ')',
+      kinds ?
+        'Blocks still live when the trace ended, by allocation stack and leak kind (the leak check at exit): definitely lost ' +
+        'first, then indirectly lost, possibly lost, still reachable; the program\'s before those libc, ld.so and language ' +
+        'runtimes keep on purpose (runtime-internal). Largest first within a kind. "Held by" names the roots that keep ' +
+        'reachable blocks, and the lost block that holds indirectly lost ones.' :
+        'Blocks still live when the trace ended, by allocation stack: the program\'s first, then those libc, ld.so and ' +
+        'language runtimes keep on purpose (runtime-internal). Largest first.');
     if (all.length === 0) {
       s.appendChild(el('p', {className: 'empty', text: 'No blocks live at exit.'}));
       return;
     }
-    var rows = program.concat(runtime).slice(0, MAX_ROWS).map(function (l) {
-      return el('tr', {className: l.runtime_internal ? 'runtime' : 'program'},
-        num(bytes(l.bytes)), num(thousands(l.blocks)),
-        el('td', null, el('span', {className: 'tag' + (l.runtime_internal ? '' : ' program'), text: l.runtime_internal ? 'runtime-internal' : 'program'})),
+    // With leak kinds the groups keep the report's order (worst kind first).
+    var ordered = kinds ? all : program.concat(runtime);
+    var rows = ordered.slice(0, MAX_ROWS).map(function (l) {
+      var cells = [num(bytes(l.bytes)), num(thousands(l.blocks))];
+      if (kinds) {
+        cells.push(el('td', null, el('span', {className: 'tag leak-kind ' + (l.kind || 'none'), text: l.kind ? kindWords(l.kind) : 'unknown'})));
+      }
+      cells.push(el('td', null, el('span', {className: 'tag' + (l.runtime_internal ? '' : ' program'), text: l.runtime_internal ? 'runtime-internal' : 'program'})),
         el('td', {className: 'mono', text: l.type || ''}),
         el('td', null, stackDetails(l.stack)));
+      if (kinds) cells.push(holdersCell(l));
+      return el('tr', {className: l.runtime_internal ? 'runtime' : 'program'}, cells);
     });
-    s.appendChild(table(['#Bytes', '#Blocks', 'Kind', 'Type', 'Allocated at'], rows));
+    s.appendChild(table(kinds ? ['#Bytes', '#Blocks', 'Leak kind', 'Kind', 'Type', 'Allocated at', 'Held by'] :
+      ['#Bytes', '#Blocks', 'Kind', 'Type', 'Allocated at'], rows));
     if (all.length > MAX_ROWS) {
       s.appendChild(el('p', {className: 'note', text: (all.length - MAX_ROWS) + ' more stacks in the JSON report (--format json).'}));
     }
