@@ -287,6 +287,7 @@ impl LiveMap {
     }
 
     /// Live blocks.
+    #[cfg_attr(not(stack_capture), allow(dead_code))]
     pub fn len(&self) -> usize {
         self.blocks.len
     }
@@ -331,6 +332,7 @@ impl LiveMap {
     }
 
     /// Calls `f(ptr, size)` for every live block, in no order.
+    #[cfg_attr(not(stack_capture), allow(dead_code))]
     pub fn for_each(&self, f: impl FnMut(u64, u64)) {
         self.blocks.for_each(f);
     }

@@ -87,7 +87,9 @@ impl Writer {
             write_failed: false,
             flushed: HANDOFF.flush_requested(),
             lost_written: 0,
-            live: leak_check.then(LiveMap::new),
+            // Only where the check runs (it needs the platform's memory map and thread
+            // stopping: the `stack_capture` configuration).
+            live: (leak_check && cfg!(stack_capture)).then(LiveMap::new),
         };
         #[cfg(stack_capture)]
         w.modules.refresh(&mut w.global, &mut w.out_global);
