@@ -78,11 +78,11 @@ impl<V: Copy> Table<V> {
         unsafe { &mut *self.slots.as_ptr().add(i) }
     }
 
-    /// Sets `key` to `value`; the old value if the key was there. False in the second
-    /// place if memory ran out (nothing stored).
-    fn insert(&mut self, key: u64, value: V) -> (Option<V>, bool) {
+    /// Sets `key` to `value`; the old value if the key was there. If memory ran out,
+    /// nothing is stored.
+    fn insert(&mut self, key: u64, value: V) -> Option<V> {
         if self.cap == 0 || ((self.len + 1) * 8 > self.cap * 7 && !self.grow()) {
-            return (None, false);
+            return None;
         }
         let mut i = self.home(key);
         loop {
@@ -90,10 +90,10 @@ impl<V: Copy> Table<V> {
             if s.key == 0 {
                 *s = Slot { key, value };
                 self.len += 1;
-                return (None, true);
+                return None;
             }
             if s.key == key {
-                return (Some(std::mem::replace(&mut s.value, value)), true);
+                return Some(std::mem::replace(&mut s.value, value));
             }
             i = (i + 1) & (self.cap - 1);
         }
@@ -301,7 +301,7 @@ impl LiveMap {
         if take_waiting(&mut self.early_frees, ptr, |t| t >= time) {
             return;
         }
-        if let (Some(_), _) = self.blocks.insert(ptr, size) {
+        if self.blocks.insert(ptr, size).is_some() {
             // The old block's free is still in another ring.
             add_waiting(&mut self.stale[0], ptr, time);
         }
