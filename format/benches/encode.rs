@@ -43,6 +43,8 @@ fn write_chunk(c: &mut ChunkEnc, buf: &mut [u8]) -> usize {
                 ptr: live[slot],
                 kind: FreeKind::Free,
                 stack: StackId(3),
+                size: 0,
+                align: 0,
             };
             c.put(&mut e, &free).unwrap();
         }

@@ -182,7 +182,8 @@ impl<'a> RecordDecoder<'a> {
     }
 
     #[inline]
-    fn free(&mut self, code: u8) -> Result<Record<'a>, FormatError> {
+    /// A free of opcode `code`; `args`: the sized/aligned delete's arguments follow.
+    fn free(&mut self, code: u8, args: bool) -> Result<Record<'a>, FormatError> {
         let kind = FreeKind::from_u8((code >> 3) & 3)
             .ok_or_else(|| bad(self.main.pos() - 1, "free kind"))?;
         let time = self.time()?;
@@ -193,11 +194,18 @@ impl<'a> RecordDecoder<'a> {
         };
         let stack = self.stack(code, CLASS_FREE)?;
         self.m.saw_free(ptr);
+        let (size, align) = if args {
+            (self.field(F_SIZE)?, self.field(F_SIZE)?)
+        } else {
+            (0, 0)
+        };
         Ok(Record::Free {
             time,
             ptr,
             kind,
             stack,
+            size,
+            align,
         })
     }
 
@@ -240,7 +248,7 @@ impl<'a> RecordDecoder<'a> {
             return self.alloc(code, op::FAST_KINDS[(code >> 5) as usize & 3], false);
         }
         if (op::FREE..=op::FREE_LAST).contains(&code) {
-            return self.free(code);
+            return self.free(code, false);
         }
         let d = &mut self.main;
         Ok(match code {
@@ -360,6 +368,14 @@ impl<'a> RecordDecoder<'a> {
                     return Err(bad(mode_at, "allocation mode"));
                 }
                 self.alloc(mode, kind, true)?
+            }
+            op::FREE_ARGS => {
+                let code_at = self.main.pos();
+                let code = self.main.u8()?;
+                if !(op::FREE..=op::FREE_LAST).contains(&code) {
+                    return Err(bad(code_at, "free opcode after FREE_ARGS"));
+                }
+                self.free(code, true)?
             }
             op::REALLOC => self.realloc(AllocKind::Realloc)?,
             op::REALLOC_ARRAY => self.realloc(AllocKind::ReallocArray)?,

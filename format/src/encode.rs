@@ -333,6 +333,8 @@ impl ChunkEnc {
                 ptr,
                 kind,
                 stack,
+                size,
+                align,
             } => {
                 self.room(e)?;
                 self.time(time);
@@ -348,6 +350,11 @@ impl ChunkEnc {
                     }
                 };
                 mode |= self.stack_mode(stack, CLASS_FREE);
+                if size != 0 || align != 0 {
+                    e.u8(op::FREE_ARGS)?;
+                    self.put_side(F_SIZE, size);
+                    self.put_side(F_SIZE, align);
+                }
                 e.u8(op::FREE | (kind as u8) << 3 | mode)?;
                 self.m.saw_free(ptr);
                 Ok(())

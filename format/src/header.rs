@@ -9,7 +9,7 @@ use crate::varint::{Dec, Enc, Full};
 pub const MAGIC: &[u8; 8] = b"MEMSCOPE";
 /// The format this crate writes and reads (see the version history in the crate docs);
 /// a trace of any other version is refused with [`FormatErrorKind::UnsupportedVersion`].
-pub const FORMAT_VERSION: u16 = 5;
+pub const FORMAT_VERSION: u16 = 6;
 /// Bytes before the header payload.
 pub const HEADER_PREFIX_LEN: usize = 20;
 

@@ -22,7 +22,8 @@
 //! model (pointer rings, stack and size predictions, opcodes that fold kind and modes)
 //! and laid out as a main stream and ten side streams (see [`record`]); 4 = the chunk
 //! header counts its records (pass 1 of the analyzer indexes thread chunks without
-//! decompressing them); 5 = the leak check's `Root`, `Reach` and `ReachEnd` records.
+//! decompressing them); 5 = the leak check's `Root`, `Reach` and `ReachEnd` records; 6 = `Free` carries
+//! the size and alignment arguments of sized and aligned `operator delete` (`FREE_ARGS`).
 
 #![forbid(unsafe_code)]
 

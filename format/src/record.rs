@@ -74,6 +74,9 @@ pub(crate) mod op {
     pub const REALLOC: u8 = 0x14;
     pub const REALLOC_ARRAY: u8 = 0x15;
     pub const REALLOC_ANY: u8 = 0x16;
+    /// Free with the arguments of a sized or aligned `operator delete`: then the free
+    /// opcode byte, the free's fields, `S` size, `S` align.
+    pub const FREE_ARGS: u8 = 0x17;
     /// Free: `FREE | kind << 3 | hit << 2 | stack mode`, kind 0..=2.
     pub const FREE: u8 = 0x20;
     pub const FREE_LAST: u8 = 0x37;
@@ -431,12 +434,16 @@ pub enum Record<'a> {
         stack: StackId,
         slack: u64,
     },
-    /// A release of a non-null pointer, stamped before the allocator saw it.
+    /// A release of a non-null pointer, stamped before the allocator saw it. `size` and
+    /// `align` are the arguments of a sized or aligned `operator delete` (0: the form
+    /// called takes none).
     Free {
         time: u64,
         ptr: u64,
         kind: FreeKind,
         stack: StackId,
+        size: u64,
+        align: u64,
     },
     /// `realloc`/`reallocarray`: `time_before` is stamped before the call (when `old` is
     /// given up, if it moves), `time` after it. `new == 0` with `size > 0` is a failed

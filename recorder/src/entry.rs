@@ -16,6 +16,7 @@
 //!   AllocAligned  ptr, size, alignment
 //!   AllocFailed   0, size
 //!   Free          ptr
+//!   FreeArgs      ptr, size, alignment (a sized or aligned operator delete)
 //!   Realloc       old, size, new, time before the call
 //!   ThreadStart   kernel tid, stream, 0, 0
 //!   ThreadExit    0, 0, 0, 0
@@ -51,6 +52,7 @@ pub enum Tag {
     ProcessExit = 7,
     Fork = 8,
     AllocAligned = 9,
+    FreeArgs = 10,
 }
 
 impl Tag {
@@ -66,6 +68,7 @@ impl Tag {
             ProcessExit,
             Fork,
             AllocAligned,
+            FreeArgs,
         ]
         .into_iter()
         .find(|t| *t as u8 == v)
@@ -78,7 +81,7 @@ pub const fn header_words(tag: u8) -> usize {
     match tag {
         t if t == Tag::Free as u8 => 3,
         t if t == Tag::Alloc as u8 || t == Tag::AllocFailed as u8 => 4,
-        t if t == Tag::AllocAligned as u8 => 5,
+        t if t == Tag::AllocAligned as u8 || t == Tag::FreeArgs as u8 => 5,
         _ => HEADER_WORDS,
     }
 }
@@ -140,6 +143,13 @@ pub fn alloc_failed(kind: AllocKind, time: u64, size: u64) -> [u64; 4] {
 #[inline(always)]
 pub fn free(kind: FreeKind, time: u64, ptr: u64) -> [u64; 3] {
     [word0(Tag::Free, kind as u8), time, ptr]
+}
+
+/// A release by a sized or aligned `operator delete`, with the size and alignment it was
+/// given (0: that argument is not part of the form called).
+#[inline(always)]
+pub fn free_args(kind: FreeKind, time: u64, ptr: u64, size: u64, align: u64) -> [u64; 5] {
+    [word0(Tag::FreeArgs, kind as u8), time, ptr, size, align]
 }
 
 /// A realloc-like call: `before` stamped before the real call, `time` after it.
@@ -215,6 +225,9 @@ pub enum Event {
         time: u64,
         ptr: u64,
         kind: FreeKind,
+        /// The size and alignment a sized or aligned `operator delete` was given (0: none).
+        size: u64,
+        align: u64,
     },
     Realloc {
         time_before: u64,
@@ -296,10 +309,12 @@ impl Entry {
                 kind: alloc_kind(),
                 slack,
             },
-            Tag::Free => Event::Free {
+            Tag::Free | Tag::FreeArgs => Event::Free {
                 time,
                 ptr: w[2],
                 kind: FreeKind::from_u8(kind).unwrap_or(FreeKind::Free),
+                size: if tag == Tag::FreeArgs { w[3] } else { 0 },
+                align: if tag == Tag::FreeArgs { w[4] } else { 0 },
             },
             Tag::Realloc => Event::Realloc {
                 time_before: w[5],
@@ -413,6 +428,18 @@ mod tests {
                     time: 14,
                     ptr: 0x30,
                     kind: FreeKind::DeleteArray,
+                    size: 0,
+                    align: 0,
+                },
+            ),
+            (
+                &free_args(FreeKind::Delete, 15, 0x40, 24, 64),
+                Event::Free {
+                    time: 15,
+                    ptr: 0x40,
+                    kind: FreeKind::Delete,
+                    size: 24,
+                    align: 64,
                 },
             ),
             (

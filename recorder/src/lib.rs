@@ -82,11 +82,24 @@ pub fn on_alloc<F: FrontEnd>(
 /// A release of `ptr`, recorded before the real call (null is ignored).
 #[inline(always)]
 pub fn on_free<F: FrontEnd>(g: &Guard<F>, ptr: *mut c_void, kind: FreeKind) {
+    on_free_with_args(g, ptr, kind, 0, 0);
+}
+
+/// A release by a sized or aligned `operator delete`: `size` and `align` are the
+/// arguments it was given (0: the form called takes none).
+#[inline(always)]
+pub fn on_free_with_args<F: FrontEnd>(
+    g: &Guard<F>,
+    ptr: *mut c_void,
+    kind: FreeKind,
+    size: usize,
+    align: usize,
+) {
     if ptr.is_null() {
         return;
     }
     if let Some(mut me) = lifecycle::current(g) {
-        me.free(ptr as u64, kind);
+        me.free(ptr as u64, kind, size, align);
     }
 }
 

@@ -100,13 +100,19 @@ impl Attached<'_> {
         }
     }
 
-    /// A release of a non-null pointer (recorded before the real call).
+    /// A release of a non-null pointer (recorded before the real call); `size`, `align`:
+    /// the arguments of a sized or aligned `operator delete` (0: none).
     #[inline(always)]
-    pub fn free(&mut self, ptr: u64, kind: FreeKind) {
+    pub fn free(&mut self, ptr: u64, kind: FreeKind, size: usize, align: usize) {
         // SAFETY: the owning thread, guard held; the reference ends before `record` takes
         // its own.
         let with_stack = unsafe { self.slot.owner() }.free_stacks;
-        self.record(entry::free(kind, now(), ptr), with_stack);
+        if size == 0 && align == 0 {
+            self.record(entry::free(kind, now(), ptr), with_stack);
+        } else {
+            let header = entry::free_args(kind, now(), ptr, size as u64, align as u64);
+            self.record(header, with_stack);
+        }
     }
 
     /// A `realloc`-like call: `before` was stamped before the real call.

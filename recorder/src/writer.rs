@@ -347,13 +347,21 @@ impl Writer {
                 };
                 thread.put(out, time, &record);
             }
-            Event::Free { time, ptr, kind } => {
+            Event::Free {
+                time,
+                ptr,
+                kind,
+                size,
+                align,
+            } => {
                 let time = event_time(time);
                 let record = Record::Free {
                     time,
                     ptr,
                     kind,
                     stack,
+                    size,
+                    align,
                 };
                 thread.put(out, time, &record);
             }
@@ -367,8 +375,9 @@ impl Writer {
                 slack,
             } => {
                 let time = event_time(time);
+                let record_time_before = event_time(time_before);
                 let record = Record::Realloc {
-                    time_before: event_time(time_before),
+                    time_before: record_time_before,
                     time,
                     old,
                     new,
@@ -377,7 +386,9 @@ impl Writer {
                     stack,
                     slack,
                 };
-                thread.put(out, time, &record);
+                // The chunk's base time is the earliest time of its first record: a realloc's
+                // time before the call (the stream's time deltas cannot go back).
+                thread.put(out, record_time_before, &record);
             }
             Event::AllocFailed { time, size, kind } => {
                 let time = event_time(time);

@@ -101,6 +101,7 @@ pub fn split_record(rec: &Record<'_>, stream: StreamId, out: &mut Vec<Event>) {
             ptr,
             kind,
             stack,
+            ..
         } => push(time, EventKind::Free { ptr, kind, stack }),
         Record::Realloc {
             time_before,

@@ -126,6 +126,8 @@ pub fn free(time: u64, ptr: u64, stack: StackId) -> Record<'static> {
         ptr,
         kind: FreeKind::Free,
         stack,
+        size: 0,
+        align: 0,
     }
 }
 

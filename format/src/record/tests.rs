@@ -95,6 +95,8 @@ fn every_record_round_trips() {
                 ptr: 0x5555_1000,
                 kind: FreeKind::Delete,
                 stack: StackId::NONE,
+                size: 0,
+                align: 0,
             },
             Record::AllocFailed {
                 time: 1007,
@@ -220,7 +222,9 @@ fn every_record_round_trips() {
             time: 1006,
             ptr: 0x5555_1000,
             kind: FreeKind::Delete,
-            stack: StackId::NONE
+            stack: StackId::NONE,
+            size: 0,
+            align: 0,
         }
     );
     assert_eq!(
@@ -374,6 +378,8 @@ fn predicted_fields_cost_nothing() {
                     ptr: p,
                     kind: FreeKind::Free,
                     stack: StackId(3),
+                    size: 0,
+                    align: 0,
                 },
             ]
         })
@@ -395,6 +401,8 @@ fn a_clock_that_steps_back_decodes_at_the_previous_time() {
                 ptr: 0x10,
                 kind: FreeKind::Free,
                 stack: StackId::NONE,
+                size: 0,
+                align: 0,
             },
             Record::ThreadExit { time: 160 },
         ],
@@ -463,6 +471,8 @@ fn truncation_at_every_byte_never_panics() {
                 ptr: 0x10,
                 kind: FreeKind::Delete,
                 stack: StackId(1),
+                size: 0,
+                align: 0,
             },
             Record::Realloc {
                 time_before: 8,
@@ -585,6 +595,9 @@ fn records<'p>(steps: &[Step], paths: &'p [Vec<u8>]) -> Vec<Record<'p>> {
                     ptr,
                     kind,
                     stack,
+                    // Sized and aligned deletes now and then (FREE_ARGS).
+                    size: if s.pick % 4 == 1 { s.raw % 5000 } else { 0 },
+                    align: if s.pick % 5 == 2 { 1 << (s.raw % 13) } else { 0 },
                 }
             }
             11 | 12 => {
@@ -779,4 +792,40 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn sized_and_aligned_deletes_keep_their_arguments() {
+    let recs = [
+        Record::Free {
+            time: 5,
+            ptr: 0x5555_0000,
+            kind: FreeKind::DeleteArray,
+            stack: StackId(7),
+            size: 24,
+            align: 64,
+        },
+        Record::Free {
+            time: 6,
+            ptr: 0x5555_1000,
+            kind: FreeKind::Delete,
+            stack: StackId(7),
+            size: 40,
+            align: 0,
+        },
+        Record::Free {
+            time: 7,
+            ptr: 0x5555_2000,
+            kind: FreeKind::Free,
+            stack: StackId(7),
+            size: 0,
+            align: 0,
+        },
+    ];
+    let payload = chunk(1, &recs);
+    let back: Vec<_> = RecordDecoder::new(&payload)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(back, recs);
 }

@@ -11,7 +11,7 @@ use std::ffi::c_void;
 
 use memscope_format::{AllocKind, FreeKind};
 
-use memscope_recorder::{on_alloc, on_free};
+use memscope_recorder::{on_alloc, on_free_with_args};
 
 use crate::front_end::Guard;
 use crate::real::{__libc_free, __libc_malloc, __libc_memalign, next_fn, usable_size};
@@ -75,9 +75,9 @@ fn new_impl(
 }
 
 #[inline(always)]
-fn delete_impl(p: *mut c_void, kind: FreeKind) {
+fn delete_impl(p: *mut c_void, kind: FreeKind, size: usize, align: usize) {
     if let Some(g) = Guard::enter() {
-        on_free(&g, p, kind);
+        on_free_with_args(&g, p, kind, size, align);
     }
     // SAFETY: releasing the caller's block through glibc, which allocated it.
     unsafe { __libc_free(p) }
@@ -109,26 +109,28 @@ new_hooks! {
 }
 
 macro_rules! delete_hooks {
-    ($($sym:ident($($arg:ident: $ty:ty),*) => $kind:ident;)*) => {$(
+    ($($sym:ident($($arg:ident: $ty:ty),*) => $kind:ident, size $size:expr, align $align:expr;)*) => {$(
         #[cfg_attr(not(test), no_mangle)]
         pub unsafe extern "C-unwind" fn $sym(p: *mut c_void $(, $arg: $ty)*) {
             $(let _ = $arg;)*
-            delete_impl(p, FreeKind::$kind)
+            delete_impl(p, FreeKind::$kind, $size, $align)
         }
     )*};
 }
 
+// The size and alignment arguments are recorded as given, for the mismatch detector
+// (a sized delete whose size is not the allocation's; aligned new, unaligned delete).
 delete_hooks! {
-    _ZdlPv() => Delete;
-    _ZdaPv() => DeleteArray;
-    _ZdlPvm(size: usize) => Delete;
-    _ZdaPvm(size: usize) => DeleteArray;
-    _ZdlPvRKSt9nothrow_t(nt: *const c_void) => Delete;
-    _ZdaPvRKSt9nothrow_t(nt: *const c_void) => DeleteArray;
-    _ZdlPvSt11align_val_t(al: usize) => Delete;
-    _ZdaPvSt11align_val_t(al: usize) => DeleteArray;
-    _ZdlPvmSt11align_val_t(size: usize, al: usize) => Delete;
-    _ZdaPvmSt11align_val_t(size: usize, al: usize) => DeleteArray;
-    _ZdlPvSt11align_val_tRKSt9nothrow_t(al: usize, nt: *const c_void) => Delete;
-    _ZdaPvSt11align_val_tRKSt9nothrow_t(al: usize, nt: *const c_void) => DeleteArray;
+    _ZdlPv() => Delete, size 0, align 0;
+    _ZdaPv() => DeleteArray, size 0, align 0;
+    _ZdlPvm(size: usize) => Delete, size size, align 0;
+    _ZdaPvm(size: usize) => DeleteArray, size size, align 0;
+    _ZdlPvRKSt9nothrow_t(nt: *const c_void) => Delete, size 0, align 0;
+    _ZdaPvRKSt9nothrow_t(nt: *const c_void) => DeleteArray, size 0, align 0;
+    _ZdlPvSt11align_val_t(al: usize) => Delete, size 0, align al;
+    _ZdaPvSt11align_val_t(al: usize) => DeleteArray, size 0, align al;
+    _ZdlPvmSt11align_val_t(size: usize, al: usize) => Delete, size size, align al;
+    _ZdaPvmSt11align_val_t(size: usize, al: usize) => DeleteArray, size size, align al;
+    _ZdlPvSt11align_val_tRKSt9nothrow_t(al: usize, nt: *const c_void) => Delete, size 0, align al;
+    _ZdaPvSt11align_val_tRKSt9nothrow_t(al: usize, nt: *const c_void) => DeleteArray, size 0, align al;
 }
