@@ -421,7 +421,7 @@ mod tests {
                 slack: 0
             })
         );
-        let cases: [(&[u64], Event); 6] = [
+        let cases: [(&[u64], Event); 7] = [
             (
                 &free(FreeKind::DeleteArray, 14, 0x30),
                 Event::Free {
