@@ -305,6 +305,10 @@ impl<'a> RecordDecoder<'a> {
                 }
             }
             op::END => Record::End { time: self.time()? },
+            op::ALLOCATOR => Record::Allocator {
+                path: d.blob()?,
+                bypassed: d.var_u32()?,
+            },
             op::LOST => {
                 let events = d.var()?;
                 Record::Lost {

@@ -184,6 +184,12 @@ impl ChunkEnc {
                 e.blob(build_id)?;
                 self.fits(e)
             }
+            Record::Allocator { path, bypassed } => {
+                e.u8(op::ALLOCATOR)?;
+                e.blob(path)?;
+                e.var(bypassed as u64)?;
+                self.fits(e)
+            }
             Record::ModuleUnload { id } => {
                 e.u8(op::MODULE_UNLOAD)?;
                 e.var(id as u64)?;

@@ -23,7 +23,8 @@
 //! and laid out as a main stream and ten side streams (see [`record`]); 4 = the chunk
 //! header counts its records (pass 1 of the analyzer indexes thread chunks without
 //! decompressing them); 5 = the leak check's `Root`, `Reach` and `ReachEnd` records; 6 = `Free` carries
-//! the size and alignment arguments of sized and aligned `operator delete` (`FREE_ARGS`).
+//! the size and alignment arguments of sized and aligned `operator delete` (`FREE_ARGS`),
+//! and the `Allocator` record (which allocator serves the program; what bypasses the tracer).
 
 #![forbid(unsafe_code)]
 
@@ -34,6 +35,7 @@ mod model;
 pub mod varint;
 
 pub mod chunk;
+pub mod entry_points;
 pub mod error;
 pub mod header;
 pub mod reader;

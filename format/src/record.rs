@@ -67,6 +67,7 @@ pub(crate) mod op {
     pub const ROOT: u8 = 0x09;
     pub const REACH: u8 = 0x0a;
     pub const REACH_END: u8 = 0x0b;
+    pub const ALLOCATOR: u8 = 0x0c;
     pub const THREAD_START: u8 = 0x10;
     pub const THREAD_EXIT: u8 = 0x11;
     pub const ALLOC_FAILED: u8 = 0x12;
@@ -415,6 +416,14 @@ pub enum Record<'a> {
         ns: u64,
         threads: u32,
         unresponsive: u32,
+    },
+    /// The allocator that serves the program: `path` is the object that defines the
+    /// `malloc` in use (empty if unknown), `bypassed` the entry points
+    /// ([`crate::entry_points`]) whose calls go to another object's definition ahead of
+    /// the tracer's, so the trace does not see them.
+    Allocator {
+        path: &'a [u8],
+        bypassed: u32,
     },
     ThreadStart {
         time: u64,

@@ -1,15 +1,15 @@
 //! The ELF preload as a front end of the recorder core: the per-thread state in
-//! initial-exec TLS (declared in `native.c`), thread exit through a pthread key, forks
-//! through `pthread_atfork`, fatal signals (`signals`), and the process's identity from
-//! `/proc`.
+//! initial-exec TLS (declared in `native.c`), thread exit through the C library's
+//! thread-exit destructors (`__cxa_thread_atexit_impl`, the mechanism of C++
+//! `thread_local`: it takes none of the program's 1024 pthread keys), forks through
+//! `pthread_atfork`, fatal signals (`signals`), and the process's identity from `/proc`.
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use memscope_format::ExitHow;
 use memscope_platform::file::{read_link, read_small_file};
-use memscope_recorder::{FrontEnd, ProcessIdentity, ThreadState};
+use memscope_recorder::{AllocatorInUse, FrontEnd, ProcessIdentity, ThreadState};
 
 /// The ELF interposition front end.
 pub struct Elf;
@@ -17,8 +17,17 @@ pub struct Elf;
 /// This front end's reentrancy guard.
 pub type Guard = memscope_recorder::Guard<Elf>;
 
-/// The pthread key whose destructor reports thread exit (`u32::MAX`: none).
-static THREAD_KEY: AtomicU32 = AtomicU32::new(u32::MAX);
+extern "C" {
+    /// glibc's registration of a destructor to run when the calling thread exits (before
+    /// the pthread key destructors), for the object `dso_handle` names.
+    fn __cxa_thread_atexit_impl(
+        dtor: unsafe extern "C" fn(*mut c_void),
+        obj: *mut c_void,
+        dso_handle: *mut c_void,
+    ) -> i32;
+    /// This object's handle (the linker defines it in every shared object).
+    static __dso_handle: u8;
+}
 
 // SAFETY: `thread_state` returns this thread's own initial-exec TLS block, valid for the
 // thread's whole life; reaching it is two instructions (no `__tls_get_addr`, so no
@@ -44,32 +53,42 @@ unsafe impl FrontEnd for Elf {
     }
 
     fn install_process_handlers() {
-        let mut key: libc::pthread_key_t = 0;
-        // SAFETY: plain pthread API calls with valid arguments; the handlers are
-        // `extern "C"` functions that never unwind.
+        use memscope_recorder::private_heap::{after_fork, prepare_fork};
+        // SAFETY: plain pthread API calls; the handlers are `extern "C"` functions that
+        // never unwind. The private heap's come first: the child's handlers run in
+        // registration order, and `on_fork_child` allocates.
         unsafe {
-            if libc::pthread_key_create(&mut key, Some(on_thread_exit)) == 0 {
-                THREAD_KEY.store(key, Ordering::Relaxed);
-            }
+            libc::pthread_atfork(Some(prepare_fork), Some(after_fork), Some(after_fork));
             libc::pthread_atfork(None, None, Some(on_fork_child));
         }
         crate::signals::install();
     }
 
     fn watch_thread_exit() {
-        let key = THREAD_KEY.load(Ordering::Relaxed);
-        if key != u32::MAX {
-            // Any non-null value makes the destructor run; the recorder finds the thread's
-            // slot itself.
-            static WATCHED: u8 = 0;
-            // SAFETY: a key we created.
-            unsafe { libc::pthread_setspecific(key, &WATCHED as *const u8 as *const c_void) };
+        // The main thread's "exit" is the process's, which the exit paths handle (glibc
+        // runs these destructors in `exit` too, before the program's own exit handlers).
+        if memscope_platform::thread::current_tid() == memscope_platform::thread::current_pid() {
+            return;
+        }
+        // SAFETY: registers `on_thread_exit` for this thread and this object; the
+        // registration is freed by glibc when it runs (the C library's allocation here is
+        // the tracer's: the recorder calls this with its own work flagged).
+        unsafe {
+            __cxa_thread_atexit_impl(
+                on_thread_exit,
+                std::ptr::null_mut(),
+                &__dso_handle as *const u8 as *mut c_void,
+            );
         }
     }
 
     fn secure_execution() -> bool {
         // SAFETY: getauxval has no preconditions.
         unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+    }
+
+    fn allocator_in_use() -> AllocatorInUse {
+        crate::real::allocator_in_use()
     }
 
     fn process_identity() -> ProcessIdentity {
@@ -85,7 +104,7 @@ unsafe impl FrontEnd for Elf {
     }
 }
 
-extern "C" fn on_thread_exit(_value: *mut c_void) {
+unsafe extern "C" fn on_thread_exit(_value: *mut c_void) {
     let g = Guard::force();
     memscope_recorder::on_thread_exit(&g);
 }

@@ -14,6 +14,12 @@
 // and most of the tracer looks unused there.
 #![cfg_attr(test, allow(non_snake_case, dead_code))]
 
+/// The tracer's own Rust allocations come from its private heap, never from the
+/// program's allocator (`memscope_recorder::private_heap`).
+#[cfg(not(test))]
+#[global_allocator]
+static HEAP: memscope_recorder::PrivateHeap = memscope_recorder::PrivateHeap;
+
 mod front_end;
 mod hooks;
 mod real;

@@ -4,7 +4,9 @@
  *    a fixed offset from the thread pointer, no __tls_get_addr, so no allocation and no
  *    recursion into malloc when a thread touches it for the first time after a dlopen.
  * 2. execl, execlp, execle: variadic, so they gather their arguments here and call the
- *    Rust-side execv/execvp/execve hooks, which flush the trace before the image goes. */
+ *    Rust-side execv/execvp/execve hooks, which flush the trace before the image goes.
+ * 3. The targets of the linker's --wrap of the C allocator (build.rs), hidden so that the
+ *    library's own allocator calls bind here whatever the program defines. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -71,3 +73,17 @@ __attribute__((visibility("default"))) int execle(const char *path, const char *
     (void)n;
     return memscope_execve(path, argv, envp);
 }
+
+extern void *memscope_own_malloc(size_t n);
+extern void *memscope_own_calloc(size_t n, size_t size);
+extern void *memscope_own_realloc(void *p, size_t n);
+extern void memscope_own_free(void *p);
+extern void *memscope_own_aligned_alloc(size_t align, size_t n);
+extern int memscope_own_posix_memalign(void **out, size_t align, size_t n);
+
+__attribute__((visibility("hidden"))) void *__wrap_malloc(size_t n) { return memscope_own_malloc(n); }
+__attribute__((visibility("hidden"))) void *__wrap_calloc(size_t n, size_t size) { return memscope_own_calloc(n, size); }
+__attribute__((visibility("hidden"))) void *__wrap_realloc(void *p, size_t n) { return memscope_own_realloc(p, n); }
+__attribute__((visibility("hidden"))) void __wrap_free(void *p) { memscope_own_free(p); }
+__attribute__((visibility("hidden"))) void *__wrap_aligned_alloc(size_t align, size_t n) { return memscope_own_aligned_alloc(align, n); }
+__attribute__((visibility("hidden"))) int __wrap_posix_memalign(void **out, size_t align, size_t n) { return memscope_own_posix_memalign(out, align, n); }

@@ -1,25 +1,267 @@
-//! The real allocator functions that the hooks forward to.
+//! The real allocator functions that the hooks forward to: for each entry point, the
+//! function the program would call if libmemscope were not loaded. That is the first
+//! definition in the loader's lookup order other than libmemscope's own: the next one
+//! after it (glibc's, or jemalloc's/tcmalloc's/a library's preloaded or linked after
+//! libmemscope), or one that comes before it (the executable's own `malloc`, an
+//! allocator preloaded before libmemscope), whose calls then never reach memscope.
+//! Every entry point is resolved the same way, so the program never meets a mix of two
+//! allocators through memscope; the trace says which allocator served the program and
+//! which entry points bypassed memscope ([`AllocatorInUse`]).
 //!
-//! The core ones are glibc's exported `__libc_*` entry points, called directly: they need
-//! no `dlsym` (which itself calls `calloc`, a bootstrap recursion) and work from the very
-//! first call. The price: an allocator preloaded *after* libmemscope is bypassed (one
-//! preloaded *before* it takes the calls anyway and libmemscope sees none of them).
-//! The rest are looked up once with `dlsym(RTLD_NEXT)`, with the guard held.
+//! Resolution happens once, on the first call of any hook (`dlsym` allocates: the
+//! tracer's own work, served from its private heap). Helpers that only make sense
+//! within one allocator (`malloc_usable_size` for the slack, `memalign` for the aligned
+//! `operator new`, `reallocarray`) are used only when they come from the object that
+//! defines `malloc`; otherwise the hooks do without (slack 0) or build on `realloc`.
+//! If `dlsym` finds nothing (it cannot happen with glibc), glibc's `__libc_*` entry
+//! points are the fallback.
 
 use std::ffi::{c_void, CStr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+
+use memscope_format::entry_points as ep;
+
+use memscope_recorder::AllocatorInUse;
+
+use crate::front_end::Guard;
 
 extern "C" {
-    pub fn __libc_malloc(size: usize) -> *mut c_void;
-    pub fn __libc_calloc(n: usize, size: usize) -> *mut c_void;
-    pub fn __libc_realloc(p: *mut c_void, size: usize) -> *mut c_void;
-    pub fn __libc_free(p: *mut c_void);
-    pub fn __libc_memalign(align: usize, size: usize) -> *mut c_void;
-    pub fn __libc_valloc(size: usize) -> *mut c_void;
-    pub fn __libc_pvalloc(size: usize) -> *mut c_void;
+    fn __libc_malloc(size: usize) -> *mut c_void;
+    fn __libc_calloc(n: usize, size: usize) -> *mut c_void;
+    fn __libc_realloc(p: *mut c_void, size: usize) -> *mut c_void;
+    fn __libc_free(p: *mut c_void);
+    fn __libc_memalign(align: usize, size: usize) -> *mut c_void;
+    fn __libc_valloc(size: usize) -> *mut c_void;
+    fn __libc_pvalloc(size: usize) -> *mut c_void;
 }
 
-/// A function found by `dlsym(RTLD_NEXT, name)` on first use.
+pub type MallocFn = unsafe extern "C" fn(usize) -> *mut c_void;
+pub type CallocFn = unsafe extern "C" fn(usize, usize) -> *mut c_void;
+pub type ReallocFn = unsafe extern "C" fn(*mut c_void, usize) -> *mut c_void;
+pub type FreeFn = unsafe extern "C" fn(*mut c_void);
+pub type MemalignFn = unsafe extern "C" fn(usize, usize) -> *mut c_void;
+pub type PosixMemalignFn = unsafe extern "C" fn(*mut *mut c_void, usize, usize) -> i32;
+pub type ReallocArrayFn = unsafe extern "C" fn(*mut c_void, usize, usize) -> *mut c_void;
+pub type UsableSizeFn = unsafe extern "C" fn(*mut c_void) -> usize;
+
+/// The entry points, in the order of the table (`ep` bit `1 << index`, see
+/// `memscope_format::entry_points`).
+const NAMES: [&CStr; ep::COUNT] = [
+    c"malloc",
+    c"calloc",
+    c"realloc",
+    c"free",
+    c"memalign",
+    c"posix_memalign",
+    c"aligned_alloc",
+    c"valloc",
+    c"pvalloc",
+    c"reallocarray",
+    c"_Znwm",
+    c"_ZdlPv",
+];
+const MALLOC: usize = 0;
+const CALLOC: usize = 1;
+const REALLOC: usize = 2;
+const FREE: usize = 3;
+const MEMALIGN: usize = 4;
+const POSIX_MEMALIGN: usize = 5;
+const ALIGNED_ALLOC: usize = 6;
+const VALLOC: usize = 7;
+const PVALLOC: usize = 8;
+const REALLOCARRAY: usize = 9;
+/// `operator new` and `operator delete`: checked for bypass only.
+const OPERATOR_NEW: usize = 10;
+
+static TABLE: [AtomicUsize; ep::COUNT] = [const { AtomicUsize::new(0) }; ep::COUNT];
+/// `malloc_usable_size` of the allocator that defines `malloc` (0: it has none).
+static USABLE_SIZE: AtomicUsize = AtomicUsize::new(0);
+/// Whether `memalign` and `reallocarray` come from the object that defines `malloc`.
+static SAME_MEMALIGN: AtomicBool = AtomicBool::new(false);
+static SAME_REALLOCARRAY: AtomicBool = AtomicBool::new(false);
+static RESOLVED: AtomicBool = AtomicBool::new(false);
+/// What [`allocator_in_use`] reports: the path of the object that defines the `malloc`
+/// in use (the loader's string, valid while the object is loaded) and the entry points
+/// whose calls bypass memscope.
+static SERVED_BY: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
+static BYPASSED: AtomicU32 = AtomicU32::new(0);
+
+/// The object (its load address) that defines the code at `addr`; 0 if none.
+fn object_of(addr: usize) -> usize {
+    // SAFETY: Dl_info is plain data (pointers and integers): all zeroes is valid.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only reads the loader's tables and fills `info`.
+    if addr == 0 || unsafe { libc::dladdr(addr as *const c_void, &mut info) } == 0 {
+        return 0;
+    }
+    info.dli_fbase as usize
+}
+
+fn lookup(handle: *mut c_void, name: &CStr) -> usize {
+    // SAFETY: dlsym with a pseudo-handle and a NUL-terminated name.
+    unsafe { libc::dlsym(handle, name.as_ptr()) as usize }
+}
+
+#[cold]
+#[inline(never)]
+fn resolve_all() {
+    // dlsym allocates: the tracer's own work, from its private heap.
+    let _own_work = Guard::force();
+    let ours = object_of(resolve_all as *const () as usize);
+    // The first definition other than ours, and whether it comes before ours (the
+    // program's calls then go to it directly).
+    let first_other = |name: &CStr| {
+        let first = lookup(libc::RTLD_DEFAULT, name);
+        if first != 0 && object_of(first) != ours {
+            (first, true)
+        } else {
+            (lookup(libc::RTLD_NEXT, name), false)
+        }
+    };
+    let mut bypassed = 0;
+    for (i, name) in NAMES.iter().enumerate() {
+        if i >= OPERATOR_NEW {
+            // Only whether the program's calls reach us: the hooks forward to `malloc` and
+            // `free`. (A `dlsym` that finds nothing allocates its error message, through
+            // whatever `malloc` comes first: the program's own, maybe. In a C program no
+            // object but ours defines these.)
+            let first = lookup(libc::RTLD_DEFAULT, name);
+            if first != 0 && object_of(first) != ours {
+                bypassed |= 1 << i;
+            }
+            continue;
+        }
+        let (addr, before_us) = first_other(name);
+        if before_us {
+            bypassed |= 1 << i;
+        }
+        TABLE[i].store(addr, Ordering::Relaxed);
+    }
+    let malloc_object = object_of(TABLE[MALLOC].load(Ordering::Relaxed));
+    let from_malloc_object = |addr: usize| addr != 0 && object_of(addr) == malloc_object;
+    let (usable, _) = first_other(c"malloc_usable_size");
+    if from_malloc_object(usable) {
+        USABLE_SIZE.store(usable, Ordering::Relaxed);
+    }
+    SAME_MEMALIGN.store(
+        from_malloc_object(TABLE[MEMALIGN].load(Ordering::Relaxed)),
+        Ordering::Relaxed,
+    );
+    SAME_REALLOCARRAY.store(
+        from_malloc_object(TABLE[REALLOCARRAY].load(Ordering::Relaxed)),
+        Ordering::Relaxed,
+    );
+    // SAFETY: as in `object_of`.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let malloc = TABLE[MALLOC].load(Ordering::Relaxed);
+    // SAFETY: as in `object_of`.
+    if malloc != 0 && unsafe { libc::dladdr(malloc as *const c_void, &mut info) } != 0 {
+        SERVED_BY.store(info.dli_fname as *mut libc::c_char, Ordering::Relaxed);
+    }
+    BYPASSED.store(bypassed, Ordering::Relaxed);
+    RESOLVED.store(true, Ordering::Release);
+}
+
+/// The address of entry point `i` (0 if no object defines it).
+#[inline(always)]
+fn entry(i: usize) -> usize {
+    if !RESOLVED.load(Ordering::Acquire) {
+        resolve_all();
+    }
+    TABLE[i].load(Ordering::Relaxed)
+}
+
+/// Declares a typed getter of entry point `$i`, with glibc's `__libc_*` as the fallback.
+macro_rules! getter {
+    ($name:ident, $i:expr, $ty:ty, $fallback:expr) => {
+        #[inline(always)]
+        pub fn $name() -> $ty {
+            match entry($i) {
+                0 => $fallback,
+                // SAFETY: the address of the C function of that name, whose signature is `$ty`.
+                a => unsafe { std::mem::transmute::<usize, $ty>(a) },
+            }
+        }
+    };
+}
+
+getter!(malloc, MALLOC, MallocFn, __libc_malloc);
+getter!(calloc, CALLOC, CallocFn, __libc_calloc);
+getter!(realloc, REALLOC, ReallocFn, __libc_realloc);
+getter!(free, FREE, FreeFn, __libc_free);
+getter!(memalign, MEMALIGN, MemalignFn, __libc_memalign);
+getter!(valloc, VALLOC, MallocFn, __libc_valloc);
+getter!(pvalloc, PVALLOC, MallocFn, __libc_pvalloc);
+
+/// `posix_memalign`, `aligned_alloc`: `None` if no object defines them.
+pub fn posix_memalign() -> Option<PosixMemalignFn> {
+    // SAFETY: the address of `posix_memalign`, of this signature.
+    (entry(POSIX_MEMALIGN) != 0)
+        .then(|| unsafe { std::mem::transmute::<usize, PosixMemalignFn>(entry(POSIX_MEMALIGN)) })
+}
+
+pub fn aligned_alloc() -> Option<MemalignFn> {
+    // SAFETY: the address of `aligned_alloc`, of this signature.
+    (entry(ALIGNED_ALLOC) != 0)
+        .then(|| unsafe { std::mem::transmute::<usize, MemalignFn>(entry(ALIGNED_ALLOC)) })
+}
+
+/// `reallocarray` if the allocator that defines `malloc` has one (else the hook builds
+/// it on that allocator's `realloc`).
+pub fn reallocarray() -> Option<ReallocArrayFn> {
+    let a = entry(REALLOCARRAY);
+    // SAFETY: the address of `reallocarray`, of this signature.
+    (a != 0 && SAME_REALLOCARRAY.load(Ordering::Relaxed))
+        .then(|| unsafe { std::mem::transmute::<usize, ReallocArrayFn>(a) })
+}
+
+/// `memalign` if the allocator that defines `malloc` has one (for the aligned
+/// `operator new`'s fast path).
+pub fn same_allocator_memalign() -> Option<MemalignFn> {
+    let a = entry(MEMALIGN);
+    // SAFETY: the address of `memalign`, of this signature.
+    (a != 0 && SAME_MEMALIGN.load(Ordering::Relaxed))
+        .then(|| unsafe { std::mem::transmute::<usize, MemalignFn>(a) })
+}
+
+/// The next `malloc_usable_size` (for the program's own calls of it).
+pub fn malloc_usable_size() -> Option<UsableSizeFn> {
+    let _ = entry(MALLOC);
+    let a = USABLE_SIZE.load(Ordering::Relaxed);
+    // SAFETY: the address of `malloc_usable_size`, of this signature.
+    (a != 0).then(|| unsafe { std::mem::transmute::<usize, UsableSizeFn>(a) })
+}
+
+/// What the allocator really reserved for `ptr` (0 if unknown), for the allocation's
+/// slack. `ptr` must be null or a live block of the allocator in use.
+#[inline(always)]
+pub fn usable_size(ptr: *mut c_void) -> usize {
+    match malloc_usable_size() {
+        // SAFETY: per the contract, `ptr` was just returned by that allocator and is live.
+        Some(f) if !ptr.is_null() => unsafe { f(ptr) },
+        _ => 0,
+    }
+}
+
+/// The allocator that serves the program, as the trace reports it.
+pub fn allocator_in_use() -> AllocatorInUse {
+    let _ = entry(MALLOC);
+    let p = SERVED_BY.load(Ordering::Relaxed);
+    let path = if p.is_null() {
+        &[][..]
+    } else {
+        // SAFETY: the loader's NUL-terminated path of a loaded object (the one defining
+        // the `malloc` in use, never unloaded while the program runs).
+        unsafe { CStr::from_ptr(p) }.to_bytes()
+    };
+    AllocatorInUse {
+        path,
+        bypassed: BYPASSED.load(Ordering::Relaxed),
+    }
+}
+
+/// A function found by `dlsym(RTLD_NEXT, name)` on first use (the process and loader
+/// entry points: `fork`, `exit`, `dlopen`, ...).
 pub struct NextFn {
     name: &'static CStr,
     addr: AtomicUsize,
@@ -39,10 +281,8 @@ impl NextFn {
         if a != 0 {
             return a;
         }
-        let _g = crate::front_end::Guard::force();
-        // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name; the guard makes any
-        // allocation inside dlsym pass through untracked.
-        let a = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr()) } as usize;
+        let _own_work = Guard::force();
+        let a = lookup(libc::RTLD_NEXT, self.name);
         self.addr.store(a, Ordering::Relaxed);
         a
     }
@@ -60,19 +300,3 @@ macro_rules! next_fn {
     };
 }
 pub(crate) use next_fn;
-
-next_fn!(pub posix_memalign, c"posix_memalign", unsafe extern "C" fn(*mut *mut c_void, usize, usize) -> i32);
-next_fn!(pub aligned_alloc, c"aligned_alloc", unsafe extern "C" fn(usize, usize) -> *mut c_void);
-next_fn!(pub reallocarray, c"reallocarray", unsafe extern "C" fn(*mut c_void, usize, usize) -> *mut c_void);
-next_fn!(pub malloc_usable_size, c"malloc_usable_size", unsafe extern "C" fn(*mut c_void) -> usize);
-
-/// What the allocator really reserved for `ptr` (0 if unknown), for the allocation's
-/// slack. `ptr` must be null or a live block of glibc's allocator.
-#[inline(always)]
-pub fn usable_size(ptr: *mut c_void) -> usize {
-    match malloc_usable_size() {
-        // SAFETY: per the contract, `ptr` was just returned by glibc's allocator and is live.
-        Some(f) if !ptr.is_null() => unsafe { f(ptr) },
-        _ => 0,
-    }
-}

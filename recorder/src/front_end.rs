@@ -16,6 +16,15 @@ pub struct ProcessIdentity {
     pub arguments: Vec<Vec<u8>>,
 }
 
+/// The allocator that serves the program, for the trace's `Allocator` record.
+pub struct AllocatorInUse {
+    /// The path of the object that defines the `malloc` in use (empty if unknown).
+    pub path: &'static [u8],
+    /// The entry points whose calls do not reach the front end's hooks
+    /// (`memscope_format::entry_points`).
+    pub bypassed: u32,
+}
+
 /// A front end of the recorder (the ELF preload; next a Windows DLL, a macOS dylib, a
 /// Rust `#[global_allocator]` wrapper).
 ///
@@ -42,4 +51,7 @@ pub unsafe trait FrontEnd: 'static {
 
     /// The process's executable and arguments.
     fn process_identity() -> ProcessIdentity;
+
+    /// Which allocator the program's calls reach, and which of them bypass the hooks.
+    fn allocator_in_use() -> AllocatorInUse;
 }

@@ -7,6 +7,12 @@
 //! does that may allocate: the writer thread holds one for its whole life, hooks hold
 //! one for their whole body.
 //!
+//! The flag says which of the two it is: a hook forwarding the program's call (whatever
+//! the real allocator calls inside belongs to the program: it passes to the real
+//! allocator), or the tracer's own work ([`Guard::force`]: the writer thread, start-up,
+//! exit paths), whose allocations the hooks serve from the tracer's private heap
+//! ([`Guard::tracer_runs_here`]).
+//!
 //! The flag sits in the thread's [`ThreadState`], which the front end keeps where
 //! reading it never allocates nor re-enters the hooks (the ELF preload: initial-exec TLS).
 
@@ -21,18 +27,24 @@ use crate::front_end::FrontEnd;
 pub struct ThreadState {
     /// Really `*const ThreadSlot` (set when the thread attaches); C only stores it.
     pub slot: *mut std::ffi::c_void,
-    /// Nonzero while the tracer itself runs on this thread.
+    /// Nonzero while the tracer itself runs on this thread: [`IN_HOOK`] in a hook,
+    /// [`IN_TRACER`] in the tracer's own work.
     pub guard: i32,
     /// Nonzero while this thread assembles and pushes a ring entry: a signal handler that
     /// interrupts it must not push one of its own.
     pub busy: i32,
 }
 
-/// Holds this thread's reentrancy guard; releases it (if it took it) when dropped. Not
+/// `ThreadState::guard` in a hook's body.
+pub const IN_HOOK: i32 = 1;
+/// `ThreadState::guard` while the tracer does its own work.
+pub const IN_TRACER: i32 = 2;
+
+/// Holds this thread's reentrancy guard; puts back what was there when dropped. Not
 /// `Send`: it belongs to the thread that entered it.
 pub struct Guard<F: FrontEnd> {
     state: NonNull<ThreadState>,
-    took: bool,
+    prev: i32,
     _front_end: PhantomData<(F, *mut ThreadState)>,
 }
 
@@ -47,27 +59,36 @@ impl<F: FrontEnd> Guard<F> {
         if t.guard != 0 {
             return None;
         }
-        t.guard = 1;
+        t.guard = IN_HOOK;
         Some(Guard {
             state,
-            took: true,
+            prev: 0,
             _front_end: PhantomData,
         })
     }
 
-    /// Takes the guard whether or not it is already held (for paths that must run the
-    /// tracer's own code, e.g. a fatal-signal flush or the writer thread).
+    /// Takes the guard whether or not it is already held, for the tracer's own work
+    /// (e.g. a fatal-signal flush, the writer thread, starting the tracer from a hook):
+    /// until it is dropped, allocations on this thread come from the private heap.
     pub fn force() -> Self {
         let state = F::thread_state();
         // SAFETY: as in `enter`.
         let t = unsafe { &mut *state.as_ptr() };
-        let took = t.guard == 0;
-        t.guard = 1;
+        let prev = t.guard;
+        t.guard = IN_TRACER;
         Guard {
             state,
-            took,
+            prev,
             _front_end: PhantomData,
         }
+    }
+
+    /// Whether the tracer's own work runs on this thread (a [`Guard::force`] is held): a
+    /// hook entered now serves the allocation from the private heap.
+    #[inline(always)]
+    pub fn tracer_runs_here() -> bool {
+        // SAFETY: as in `enter`; only reads.
+        unsafe { (*F::thread_state().as_ptr()).guard == IN_TRACER }
     }
 
     /// This thread's state.
@@ -90,8 +111,7 @@ impl<F: FrontEnd> Guard<F> {
 impl<F: FrontEnd> Drop for Guard<F> {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.took {
-            self.state().guard = 0;
-        }
+        let prev = self.prev;
+        self.state().guard = prev;
     }
 }

@@ -40,6 +40,8 @@ mod lifecycle;
 mod live_map;
 #[cfg(stack_capture)]
 mod module_list;
+#[cfg(unix)]
+pub mod private_heap;
 mod producer;
 pub mod ring;
 mod slot;
@@ -47,8 +49,10 @@ mod writer;
 mod writer_thread;
 
 pub use config::Config;
-pub use front_end::{FrontEnd, ProcessIdentity};
+pub use front_end::{AllocatorInUse, FrontEnd, ProcessIdentity};
 pub use guard::{Guard, ThreadState};
+#[cfg(unix)]
+pub use private_heap::PrivateHeap;
 
 /// The time a realloc-like call started, stamped by [`on_realloc_start`] before the real
 /// call.

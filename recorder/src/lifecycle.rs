@@ -53,6 +53,9 @@ pub fn ensure_started<F: FrontEnd>(_: &Guard<F>) -> bool {
     loop {
         match STATE.compare_exchange(UNINIT, STARTING, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => {
+                // The C library's allocations while starting (the writer thread's TLS,
+                // ...) are the tracer's: from its private heap.
+                let _own_work = Guard::<F>::force();
                 let ok = start::<F>(Origin::Start, Config::from_env());
                 STATE.store(if ok { ACTIVE } else { OFF }, Ordering::Release);
                 return ok;
@@ -92,7 +95,7 @@ fn start<F: FrontEnd>(origin: Origin, config: Config) -> bool {
     HANDOFF.configure(&config);
     let leak_check = config.leak_check;
     CONFIG.store(Box::into_raw(Box::new(config)), Ordering::Release);
-    let writer = Writer::new(file, leak_check);
+    let writer = Writer::new(file, leak_check, F::allocator_in_use());
     #[cfg(stack_capture)]
     HANDOFF.publish_unwinder(writer.unwinder());
     if origin == Origin::Start {
@@ -214,9 +217,13 @@ fn attach<F: FrontEnd>(g: &Guard<F>) -> Option<Attached<'_>> {
         return Some(existing);
     }
     let (slot, stream) = slot::acquire(config()?)?;
+    {
+        // Watching for the thread's exit may make the C library allocate: the tracer's.
+        let _own_work = Guard::<F>::force();
+        F::watch_thread_exit();
+    }
     let state = g.state();
     state.slot = slot as *const ThreadSlot as *mut c_void;
-    F::watch_thread_exit();
     let mut me = Attached { state, slot };
     me.thread_start(stream);
     Some(me)

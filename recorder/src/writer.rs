@@ -28,6 +28,7 @@ use memscope_platform::unwind::StackUnwinder;
 
 use crate::chunk_builder::ChunkBuilder;
 use crate::entry::{Entry, Event};
+use crate::front_end::AllocatorInUse;
 use crate::handoff::HANDOFF;
 use crate::live_map::LiveMap;
 #[cfg(stack_capture)]
@@ -70,8 +71,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// A writer for an open trace file whose header is already written.
-    pub fn new(file: RawFile, leak_check: bool) -> Writer {
+    /// A writer for an open trace file whose header is already written; `allocator`: what
+    /// serves the program (the first record).
+    pub fn new(file: RawFile, leak_check: bool, allocator: AllocatorInUse) -> Writer {
         #[cfg_attr(not(stack_capture), allow(unused_mut))]
         let mut w = Writer {
             file,
@@ -91,6 +93,11 @@ impl Writer {
             // stopping: the `stack_capture` configuration).
             live: (leak_check && cfg!(stack_capture)).then(LiveMap::new),
         };
+        let record = Record::Allocator {
+            path: allocator.path,
+            bypassed: allocator.bypassed,
+        };
+        w.global.put(&mut w.out_global, 0, &record);
         #[cfg(stack_capture)]
         w.modules.refresh(&mut w.global, &mut w.out_global);
         w

@@ -61,6 +61,8 @@ pub enum Detector {
     InvalidFree,
     ReallocOfFreed,
     MismatchedFree,
+    NewDeleteSizeMismatch,
+    NewDeleteAlignmentMismatch,
     FishySize,
     Growth,
     /// A detector this version does not know (a report of a newer memscope).
@@ -69,22 +71,26 @@ pub enum Detector {
 
 impl Detector {
     /// The known detectors, in the order SARIF rules list them.
-    pub const KNOWN: [Detector; 7] = [
+    pub const KNOWN: [Detector; 9] = [
         Detector::Leak,
         Detector::DoubleFree,
         Detector::InvalidFree,
         Detector::ReallocOfFreed,
         Detector::MismatchedFree,
+        Detector::NewDeleteSizeMismatch,
+        Detector::NewDeleteAlignmentMismatch,
         Detector::FishySize,
         Detector::Growth,
     ];
 
     /// The error-class detectors: the default of `--fail-on`.
-    pub const ERROR_CLASS: [Detector; 4] = [
+    pub const ERROR_CLASS: [Detector; 6] = [
         Detector::DoubleFree,
         Detector::InvalidFree,
         Detector::ReallocOfFreed,
         Detector::MismatchedFree,
+        Detector::NewDeleteSizeMismatch,
+        Detector::NewDeleteAlignmentMismatch,
     ];
 
     /// The detector of a name ([`Detector::Other`] when unknown).
@@ -95,6 +101,8 @@ impl Detector {
             "invalid-free" => Detector::InvalidFree,
             "realloc-of-freed" => Detector::ReallocOfFreed,
             "mismatched-free" => Detector::MismatchedFree,
+            "new-delete-size-mismatch" => Detector::NewDeleteSizeMismatch,
+            "new-delete-alignment-mismatch" => Detector::NewDeleteAlignmentMismatch,
             "fishy-size" => Detector::FishySize,
             "growth" => Detector::Growth,
             other => Detector::Other(other.to_string()),
@@ -109,6 +117,8 @@ impl Detector {
             Detector::InvalidFree => "invalid-free",
             Detector::ReallocOfFreed => "realloc-of-freed",
             Detector::MismatchedFree => "mismatched-free",
+            Detector::NewDeleteSizeMismatch => "new-delete-size-mismatch",
+            Detector::NewDeleteAlignmentMismatch => "new-delete-alignment-mismatch",
             Detector::FishySize => "fishy-size",
             Detector::Growth => "growth",
             Detector::Other(name) => name,
@@ -123,6 +133,8 @@ impl Detector {
             Detector::InvalidFree => "A release of an address that was never allocated, or of a pointer into the middle of a block.",
             Detector::ReallocOfFreed => "realloc of a block that was already freed.",
             Detector::MismatchedFree => "A block released by the wrong family (malloc/free, new/delete, new[]/delete[]).",
+            Detector::NewDeleteSizeMismatch => "A sized operator delete given a size other than the one its block was allocated with.",
+            Detector::NewDeleteAlignmentMismatch => "Aligned operator new released by unaligned delete, the reverse, or an aligned delete given another alignment.",
             Detector::FishySize => "An allocation size above PTRDIFF_MAX or a calloc whose size overflowed.",
             Detector::Growth => "A call site whose live bytes grew steadily through the run.",
             Detector::Other(_) => "A detector of a newer memscope.",

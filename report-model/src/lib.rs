@@ -75,13 +75,29 @@ pub struct TraceDoc {
     pub truncated_at: Option<u64>,
     pub inconsistencies: u64,
     pub inherited_frees: u64,
+    /// A fork child's parent's trace, replayed up to the fork for the blocks the child
+    /// inherited (see `summary.inherited`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_trace: Option<String>,
     /// Events the tracer dropped (a thread's ring stayed full too long).
     pub lost_events: u64,
+    /// The allocator that served the program (absent in traces of older tracers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocator: Option<AllocatorDoc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitDoc>,
     /// `--at`: the moment analyzed, in nanoseconds after the start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_ns: Option<u64>,
+}
+
+/// The allocator that served the program: the object that defines the `malloc` in use,
+/// and the entry points whose calls went to another definition ahead of libmemscope's
+/// (not seen by memscope; empty when everything passed through it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocatorDoc {
+    pub path: String,
+    pub bypassed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +156,32 @@ pub struct SummaryDoc {
     /// check (e.g. the process was killed by `SIGKILL`).
     #[serde(default)]
     pub leak_kinds: Option<LeakKindsDoc>,
+    /// A forked child's blocks inherited from its parent; absent for a process that is
+    /// not a fork child.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inherited: Option<InheritedDoc>,
+}
+
+/// What a forked child inherited from its parent (the parent's live blocks at the fork,
+/// from the parent's trace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InheritedDoc {
+    /// Whether the parent's trace was found (`trace.parent_trace`); when not, the
+    /// inherited blocks are unknown (not in the counts, their frees counted in
+    /// `trace.inherited_frees`).
+    pub known: bool,
+    #[serde(default)]
+    pub parent_pid: Option<u32>,
+    /// The parent's live blocks at the fork.
+    #[serde(default)]
+    pub at_fork: Option<LiveDoc>,
+    /// Of those, live in the child at exit (included in `live_at_exit`).
+    #[serde(default)]
+    pub live_at_exit: Option<LiveDoc>,
+    /// Inherited blocks live at exit that the child's leak check did not judge: their
+    /// leak groups have no kind (and do not fail the gate).
+    #[serde(default)]
+    pub unjudged_blocks: u64,
 }
 
 /// Blocks and bytes of each leak kind (valgrind memcheck's LEAK SUMMARY).
@@ -256,6 +298,10 @@ pub struct LeakDoc {
     /// group's blocks, root first, one step per holding block.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chain: Vec<HolderDoc>,
+    /// The group's blocks were inherited from the parent at a fork (allocation stack
+    /// from the parent's trace).
+    #[serde(default)]
+    pub inherited: bool,
 }
 
 /// One symbolized frame, innermost first in a stack; unknown parts are `null`.

@@ -8,11 +8,15 @@
 
 use std::path::Path;
 
+use memscope_format::Origin;
+
+use crate::analysis::inherit::{inheritance, Inheritance};
 use crate::analysis::metrics::peak::Peak;
 use crate::analysis::visitor::{registry, End, Results, Visitors};
 use crate::error::CliError;
 use crate::replay::{Counters, Replay};
 use crate::symbols::symbolize::Warmup;
+use crate::trace::family::Family;
 use crate::trace::merge::Merger;
 use crate::trace::reader::{read_index, TraceIndex};
 
@@ -84,6 +88,16 @@ pub struct Analysis {
     /// The modules of the trace's stacks, loading for symbolizing (see
     /// [`crate::symbols::warmup`]).
     pub symbols: Warmup,
+    /// A fork child's blocks inherited from its parent (see [`crate::analysis::inherit`]).
+    pub inheritance: Inheritance,
+}
+
+/// As [`analyze_file`], for a trace among the traces of a process tree (`family`): a
+/// forked child's parent is looked for there.
+pub fn analyze_in_family(path: &Path, family: &Family) -> Result<Analysis, CliError> {
+    let mut index = read_index(path)?;
+    let inheritance = inheritance(&mut index, family);
+    analyze_index(index, None, inheritance)
 }
 
 /// Reads, merges and replays the whole trace at `path`.
@@ -92,8 +106,27 @@ pub fn analyze_file(path: &Path) -> Result<Analysis, CliError> {
 }
 
 /// As [`analyze_file`], stopping at `at` when given.
+/// A fork child's parent is looked for among the `.msl` files beside it.
 pub fn analyze_file_at(path: &Path, at: Option<At>) -> Result<Analysis, CliError> {
-    let index = read_index(path)?;
+    let mut index = read_index(path)?;
+    let inheritance = if index.header.origin == Origin::ForkChild {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        inheritance(
+            &mut index,
+            &Family::of_directory(dir.unwrap_or(Path::new("."))),
+        )
+    } else {
+        Inheritance::None
+    };
+    analyze_index(index, at, inheritance)
+}
+
+/// The analysis of a read trace, its replay seeded with what it inherited.
+fn analyze_index(
+    index: TraceIndex,
+    at: Option<At>,
+    inheritance: Inheritance,
+) -> Result<Analysis, CliError> {
     let early = Warmup::before_replay().then(|| Warmup::start(&index));
     let start = index.header.start_clock_ns;
     let stop = match at {
@@ -114,6 +147,9 @@ pub fn analyze_file_at(path: &Path, at: Option<At>) -> Result<Analysis, CliError
     let mut visitors = Visitors::new(registry(expected, start, dense));
     let mut results = Results::default();
     let mut replay = Replay::new(index.header.origin);
+    if let Inheritance::Known(seed) = &inheritance {
+        replay.seed_inherited(&seed.blocks, &seed.counters, start);
+    }
     let mut merger = Merger::new(&index)?;
     'replay: while let Some(run) = merger.next_run()? {
         for ev in run {
@@ -121,7 +157,7 @@ pub fn analyze_file_at(path: &Path, at: Option<At>) -> Result<Analysis, CliError
                 break 'replay;
             }
             let (ctx, what) = replay.apply(ev);
-            visitors.event(&ctx, &what, &mut results.findings);
+            visitors.event(&ctx, &what, &ev.kind, &mut results.findings);
         }
     }
     drop(merger);
@@ -169,6 +205,7 @@ pub fn analyze_file_at(path: &Path, at: Option<At>) -> Result<Analysis, CliError
         results,
         peak,
         symbols,
+        inheritance,
     })
 }
 

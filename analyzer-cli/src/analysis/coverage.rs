@@ -1,10 +1,11 @@
-//! What the trace cannot see. libmemscope interposes libc's allocation functions, so a
-//! program whose allocator is linked into it (its own `malloc` in the executable, or
-//! mimalloc/jemalloc/tcmalloc/... as Rust's `#[global_allocator]` or C++'s allocator)
-//! allocates mostly behind memscope's back. A report that then looks clean would be a lie,
-//! so the modules of the trace are searched for allocators other than libc's, and each
-//! one found becomes a [`Warning`] in the report. So do events the tracer dropped (its
-//! writer made no room for too long).
+//! What the trace cannot see. libmemscope interposes the allocation entry points, so a
+//! program whose allocator is reached otherwise (its own `malloc` in the executable or an
+//! allocator preloaded before libmemscope, whose definitions come first; mimalloc or
+//! jemalloc linked in as Rust's `#[global_allocator]` or under its own names) allocates
+//! behind memscope's back. A report that then looks clean would be a lie: the tracer's
+//! `Allocator` record says which entry points bypassed it, and the modules of the trace
+//! are searched for allocators other than libc's; each becomes a [`Warning`] in the
+//! report. So do events the tracer dropped (its writer made no room for too long).
 
 use object::{Object, ObjectSymbol};
 
@@ -53,12 +54,24 @@ pub fn warnings(index: &TraceIndex) -> Vec<Warning> {
             ),
         });
     }
+    let in_use = index.allocator.as_ref().map(|a| allocator_path(a, index));
+    if let (Some(a), Some(path)) = (&index.allocator, &in_use) {
+        if a.bypassed != 0 {
+            out.push(Warning {
+                kind: WarningKind::PrivateAllocator,
+                message: bypass_message(path, a.bypassed, &index.header.exe),
+            });
+        }
+    }
     for m in &index.modules {
         if is_libc_or_tracer(&m.path) || !seen.insert(m.path.as_str()) {
             continue;
         }
         if let Some(what) = allocator_in(&m.path) {
             let message = match what {
+                // The `malloc` in use is the tracer's `Allocator` record's business (one
+                // that comes after libmemscope is traced in full).
+                Found::OwnMalloc if index.allocator.is_some() => continue,
                 Found::OwnMalloc => format!(
                     "{} defines its own malloc (a private allocator): the blocks it serves never reach libc, and memscope sees only what still does (the counts and leaks here are partial)",
                     m.path
@@ -75,6 +88,38 @@ pub fn warnings(index: &TraceIndex) -> Vec<Warning> {
         }
     }
     out
+}
+
+/// The path of the allocator in use: the loader names the executable as it was started
+/// (possibly relative), the header has its full path.
+pub fn allocator_path(a: &crate::trace::reader::AllocatorInfo, index: &TraceIndex) -> String {
+    if a.path.starts_with('/') || a.path.is_empty() {
+        a.path.clone()
+    } else {
+        index.header.exe.clone()
+    }
+}
+
+/// The warning for entry points whose calls went to `path` ahead of libmemscope.
+fn bypass_message(path: &str, bypassed: u32, exe: &str) -> String {
+    use memscope_format::entry_points::{names, NAMES};
+    let missed: Vec<&str> = names(bypassed).collect();
+    let seen: Vec<&str> = names(!bypassed & ((1 << NAMES.len()) - 1)).collect();
+    let whose = if path == exe {
+        format!("the program ({path}) defines")
+    } else {
+        format!("{path} defines")
+    };
+    let remedy = if path == exe {
+        "the program's own allocator cannot be interposed"
+    } else {
+        "put libmemscope first in LD_PRELOAD (memscope run does) to see them"
+    };
+    format!(
+        "{whose} {} ahead of libmemscope: the program's calls of them go there directly and memscope does not see them ({remedy}); memscope sees only the calls of {} (the counts and leaks here are partial)",
+        missed.join(", "),
+        if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
+    )
 }
 
 enum Found {

@@ -72,6 +72,31 @@ pub enum Finding {
         alloc_stack: StackId,
         free_stack: StackId,
     },
+    /// A sized `operator delete`/`delete[]` given a size other than the one its block
+    /// was allocated with (new/delete families matching).
+    NewDeleteSizeMismatch {
+        /// The size `operator new`/`new[]` was asked for (an array's cookie included).
+        size: u64,
+        /// The size the sized delete was given.
+        delete_size: u64,
+        kind: AllocKind,
+        how: Release,
+        alloc_stack: StackId,
+        free_stack: StackId,
+    },
+    /// Aligned `new` released by unaligned `delete`, unaligned `new` by aligned
+    /// `delete`, or both aligned with different alignments (families matching).
+    NewDeleteAlignmentMismatch {
+        size: u64,
+        /// The alignment `operator new` was given (0: the unaligned form).
+        alloc_align: u64,
+        /// The alignment `operator delete` was given (0: the unaligned form).
+        delete_align: u64,
+        kind: AllocKind,
+        how: Release,
+        alloc_stack: StackId,
+        free_stack: StackId,
+    },
     FishySize {
         size: u64,
         kind: AllocKind,
@@ -106,6 +131,8 @@ impl Finding {
             Finding::InvalidFree { .. } => "invalid-free",
             Finding::ReallocOfFreed { .. } => "realloc-of-freed",
             Finding::MismatchedFree { .. } => "mismatched-free",
+            Finding::NewDeleteSizeMismatch { .. } => "new-delete-size-mismatch",
+            Finding::NewDeleteAlignmentMismatch { .. } => "new-delete-alignment-mismatch",
             Finding::FishySize { .. } => "fishy-size",
             Finding::Growth { .. } => "growth",
         }
@@ -148,6 +175,16 @@ impl Finding {
                 ..
             } => s(Some(alloc_stack), Some(free_stack), Some(realloc_stack)),
             Finding::MismatchedFree {
+                alloc_stack,
+                free_stack,
+                ..
+            }
+            | Finding::NewDeleteSizeMismatch {
+                alloc_stack,
+                free_stack,
+                ..
+            }
+            | Finding::NewDeleteAlignmentMismatch {
                 alloc_stack,
                 free_stack,
                 ..
@@ -198,6 +235,31 @@ impl Finding {
                 how.name(),
                 alloc_kind.matching_free().name()
             ),
+            Finding::NewDeleteSizeMismatch {
+                size,
+                delete_size,
+                kind,
+                how,
+                ..
+            } => format!(
+                "{size}-byte block allocated by {} released by sized {} with size {delete_size}",
+                kind.name(),
+                how.name()
+            ),
+            Finding::NewDeleteAlignmentMismatch {
+                size,
+                alloc_align,
+                delete_align,
+                kind,
+                how,
+                ..
+            } => format!(
+                "{size}-byte block allocated by {} {} released by {} {}",
+                kind.name(),
+                alignment_words(alloc_align),
+                how.name(),
+                alignment_words(delete_align)
+            ),
             Finding::FishySize {
                 size,
                 kind,
@@ -226,6 +288,15 @@ impl Finding {
                  (rose in {rises} of {intervals} intervals)"
             ),
         }
+    }
+}
+
+/// "with alignment N" for an aligned form's argument, "without alignment" for 0.
+fn alignment_words(align: u64) -> String {
+    if align == 0 {
+        "without alignment".to_string()
+    } else {
+        format!("with alignment {align}")
     }
 }
 

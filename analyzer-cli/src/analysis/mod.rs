@@ -12,8 +12,11 @@ pub mod classify;
 pub mod coverage;
 pub mod detectors;
 pub mod findings;
+pub mod inherit;
 pub mod metrics;
 pub mod reach;
 pub mod visitor;
 
-pub use analyze::{analyze_file, analyze_file_at, Analysis, At, AtInfo, LeakGroup};
+pub use analyze::{
+    analyze_file, analyze_file_at, analyze_in_family, Analysis, At, AtInfo, LeakGroup,
+};

@@ -11,6 +11,7 @@
 use crate::analysis::findings::FindingSet;
 use crate::replay::block_events::{Ctx, Kinds, Lifecycle};
 use crate::replay::{Counters, LiveMap};
+use crate::trace::event::EventKind;
 use crate::trace::reader::TraceIndex;
 
 /// What kind of work a visitor does.
@@ -63,6 +64,18 @@ pub trait Visitor {
         Kinds::ALL
     }
     fn event(&mut self, ctx: &Ctx, ev: &Lifecycle, findings: &mut FindingSet);
+    /// As [`Visitor::event`], also shown the merged event the lifecycle event came from:
+    /// for the few visitors that judge what a call was given beyond what the lifecycle
+    /// carries (an allocation's alignment, a sized or aligned `delete`'s arguments).
+    fn event_with_call(
+        &mut self,
+        ctx: &Ctx,
+        ev: &Lifecycle,
+        _call: &EventKind,
+        findings: &mut FindingSet,
+    ) {
+        self.event(ctx, ev, findings)
+    }
     fn finish(self: Box<Self>, end: &End<'_>, results: &mut Results);
 }
 
@@ -89,13 +102,15 @@ pub fn registry(
     start_clock: u64,
     dense_stacks: usize,
 ) -> Vec<Box<dyn Visitor>> {
-    use crate::analysis::detectors::{growth, leak, misuse};
+    use crate::analysis::detectors::{delete_args, growth, leak, misuse};
     use crate::analysis::metrics::{histograms, sites, threads, timeline};
     vec![
         Box::new(misuse::DoubleFree),
         Box::new(misuse::InvalidFree),
         Box::new(misuse::ReallocOfFreed),
         Box::new(misuse::MismatchedFree),
+        Box::new(delete_args::SizedDelete),
+        Box::new(delete_args::AlignedDelete::default()),
         Box::new(misuse::FishySize),
         Box::new(leak::Leaks),
         Box::new(growth::Growth::new(expected_events, dense_stacks)),
@@ -135,11 +150,18 @@ impl Visitors {
         Self { all, by_kind }
     }
 
-    /// Shows one event to the visitors that want it.
+    /// Shows one event (and the merged event `call` it came from) to the visitors that
+    /// want it.
     #[inline]
-    pub fn event(&mut self, ctx: &Ctx, ev: &Lifecycle, findings: &mut FindingSet) {
+    pub fn event(
+        &mut self,
+        ctx: &Ctx,
+        ev: &Lifecycle,
+        call: &EventKind,
+        findings: &mut FindingSet,
+    ) {
         for &i in &self.by_kind[ev.kind().index()] {
-            self.all[i].event(ctx, ev, findings);
+            self.all[i].event_with_call(ctx, ev, call, findings);
         }
     }
 

@@ -106,13 +106,16 @@ pub struct RunArgs {
     /// Write the report to FILE instead of stderr.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Gate the trace after the run (as `memscope check`): the exit code is the gate's,
-    /// the program's status is reported.
+    /// Gate every process the run traced (as `memscope check`; the one started and all
+    /// its descendants, each failing one named by pid and command line): the exit code
+    /// is the gate's, the program's status is reported.
     #[arg(long)]
     pub check: bool,
     /// Report on every process the run traced (forked children, programs it started), not
-    /// only the one started; with `--format json`, a JSON array of reports.
-    #[arg(long, conflicts_with = "check")]
+    /// only the one started; with `--format json`, a JSON array of reports. With
+    /// `--check` (which always gates every process), `--report FILE` then gets every
+    /// process's report instead of the started one's.
+    #[arg(long)]
     pub all: bool,
     /// The gate's options (with `--check`).
     #[command(flatten)]

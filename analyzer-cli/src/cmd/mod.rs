@@ -1,5 +1,5 @@
 //! The command line: [`cli`] declares it, [`commands`] carries out `analyze` and the
-//! report output the commands share, [`run`] runs a program under the tracer, [`check`]
+//! report output the commands share, [`run`] runs a program under the tracer (its traces found exactly through [`run_dir`]), [`check`]
 //! builds the report a gate decides on, [`dump`] lists a trace's records and [`diff`]
 //! compares two traces. The only folder that sees the whole pipeline.
 
@@ -10,3 +10,5 @@ pub mod diff;
 pub mod dump;
 #[cfg(unix)]
 pub mod run;
+#[cfg(unix)]
+pub mod run_dir;

@@ -1,16 +1,19 @@
 //! `memscope run`: starts a program with `libmemscope.so` preloaded, waits for it, finds
-//! the trace of the root process and reports on it.
+//! the traces of the run and reports on the root process (`--all`: on every process).
 //!
 //! The tracer is told where to write by `MEMSCOPE_OUTPUT` (a template: `%p` pid, `%e`
-//! executable base name, `%%` a percent sign, substituted by the tracer); this module
-//! makes the same substitution with the child's pid to find the file afterwards. Like
+//! executable base name, `%%` a percent sign, substituted by the tracer), pointing into
+//! a directory of this run's own ([`crate::cmd::run_dir`]): every file there afterwards
+//! is a trace of this run, moved to the name the user's template gives it; the headers
+//! say which process wrote which (the root: the pid memscope started). Like
 //! `time`, memscope ignores SIGINT and SIGQUIT while the program runs, so that Ctrl-C
 //! stops the program and memscope still reports. The exit code is the program's (128 +
 //! signal number when a signal killed it), whatever happened to the trace.
 //!
-//! With `--check` the trace is gated ([`crate::cmd::check::check_run`]) instead of reported
-//! (the report is still written with `--report FILE`): the program's status is reported
-//! and the gate decides the exit code; a missing trace is then an error (exit 2).
+//! With `--check` every process the run traced is gated ([`crate::cmd::check::check_run`])
+//! instead of reported (the root's report, or every process's with `--all`, is still
+//! written with `--report FILE`): the program's status is reported and the gate decides
+//! the exit code; a missing trace of the root is then an error (exit 2).
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -24,13 +27,15 @@ use std::sync::Arc;
 
 use signal_hook::consts::{SIGINT, SIGQUIT};
 
-use crate::analysis::analyze_file;
+use crate::analysis::analyze_in_family;
 use crate::cmd::cli::RunArgs;
 use crate::cmd::commands::{incompleteness_notes, render};
+use crate::cmd::run_dir::{display_list, RunDir};
 use crate::error::CliError;
 use crate::gate::input::ProgramStatus;
 use crate::report::text::want_color;
 use crate::report::Format;
+use crate::trace::family::Family;
 
 /// File name of the tracer library looked for next to the memscope executable.
 pub const PRELOAD_NAME: &str = "libmemscope.so";
@@ -50,27 +55,36 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     let template = cwd.join(&args.output);
     let ld_preload = prepend_preload(&lib, std::env::var_os("LD_PRELOAD").as_deref());
 
-    let started = std::time::SystemTime::now();
-    let mut child = Command::new(program)
+    // The tracer writes into a directory of this run's own; its files are the run's
+    // traces, moved to the names `template` gives once the program has ended.
+    let run_dir = RunDir::create(&template)?;
+    let spawned = Command::new(program)
         .args(program_args)
         .env("LD_PRELOAD", &ld_preload)
-        .env("MEMSCOPE_OUTPUT", &template)
-        .spawn()
-        .map_err(|err| CliError::Spawn {
-            program: program.to_string_lossy().into_owned(),
-            err,
-        })?;
-    let pid = child.id();
-    let status = {
-        let _ignore = IgnoreInterrupts::new();
-        child
-            .wait()
-            .map_err(|e| CliError::io(Path::new(program), e))?
+        .env("MEMSCOPE_OUTPUT", run_dir.tracer_template())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(err) => {
+            run_dir.finish();
+            return Err(CliError::Spawn {
+                program: program.to_string_lossy().into_owned(),
+                err,
+            });
+        }
     };
+    let pid = child.id();
+    let ignore = IgnoreInterrupts::new();
+    let waited = child.wait();
+    // Descendants still running keep writing to their (moved) files.
+    let traces = run_dir.finish();
+    drop(ignore);
+    let status = waited.map_err(|e| CliError::io(Path::new(program), e))?;
     let code = exit_code(status);
 
-    let traces = find_traces(&template, pid);
-    let Some(trace) = traces.first() else {
+    let family = Family::read(&traces);
+    let roots: Vec<PathBuf> = family.of_pid(pid).map(|m| m.path.clone()).collect();
+    let Some(trace) = roots.last() else {
         let name = Path::new(program).file_name().unwrap_or(program);
         let expected = substitute(template.as_os_str(), pid, name);
         eprintln!(
@@ -88,45 +102,42 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
         }
         return Ok(code);
     };
-    if traces.len() > 1 {
-        let others: Vec<String> = traces[1..]
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
+    if roots.len() > 1 {
         eprintln!(
-            "memscope: pid {pid} wrote {} traces (an exec, or an older run with the same pid); \
-             reporting the newest, {}; others: {}",
-            traces.len(),
+            "memscope: pid {pid} wrote {} traces (one per exec'd image); reporting the newest, {}; others: {}",
+            roots.len(),
             trace.display(),
-            others.join(", ")
+            display_list(&roots[..roots.len() - 1])
+        );
+    }
+    let all: Vec<PathBuf> = family.members.iter().map(|m| m.path.clone()).collect();
+    if all.len() > 1 {
+        eprintln!(
+            "memscope: this run wrote {} traces: {}",
+            all.len(),
+            display_list(&all)
         );
     }
     if args.check {
-        if let Some(file) = &args.report {
-            let analysis = analyze_file(trace)?;
-            fs::write(file, render(&analysis, args.format, false))
-                .map_err(|e| CliError::io(file, e))?;
+        if args.report.is_some() {
+            let result = if args.all {
+                report_all(trace, &all, &family, args)
+            } else {
+                report(trace, &family, args)
+            };
+            result?;
         }
         let status = match (status.code(), status.signal()) {
             (Some(c), _) => ProgramStatus::Exited(c),
             (None, Some(sig)) => ProgramStatus::Signaled(sig),
             (None, None) => ProgramStatus::Unknown,
         };
-        return crate::cmd::check::check_run(trace, status, &args.gate);
-    }
-    let all = traces_since(&template, started);
-    if all.len() > 1 {
-        let names: Vec<String> = all.iter().map(|p| p.display().to_string()).collect();
-        eprintln!(
-            "memscope: this run wrote {} traces: {}",
-            all.len(),
-            names.join(", ")
-        );
+        return crate::cmd::check::check_run(trace, status, &family, &args.gate);
     }
     let result = if args.all {
-        report_all(trace, &all, args)
+        report_all(trace, &all, &family, args)
     } else {
-        report(trace, &template, args)
+        report(trace, &family, args)
     };
     if let Err(e) = result {
         eprintln!("memscope: {e}");
@@ -134,41 +145,19 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     Ok(code)
 }
 
-/// Every trace that `template` can name (any pid, any executable name, the tracer's
-/// `.N`) written since `since`: the whole process tree of a run. Oldest first.
-pub fn traces_since(template: &Path, since: std::time::SystemTime) -> Vec<PathBuf> {
-    let (Some(dir), Some(file_pattern)) = (template.parent(), template.file_name()) else {
-        return Vec::new();
-    };
-    let mut pattern = Vec::new();
-    let bytes = file_pattern.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && matches!(bytes.get(i + 1), Some(b'p' | b'e')) {
-            pattern.push(0); // a wildcard, as in find_traces
-            i += 2;
-        } else {
-            pattern.push(bytes[i]);
-            i += 1;
-        }
-    }
-    let parts: Vec<&[u8]> = pattern.split(|&b| b == 0).collect();
-    let mut found: Vec<_> = matching_files(dir, &parts)
-        .into_iter()
-        .filter(|(modified, _)| *modified >= since)
-        .collect();
-    found.sort();
-    found.into_iter().map(|(_, p)| p).collect()
-}
-
 /// `--all`: the root process's report, then every other trace's, to `--report` or
 /// stderr (text reports one after another, JSON as one array).
-fn report_all(root: &Path, all: &[PathBuf], args: &RunArgs) -> Result<(), CliError> {
+fn report_all(
+    root: &Path,
+    all: &[PathBuf],
+    family: &Family,
+    args: &RunArgs,
+) -> Result<(), CliError> {
     let mut order = vec![root.to_path_buf()];
     order.extend(all.iter().filter(|p| p.as_path() != root).cloned());
     let mut reports = Vec::new();
     for trace in &order {
-        let analysis = analyze_file(trace)?;
+        let analysis = analyze_in_family(trace, family)?;
         let text = render(
             &analysis,
             args.format,
@@ -193,8 +182,8 @@ fn report_all(root: &Path, all: &[PathBuf], args: &RunArgs) -> Result<(), CliErr
 }
 
 /// Analyzes `trace` and writes the report to `--report` or stderr.
-fn report(trace: &Path, template: &Path, args: &RunArgs) -> Result<(), CliError> {
-    let analysis = analyze_file(trace)?;
+fn report(trace: &Path, family: &Family, args: &RunArgs) -> Result<(), CliError> {
+    let analysis = analyze_in_family(trace, family)?;
     if args.format == Format::Text {
         incompleteness_notes(&analysis);
     }
@@ -202,8 +191,8 @@ fn report(trace: &Path, template: &Path, args: &RunArgs) -> Result<(), CliError>
         .index
         .forks
         .iter()
-        .flat_map(|f| find_traces(template, f.child_pid))
-        .map(|p| p.display().to_string())
+        .flat_map(|f| family.of_pid(f.child_pid))
+        .map(|m| m.path.display().to_string())
         .collect();
     if !children.is_empty() {
         eprintln!(

@@ -10,11 +10,13 @@ use super::frames::DEFAULT_FRAMES;
 use super::policy::{parse_fail_on, parse_leak_kinds, Policy};
 use super::EXIT_FAILED;
 
-/// `memscope check TRACE [options]`.
+/// `memscope check TRACE... [options]`.
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
-    /// The trace file (.msl) to check.
-    pub trace: PathBuf,
+    /// The trace files (.msl) to check, or directories (every .msl in them): each
+    /// process is judged on its own, the gate fails if any fails.
+    #[arg(required = true, num_args = 1.., value_name = "TRACE")]
+    pub traces: Vec<PathBuf>,
     #[command(flatten)]
     pub gate: GateArgs,
 }

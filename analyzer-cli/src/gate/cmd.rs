@@ -4,6 +4,7 @@
 //! Usage and I/O errors are `Err` (exit code 2). Building the report of a trace is the
 //! command line's job (`cmd/check.rs`).
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -11,12 +12,12 @@ use memscope_report::ReportDoc;
 
 use super::annotations;
 use super::args::Settings;
-use super::baseline::Baseline;
+use super::baseline::{Baseline, Entry};
 use super::evaluate::{evaluate, Inputs, Outcome};
 use super::input::{GateReport, ProgramStatus};
 use super::sarif::{self, SrcRoot};
 use super::suppress::{self, Suppression};
-use super::text;
+use super::{junit, text};
 use crate::error::CliError;
 
 /// What the gate's environment provides.
@@ -51,7 +52,8 @@ pub struct GateRun {
     pub summary: String,
     /// GitHub annotations (empty unless wanted): for stdout.
     pub annotations: String,
-    pub outcome: Outcome,
+    /// One per process gated, in the order given.
+    pub outcomes: Vec<Outcome>,
 }
 
 /// Reads every suppression file.
@@ -71,6 +73,14 @@ pub fn load_baseline(path: &Path) -> Result<Baseline, CliError> {
         .map_err(|e| CliError::Usage(format!("{}: not a memscope baseline: {e}", path.display())))
 }
 
+/// One process to gate: its report, and the status `run` saw for the process it started
+/// (which overrides the trace's exit record).
+#[derive(Debug, Clone, Copy)]
+pub struct Process<'a> {
+    pub doc: &'a ReportDoc,
+    pub status: Option<ProgramStatus>,
+}
+
 /// Gates a report document. `status` overrides the trace's exit record.
 pub fn gate(
     doc: &ReportDoc,
@@ -78,22 +88,53 @@ pub fn gate(
     settings: &Settings,
     env: &Env,
 ) -> Result<GateRun, CliError> {
-    let report = GateReport::from_report(doc);
+    gate_all(&[Process { doc, status }], settings, env)
+}
+
+/// Gates every process of a run (or every trace given): each is judged on its own with
+/// the same policy, suppressions and baseline, as if it were gated alone; the gate fails
+/// if any process fails. One process gives exactly the output of a gate of one trace;
+/// several give a first line naming each failing process by pid and command line, then
+/// each process's own summary under a `== process PID: COMMAND ==` line; SARIF gets one
+/// run per process, JUnit one test suite per process, and `--write-baseline` writes
+/// every process's entries (the larger one where two processes share a fingerprint, so
+/// that each process passes against it).
+pub fn gate_all(
+    processes: &[Process<'_>],
+    settings: &Settings,
+    env: &Env,
+) -> Result<GateRun, CliError> {
     let suppressions = load_suppressions(&settings.suppressions)?;
     // Writing a baseline takes the current state as it is, whatever an old one says.
     let baseline = match (&settings.baseline, &settings.write_baseline) {
         (Some(p), None) => Some(load_baseline(p)?),
         _ => None,
     };
-    let outcome = evaluate(&Inputs {
-        report: &report,
-        policy: &settings.policy,
-        suppressions: &suppressions,
-        baseline: baseline.as_ref(),
-        frames: settings.frames,
-        status: status.unwrap_or(report.status),
-    });
-    let mut summary = text::summary(&report, &outcome, &settings.policy);
+    let judged: Vec<(GateReport, Outcome)> = processes
+        .iter()
+        .map(|p| {
+            let report = GateReport::from_report(p.doc);
+            let outcome = evaluate(&Inputs {
+                report: &report,
+                policy: &settings.policy,
+                suppressions: &suppressions,
+                baseline: baseline.as_ref(),
+                frames: settings.frames,
+                status: p.status.unwrap_or(report.status),
+            });
+            (report, outcome)
+        })
+        .collect();
+    let several = judged.len() > 1;
+    let policy = &settings.policy;
+    let mut summary = if several {
+        text::processes_summary(&judged, policy)
+    } else {
+        judged
+            .iter()
+            .map(|(r, o)| text::summary(r, o, policy))
+            .collect()
+    };
     if let Some(p) = &settings.config {
         summary.insert_str(
             0,
@@ -101,33 +142,49 @@ pub fn gate(
         );
     }
     if settings.print_suppressions {
-        summary.push_str(&text::suppressions(&suppressions, &outcome));
+        for (_, o) in &judged {
+            summary.push_str(&text::suppressions(&suppressions, o));
+        }
     }
     if let Some(path) = &settings.sarif {
-        let log = sarif::render(
-            &report,
-            &outcome,
-            &settings.policy,
-            &SrcRoot::find(&env.cwd),
-        );
-        let mut s = serde_json::to_string_pretty(&log).unwrap_or_default();
+        let root = SrcRoot::find(&env.cwd);
+        let runs = judged
+            .iter()
+            .map(|(r, o)| sarif::run(r, o, policy, &root, several))
+            .collect();
+        let mut s = serde_json::to_string_pretty(&sarif::log(runs)).unwrap_or_default();
         s.push('\n');
         fs::write(path, s).map_err(|e| CliError::io(path, e))?;
     }
     if let Some(path) = &settings.junit {
-        fs::write(
-            path,
-            super::junit::render(&report, &outcome, &settings.policy),
-        )
-        .map_err(|e| CliError::io(path, e))?;
+        let suites: Vec<junit::Suite> = judged
+            .iter()
+            .map(|(r, o)| {
+                let name = if several {
+                    format!("memscope check pid {}: {}", r.pid, r.command)
+                } else {
+                    format!("memscope check {}", r.exe)
+                };
+                junit::suite(r, o, policy, &name)
+            })
+            .collect();
+        fs::write(path, junit::document(&suites)).map_err(|e| CliError::io(path, e))?;
     }
-    let mut code = if outcome.failed() {
-        settings.exit_code
-    } else {
-        0
-    };
+    let failed = judged.iter().any(|(_, o)| o.failed());
+    let mut code = if failed { settings.exit_code } else { 0 };
     if let Some(path) = &settings.write_baseline {
-        let b = Baseline::new(settings.frames, outcome.current.values().cloned().collect());
+        let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
+        for (_, o) in &judged {
+            for e in o.current.values() {
+                let slot = entries
+                    .entry(e.fingerprint.clone())
+                    .or_insert_with(|| e.clone());
+                slot.bytes = slot.bytes.max(e.bytes);
+                slot.blocks = slot.blocks.max(e.blocks);
+                slot.count = slot.count.max(e.count);
+            }
+        }
+        let b = Baseline::new(settings.frames, entries.into_values().collect());
         fs::write(path, b.to_json()).map_err(|e| CliError::io(path, e))?;
         summary.push_str(&format!(
             "memscope check: wrote {} to {}; passing (a baseline accepts what is there)\n",
@@ -138,19 +195,17 @@ pub fn gate(
             },
             path.display()
         ));
-        code = if outcome.program_fails {
+        code = if judged.iter().any(|(_, o)| o.program_fails) {
             settings.exit_code
         } else {
             0
         };
     }
     let annotations = if env.github_actions {
-        annotations::render(
-            &report,
-            &outcome,
-            &settings.policy,
-            env.github_workspace.as_deref(),
-        )
+        judged
+            .iter()
+            .map(|(r, o)| annotations::render(r, o, policy, env.github_workspace.as_deref()))
+            .collect()
     } else {
         String::new()
     };
@@ -158,7 +213,7 @@ pub fn gate(
         code,
         summary,
         annotations,
-        outcome,
+        outcomes: judged.into_iter().map(|(_, o)| o).collect(),
     })
 }
 

@@ -11,7 +11,9 @@
 //! a grown fingerprint counts only its growth); over budget, each of them fails; and a
 //! group over a per-site limit fails whatever the budget. Findings fail when their
 //! detector is in `fail_on`, they are not suppressed and the baseline does not accept
-//! them. The traced program's failure fails the gate only with `fail_on_program_error`.
+//! //! them; in a trace with lost events such a finding passes as a warning instead (the lost
+//! events could explain it), while leaks are still gated (see `docs/ci-gate.md`). The
+//! traced program's failure fails the gate only with `fail_on_program_error`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,6 +45,11 @@ pub enum Pass {
     Baseline,
     /// A finding of a detector not in `fail_on`.
     NotGated,
+    /// A finding that would fail, in a trace whose tracer dropped events: a lost
+    /// allocation or free could explain it (a correct free of a block whose allocation
+    /// was lost reads as an invalid free; a lost free and a lost allocation at the same
+    /// address read as a double or mismatched free), so it is reported as a warning.
+    LostEvents,
 }
 
 /// What the gate decided for one item.
@@ -56,6 +63,9 @@ pub enum Disposition {
     RuntimeInternal,
     /// A leak of a kind not in `fail_on_leak_kinds`, left out.
     LeakKindNotGated,
+    /// Blocks a fork child inherited that its leak check did not judge (a tracer whose
+    /// check covers only the child's own blocks): no kind, left out.
+    InheritedUnjudged,
 }
 
 /// One item's verdict.
@@ -106,6 +116,8 @@ pub struct Outcome {
     pub runtime_internal: Totals,
     /// Leaks left out for their kind.
     pub kind_left_out: Totals,
+    /// Inherited blocks the child's leak check did not judge, left out.
+    pub inherited_unjudged: Totals,
     /// The report had leak kinds (else every leak counted).
     pub leak_check: bool,
     /// Per suppression (same order as given), what it took.
@@ -129,6 +141,13 @@ impl Outcome {
     pub fn failures(&self) -> impl Iterator<Item = &Verdict> {
         self.verdicts.iter().filter(|v| v.fails())
     }
+
+    /// Findings that would fail but that the trace's lost events could explain.
+    pub fn excused(&self) -> impl Iterator<Item = &Verdict> {
+        self.verdicts
+            .iter()
+            .filter(|v| v.disposition == Disposition::Pass(Pass::LostEvents))
+    }
 }
 
 /// What the evaluation is given.
@@ -149,6 +168,7 @@ pub fn evaluate(inp: &Inputs<'_>) -> Outcome {
     let mut suppressed = vec![Matched::default(); inp.suppressions.len()];
     let mut runtime_internal = Totals::default();
     let mut kind_left_out = Totals::default();
+    let mut inherited_unjudged = Totals::default();
     let mut leaks = Totals::default();
     let leak_check = inp.report.leak_check;
     let mut current = BTreeMap::new();
@@ -168,6 +188,9 @@ pub fn evaluate(inp: &Inputs<'_>) -> Outcome {
         {
             kind_left_out.add(item.blocks, item.bytes);
             Some(Disposition::LeakKindNotGated)
+        } else if item.is_leak() && leak_check && item.inherited && item.leak_kind.is_none() {
+            inherited_unjudged.add(item.blocks, item.bytes);
+            Some(Disposition::InheritedUnjudged)
         } else if let Some(k) = suppress::first_match(inp.suppressions, item) {
             let m = &mut suppressed[k];
             m.items += 1;
@@ -245,6 +268,8 @@ pub fn evaluate(inp: &Inputs<'_>) -> Outcome {
             } else {
                 Disposition::Fail(reasons)
             }
+        } else if policy.fail_on.contains(&item.detector) && inp.report.lost_events > 0 {
+            Disposition::Pass(Pass::LostEvents)
         } else if policy.fail_on.contains(&item.detector) {
             Disposition::Fail(vec![Reason::Detector])
         } else {
@@ -284,6 +309,7 @@ pub fn evaluate(inp: &Inputs<'_>) -> Outcome {
         budget_exceeded,
         runtime_internal,
         kind_left_out,
+        inherited_unjudged,
         leak_check,
         suppressed,
         absent,
@@ -319,6 +345,7 @@ pub(crate) mod tests {
             runtime_internal: false,
             type_name: None,
             leak_kind: None,
+            inherited: false,
             stacks: vec![(
                 StackRole::Allocation,
                 vec![frame(function, 10), frame("main", 20)],
@@ -336,6 +363,7 @@ pub(crate) mod tests {
             runtime_internal: false,
             type_name: None,
             leak_kind: None,
+            inherited: false,
             stacks: vec![
                 (
                     StackRole::Allocation,
@@ -352,6 +380,8 @@ pub(crate) mod tests {
     pub(crate) fn report(items: Vec<Item>) -> GateReport {
         GateReport {
             exe: "/build/app".into(),
+            pid: 1,
+            command: "/build/app".into(),
             truncated: false,
             lost_events: 0,
             items,
@@ -419,6 +449,7 @@ pub(crate) mod tests {
         use memscope_report::LeakKindDoc;
         let kinded = |function, bytes, kind| Item {
             leak_kind: Some(kind),
+            inherited: false,
             ..leak(function, bytes, 1)
         };
         let mut rt = kinded("_IO_file_doallocate", 1024, LeakKindDoc::DefinitelyLost);

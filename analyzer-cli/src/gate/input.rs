@@ -51,6 +51,8 @@ pub struct Item {
     pub type_name: Option<String>,
     /// A leak group's kind, when the trace has the tracer's leak check.
     pub leak_kind: Option<LeakKindDoc>,
+    /// A leak group of blocks a fork child inherited from its parent.
+    pub inherited: bool,
     /// The stacks, by role; a leak has its allocation stack only.
     pub stacks: Vec<(StackRole, Vec<Frame>)>,
 }
@@ -112,6 +114,10 @@ impl fmt::Display for ProgramStatus {
 pub struct GateReport {
     /// The traced executable.
     pub exe: String,
+    /// The traced process.
+    pub pid: u32,
+    /// Its command line (arguments joined by spaces; the executable when none).
+    pub command: String,
     pub truncated: bool,
     /// Events the tracer dropped.
     pub lost_events: u64,
@@ -142,6 +148,7 @@ impl GateReport {
                 runtime_internal: leak.runtime_internal,
                 type_name: leak.type_name.clone(),
                 leak_kind: leak.kind,
+                inherited: leak.inherited,
                 stacks: vec![(StackRole::Allocation, stack(&leak.stack))],
             });
         }
@@ -164,12 +171,19 @@ impl GateReport {
                 runtime_internal: false,
                 type_name: None,
                 leak_kind: None,
+                inherited: false,
                 stacks,
             });
         }
         let trace = &doc.trace;
         GateReport {
             exe: trace.exe.clone(),
+            pid: trace.pid,
+            command: if trace.args.is_empty() {
+                trace.exe.clone()
+            } else {
+                trace.args.join(" ")
+            },
             truncated: trace.truncated,
             lost_events: trace.lost_events,
             items,

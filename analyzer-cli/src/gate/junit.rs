@@ -1,7 +1,9 @@
-//! JUnit XML output (`--junit FILE`), for CI test-report views: one test suite, one
+//! JUnit XML output (`--junit FILE`), for CI test-report views: one test suite per
+//! traced process (named by pid and command line when several were gated), one
 //! test case per leak group and finding (and one for the program's status when it failed
 //! or is not known), a `<failure>` for each that fails the gate, `<skipped>` for
-//! suppressed and runtime-internal items and leaks of kinds not gated. A leak's leak
+//! suppressed and runtime-internal items, leaks of kinds not gated and error findings that
+//! the trace's lost events could explain. A leak's leak
 //! kind is in its name and message. The counts on `<testsuites>` and `<testsuite>`
 //! are those of the cases.
 //!
@@ -40,8 +42,36 @@ enum Case {
     Skipped(String),
 }
 
-/// The JUnit document.
+/// One test suite: its XML and its (tests, failures, skipped).
+pub struct Suite {
+    xml: String,
+    tests: usize,
+    failures: usize,
+    skipped: usize,
+}
+
+/// The JUnit document of one process.
 pub fn render(report: &GateReport, outcome: &Outcome, policy: &Policy) -> String {
+    let name = format!("memscope check {}", report.exe);
+    document(&[suite(report, outcome, policy, &name)])
+}
+
+/// The JUnit document of these suites (one per process).
+pub fn document(suites: &[Suite]) -> String {
+    let tests: usize = suites.iter().map(|s| s.tests).sum();
+    let failures: usize = suites.iter().map(|s| s.failures).sum();
+    let skipped: usize = suites.iter().map(|s| s.skipped).sum();
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(s, "<testsuites name=\"memscope check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">");
+    for suite in suites {
+        s.push_str(&suite.xml);
+    }
+    s.push_str("</testsuites>\n");
+    s
+}
+
+/// The test suite of one process, named `name`.
+pub fn suite(report: &GateReport, outcome: &Outcome, policy: &Policy, name: &str) -> Suite {
     let mut cases: Vec<(String, String, Case, String)> = Vec::new();
     for v in &outcome.verdicts {
         let item = &report.items[v.item];
@@ -60,6 +90,7 @@ pub fn render(report: &GateReport, outcome: &Outcome, policy: &Policy) -> String
                 Case::Passed
             }
             Disposition::Pass(Pass::Baseline) => Case::Passed,
+            Disposition::Pass(Pass::LostEvents) => Case::Skipped(text::LOST_EVENTS_EXCUSE.into()),
             Disposition::Suppressed(_) => Case::Skipped("suppressed".into()),
             Disposition::RuntimeInternal => {
                 Case::Skipped("runtime-internal (left out without --include-runtime)".into())
@@ -67,6 +98,9 @@ pub fn render(report: &GateReport, outcome: &Outcome, policy: &Policy) -> String
             Disposition::LeakKindNotGated => {
                 Case::Skipped("leak kind not in --fail-on-leak-kinds".into())
             }
+            Disposition::InheritedUnjudged => Case::Skipped(
+                "inherited from the parent; not judged by the child's leak check".into(),
+            ),
         };
         let mut body = text::describe(item);
         for (role, stack) in &item.stacks {
@@ -108,12 +142,11 @@ pub fn render(report: &GateReport, outcome: &Outcome, policy: &Policy) -> String
         .filter(|c| matches!(c.2, Case::Skipped(_)))
         .count();
     let tests = cases.len();
-    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(s, "<testsuites name=\"memscope check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">");
+    let mut s = String::new();
     let _ = writeln!(
         s,
-        "  <testsuite name=\"memscope check {}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">",
-        escape(&report.exe)
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">",
+        escape(name)
     );
     for (class, name, case, body) in &cases {
         let _ = write!(
@@ -144,8 +177,13 @@ pub fn render(report: &GateReport, outcome: &Outcome, policy: &Policy) -> String
             }
         }
     }
-    s.push_str("  </testsuite>\n</testsuites>\n");
-    s
+    s.push_str("  </testsuite>\n");
+    Suite {
+        xml: s,
+        tests,
+        failures,
+        skipped,
+    }
 }
 
 #[cfg(test)]

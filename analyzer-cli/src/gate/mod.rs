@@ -31,7 +31,7 @@ pub mod suppress;
 pub mod text;
 
 pub use args::{CheckArgs, GateArgs};
-pub use cmd::{gate, Env, GateRun};
+pub use cmd::{gate, gate_all, Env, GateRun, Process};
 
 /// Exit code of a gate that failed, unless `--exit-code` says otherwise.
 pub const EXIT_FAILED: i32 = 1;

@@ -34,7 +34,9 @@ pub(crate) fn report(
             truncated_at: None,
             inconsistencies: 0,
             inherited_frees: 0,
+            parent_trace: None,
             lost_events: 0,
+            allocator: None,
             exit,
             at_ns: None,
         },
@@ -49,6 +51,7 @@ pub(crate) fn report(
             program_leaks: none,
             runtime_internal: none,
             leak_kinds: None,
+            inherited: None,
         },
         leak_groups_total: leaks.len(),
         leaks,
@@ -105,6 +108,7 @@ pub(crate) fn leak(bytes: u64, blocks: u64, stack: Vec<FrameDoc>) -> LeakDoc {
         kind: None,
         held_by: Vec::new(),
         chain: Vec::new(),
+        inherited: false,
     }
 }
 

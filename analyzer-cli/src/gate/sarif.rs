@@ -1,5 +1,8 @@
-//! SARIF 2.1.0 output (`--sarif FILE`), for code-scanning services: one rule per
-//! detector (and `program-error`), one result per failing item located at the innermost
+//! SARIF 2.1.0 output (`--sarif FILE`), for code-scanning services: one run per traced
+//! process (a gate of several processes names each in its run's invocation:
+//! `processId`, `commandLine`), one rule per
+//! detector (and `program-error`), one result per failing item (and a `warning` result per
+//! error finding that the trace's lost events could explain) located at the innermost
 //! frame of the program's own code with a file and line, its stacks as SARIF `stacks`,
 //! `partialFingerprints` = the baseline fingerprint; with a baseline, `baselineState`
 //! (`new`, `updated`; `absent` results, level `none`, for entries that no longer occur).
@@ -145,10 +148,11 @@ fn result(
             ids.len() - 1
         }
     };
+    let level = if v.fails() { "error" } else { "warning" };
     let mut r = json!({
         "ruleId": id,
         "ruleIndex": index,
-        "level": "error",
+        "level": level,
         "message": { "text": format!("{} ({})", text::describe(item), text::reasons(v, policy)) },
         "partialFingerprints": { FINGERPRINT_KEY: v.fingerprint.0 },
         "properties": { "frames": v.frames, "bytes": item.bytes, "blocks": item.blocks, "count": item.count },
@@ -180,11 +184,34 @@ fn result(
     r
 }
 
-/// The SARIF log.
+/// The SARIF log of one process: one run.
 pub fn render(report: &GateReport, outcome: &Outcome, policy: &Policy, root: &SrcRoot) -> Value {
+    log(vec![run(report, outcome, policy, root, false)])
+}
+
+/// A SARIF log of these runs.
+pub fn log(runs: Vec<Value>) -> Value {
+    json!({
+        "$schema": SARIF_SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": runs,
+    })
+}
+
+/// The SARIF run of one process: its failing items (level `error`) and the findings
+/// its lost events could explain (level `warning`); with `process`, the invocation names
+/// the process (`processId`, `commandLine`), for logs of several processes.
+pub fn run(
+    report: &GateReport,
+    outcome: &Outcome,
+    policy: &Policy,
+    root: &SrcRoot,
+    process: bool,
+) -> Value {
     let (mut rules, mut ids) = rules();
     let mut results: Vec<Value> = outcome
         .failures()
+        .chain(outcome.excused())
         .map(|v| result(&report.items[v.item], v, policy, root, &mut ids, &mut rules))
         .collect();
     if outcome.program_fails {
@@ -213,19 +240,20 @@ pub fn render(report: &GateReport, outcome: &Outcome, policy: &Policy, root: &Sr
         "file://{}/",
         encode(root.0.to_string_lossy().trim_end_matches('/'))
     );
+    let mut invocation = json!({ "executionSuccessful": true });
+    if process {
+        invocation["processId"] = json!(report.pid);
+        invocation["commandLine"] = json!(report.command);
+    }
     json!({
-        "$schema": SARIF_SCHEMA_URI,
-        "version": "2.1.0",
-        "runs": [ {
-            "tool": { "driver": {
-                "name": "memscope",
-                "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules,
-            } },
-            "originalUriBaseIds": { "SRCROOT": { "uri": root_uri } },
-            "invocations": [ { "executionSuccessful": true } ],
-            "results": results,
-        } ],
+        "tool": { "driver": {
+            "name": "memscope",
+            "version": env!("CARGO_PKG_VERSION"),
+            "rules": rules,
+        } },
+        "originalUriBaseIds": { "SRCROOT": { "uri": root_uri } },
+        "invocations": [ invocation ],
+        "results": results,
     })
 }
 

@@ -150,6 +150,7 @@ mod tests {
             runtime_internal: false,
             type_name: None,
             leak_kind: None,
+            inherited: false,
             stacks: vec![(
                 StackRole::Allocation,
                 vec![

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use super::baseline::Entry;
-use super::evaluate::{Disposition, Outcome, Reason, Verdict};
+use super::evaluate::{Disposition, Outcome, Pass, Reason, Verdict};
 use super::frames;
 use super::input::{GateReport, Item};
 use super::policy::{leak_kind_word, Policy};
@@ -15,6 +15,9 @@ use super::suppress::Suppression;
 
 /// The one line a gate on a trace without leak kinds prints.
 pub const NO_LEAK_CHECK: &str = "note: the trace has no leak check (killed by SIGKILL, or an older tracer): every block live at exit counts as leaked";
+
+/// Why a finding that would fail does not, in a trace with lost events.
+pub const LOST_EVENTS_EXCUSE: &str = "not failing: the tracer lost events, which could explain it (a lost allocation or free makes a correct free look invalid, double or mismatched)";
 
 /// `function (file:line)`, or what of it is known.
 pub fn site(item: &Item) -> String {
@@ -50,6 +53,9 @@ pub fn describe(item: &Item) -> String {
 /// Why a verdict fails, in words.
 pub fn reasons(v: &Verdict, policy: &Policy) -> String {
     let Disposition::Fail(rs) = &v.disposition else {
+        if v.disposition == Disposition::Pass(Pass::LostEvents) {
+            return LOST_EVENTS_EXCUSE.to_string();
+        }
         return String::new();
     };
     let words: Vec<String> = rs
@@ -132,7 +138,9 @@ pub fn summary(report: &GateReport, outcome: &Outcome, policy: &Policy) -> Strin
     if report.lost_events > 0 {
         let _ = writeln!(
             s,
-            "note: the tracer dropped {} events; leaks and findings may be wrong",
+            "note: the tracer dropped {} events; leaks and findings may be wrong: error findings \
+             they could explain are warnings, not failures; leaks are still gated (a lost free \
+             makes a block look leaked, a lost allocation hides one)",
             report.lost_events
         );
     }
@@ -171,6 +179,16 @@ pub fn summary(report: &GateReport, outcome: &Outcome, policy: &Policy) -> Strin
             plural(k.bytes, "byte")
         );
     }
+    let inh = outcome.inherited_unjudged;
+    if inh.groups > 0 {
+        let _ = writeln!(
+            s,
+            "inherited from the parent, not judged by this process's leak check (left out): {}, {}, {}",
+            plural(inh.groups, "group"),
+            plural(inh.blocks, "block"),
+            plural(inh.bytes, "byte")
+        );
+    }
     let rt = outcome.runtime_internal;
     if rt.groups > 0 {
         let _ = writeln!(
@@ -195,6 +213,16 @@ pub fn summary(report: &GateReport, outcome: &Outcome, policy: &Policy) -> Strin
             v.fingerprint
         );
     }
+    for v in outcome.excused() {
+        let item = &report.items[v.item];
+        let _ = writeln!(s, "WARN {}", describe(item));
+        let _ = writeln!(
+            s,
+            "     {}; fingerprint {}",
+            reasons(v, policy),
+            v.fingerprint
+        );
+    }
     if outcome.baseline_used && !outcome.absent.is_empty() {
         let _ = writeln!(
             s,
@@ -208,6 +236,36 @@ pub fn summary(report: &GateReport, outcome: &Outcome, policy: &Policy) -> Strin
         for e in &outcome.absent {
             let _ = writeln!(s, "  {}", entry_line(e));
         }
+    }
+    s
+}
+
+/// The summary of a gate of several processes: the verdict with each failing process
+/// by pid and command line, then every process's own [`summary`] under a
+/// `== process PID: COMMAND ==` line.
+pub fn processes_summary(judged: &[(GateReport, Outcome)], policy: &Policy) -> String {
+    let failing: Vec<&GateReport> = judged
+        .iter()
+        .filter(|(_, o)| o.failed())
+        .map(|(r, _)| r)
+        .collect();
+    let mut s = String::new();
+    if failing.is_empty() {
+        let _ = writeln!(s, "memscope check: passed ({} processes)", judged.len());
+    } else {
+        let _ = writeln!(
+            s,
+            "memscope check: FAILED ({} of {} processes failing)",
+            failing.len(),
+            judged.len()
+        );
+        for r in &failing {
+            let _ = writeln!(s, "failing process: pid {}: {}", r.pid, r.command);
+        }
+    }
+    for (r, o) in judged {
+        let _ = writeln!(s, "== process {}: {} ==", r.pid, r.command);
+        s.push_str(&summary(r, o, policy));
     }
     s
 }

@@ -33,8 +33,12 @@
 //! `invalid-free` finding: the program's bug, or a block allocated out of the tracer's
 //! sight). Double frees, interior-pointer frees and reallocs of freed blocks are
 //! explained by their findings and are not inconsistencies. In the child side of a
-//! `fork`, releases of unknown addresses are blocks inherited from the parent and
-//! counted apart.
+//! `fork`, the replay may be seeded ([`Replay::seed_inherited`]) with the parent's live
+//! blocks at the fork and its counts then (valgrind's child summary counts both: the
+//! tool's state is copied by `fork`); a release of such a block is a free of a known
+//! block, counted in `inherited_frees` too. Releases of unknown addresses in a fork child
+//! are taken for blocks inherited out of sight (no parent trace, or a block the parent's
+//! trace did not show live) and counted in `inherited_frees`, never as inconsistencies.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -353,6 +357,38 @@ impl Replay {
         &self.counters
     }
 
+    /// Seeds a fork child's replay, before its first event, with the blocks live in the
+    /// parent at the fork (`(address, block)`; the blocks' stacks already in this
+    /// trace's namespace) and the parent's counts then: allocations, frees and bytes
+    /// allocated start from the parent's, live bytes and the peak from the inherited
+    /// blocks, as in valgrind's summary of a forked child. The blocks get the
+    /// [`StreamId::INHERITED`] stream.
+    pub fn seed_inherited(&mut self, blocks: &[(u64, LiveBlock)], parent: &Counters, time: u64) {
+        let c = &mut self.counters;
+        c.allocations = parent.allocations;
+        c.frees = parent.frees;
+        c.bytes_allocated = parent.bytes_allocated;
+        for &(ptr, block) in blocks {
+            let block = LiveBlock {
+                stream: StreamId::INHERITED,
+                // Never "temporary": no stream's count reaches it.
+                thread_seq: u64::MAX,
+                time,
+                chain: 0,
+                seq: 0,
+                ..block
+            };
+            if self.live.insert(ptr, block).is_none() {
+                let c = &mut self.counters;
+                c.live_bytes = c.live_bytes.saturating_add(block.size);
+            }
+        }
+        let c = &mut self.counters;
+        c.peak_live_bytes = c.live_bytes;
+        c.peak_time = time;
+        c.peak_seq = 0;
+    }
+
     pub fn live(&self) -> &LiveMap {
         &self.live
     }
@@ -417,9 +453,9 @@ impl Replay {
                 c.slack_bytes = c.slack_bytes.saturating_add(slack);
                 self.allocate(new, size, kind, stack, (old != 0).then_some(old), ctx)
             }
-            EventKind::Free { ptr, kind, stack } => {
-                self.release(ptr, Release::Free(kind), stack, ctx)
-            }
+            EventKind::Free {
+                ptr, kind, stack, ..
+            } => self.release(ptr, Release::Free(kind), stack, ctx),
             EventKind::ReallocRelease { old, kind, stack } => {
                 self.release(old, Release::Realloc(kind), stack, ctx)
             }
@@ -519,6 +555,9 @@ impl Replay {
                 self.left_live(&block, ctx.seq);
                 let c = &mut self.counters;
                 c.frees += 1;
+                if block.stream == StreamId::INHERITED {
+                    c.inherited_frees += 1;
+                }
                 c.live_bytes = c.live_bytes.saturating_sub(block.size);
                 if let Release::Realloc(_) = how {
                     self.realloc_from.insert(ctx.stream, (ptr, block.chain));
@@ -604,6 +643,8 @@ mod tests {
                 ptr,
                 kind: FreeKind::Free,
                 stack: StackId(99),
+                size: 0,
+                align: 0,
             },
         }
     }

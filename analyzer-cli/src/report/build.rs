@@ -1,6 +1,7 @@
 //! Builds the typed report document ([`memscope_report::ReportDoc`]) from an
 //! [`Analysis`]: the only place that symbolizes, once per shown stack ([`Stacks`]), and
-//! that classifies leak groups (type, runtime-internal). With the tracer's leak check,
+//! that classifies leak groups (type, runtime-internal) and drops the `mismatched-free`
+//! findings a library's own `operator new`/`delete` explains. With the tracer's leak check,
 //! leak groups are per allocation stack and kind, worst kind first, each with what keeps
 //! it ([`super::holders`]), and the summary has the kinds' totals.
 
@@ -8,15 +9,18 @@ use std::collections::HashMap;
 
 use memscope_format::{ExitHow, LeakKind, Origin};
 
-use crate::analysis::classify::{runtime, types};
+use crate::analysis::classify::{cxx_operators, runtime, types};
+use crate::analysis::findings::Finding;
+use crate::analysis::inherit::Inheritance;
 use crate::analysis::Analysis;
 use crate::ids::{ModuleIdx, StackId};
 use crate::symbols::symbolize::{SymFrame, Symbolizer};
 use crate::trace::reader::StackFrame;
 
 use memscope_report::{
-    Detector, ExitDoc, ExitHowDoc, FindingDoc, FindingStacksDoc, FrameDoc, LeakDoc, LeakKindDoc,
-    LeakKindsDoc, LiveDoc, OriginDoc, ReportDoc, Schema, SummaryDoc, TraceDoc,
+    AllocatorDoc, Detector, ExitDoc, ExitHowDoc, FindingDoc, FindingStacksDoc, FrameDoc,
+    InheritedDoc, LeakDoc, LeakKindDoc, LeakKindsDoc, LiveDoc, OriginDoc, ReportDoc, Schema,
+    SummaryDoc, TraceDoc,
 };
 
 use super::holders::{HolderNamer, CHAINS};
@@ -67,6 +71,22 @@ impl<'a> Stacks<'a> {
             .find(|f| f.function.is_some())
     }
 
+    /// Whether `f` is a `mismatched-free` that a library's own `operator new`/`delete`
+    /// over `malloc`/`free` explains (see [`cxx_operators`]): not a bug, not reported.
+    pub fn library_internal_mismatch(&mut self, f: &Finding) -> bool {
+        let Finding::MismatchedFree {
+            alloc_stack,
+            free_stack,
+            ..
+        } = *f
+        else {
+            return false;
+        };
+        let alloc = cxx_operators::innermost_operator(self.sym(alloc_stack));
+        let release = cxx_operators::innermost_operator(self.sym(free_stack));
+        cxx_operators::explained_mismatch(f, alloc, release)
+    }
+
     /// The trace being reported on.
     pub fn analysis(&self) -> &'a Analysis {
         self.analysis
@@ -87,6 +107,44 @@ fn frame_doc(f: SymFrame) -> FrameDoc {
 }
 
 /// A leak kind as the report names it.
+/// What a fork child inherited, for the summary (`None` for other processes).
+fn inherited_doc(a: &Analysis) -> Option<InheritedDoc> {
+    match &a.inheritance {
+        Inheritance::None => None,
+        Inheritance::Unknown => Some(InheritedDoc {
+            known: false,
+            parent_pid: None,
+            at_fork: None,
+            live_at_exit: None,
+            unjudged_blocks: 0,
+        }),
+        Inheritance::Known(seed) => {
+            let mut live = LiveDoc {
+                blocks: 0,
+                bytes: 0,
+            };
+            for g in a.leaks.iter().filter(|g| seed.stacks.contains(&g.stack)) {
+                live.blocks += g.blocks;
+                live.bytes = live.bytes.saturating_add(g.bytes);
+            }
+            Some(InheritedDoc {
+                known: true,
+                parent_pid: Some(seed.parent_pid),
+                at_fork: Some(LiveDoc {
+                    blocks: seed.blocks.len() as u64,
+                    bytes: seed.blocks.iter().map(|(_, b)| b.size).sum(),
+                }),
+                live_at_exit: Some(live),
+                unjudged_blocks: a
+                    .results
+                    .leak_kinds
+                    .as_ref()
+                    .map_or(0, |k| k.inherited_unjudged),
+            })
+        }
+    }
+}
+
 pub fn kind_doc(kind: LeakKind) -> LeakKindDoc {
     match kind {
         LeakKind::DefinitelyLost => LeakKindDoc::DefinitelyLost,
@@ -172,15 +230,21 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
                 kind: g.kind.map(kind_doc),
                 held_by,
                 chain,
+                inherited: a.inheritance.is_inherited_stack(g.stack),
             }
         })
         .collect();
-    let findings = a
+    let shown_findings: Vec<(Finding, u64)> = a
         .results
         .findings
         .items
         .iter()
-        .map(|&(f, count)| {
+        .copied()
+        .filter(|(f, _)| !stacks.library_internal_mismatch(f))
+        .collect();
+    let findings = shown_findings
+        .into_iter()
+        .map(|(f, count)| {
             let st = f.stacks();
             FindingDoc {
                 detector: Detector::parse(f.detector()),
@@ -212,7 +276,17 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
             truncated_at: a.index.truncation.map(|t| t.offset),
             inconsistencies: c.inconsistencies,
             inherited_frees: c.inherited_frees,
+            parent_trace: match &a.inheritance {
+                Inheritance::Known(seed) => Some(seed.parent.display().to_string()),
+                _ => None,
+            },
             lost_events: a.index.lost_events,
+            allocator: a.index.allocator.as_ref().map(|al| AllocatorDoc {
+                path: crate::analysis::coverage::allocator_path(al, &a.index),
+                bypassed: memscope_format::entry_points::names(al.bypassed)
+                    .map(str::to_string)
+                    .collect(),
+            }),
             exit: a.index.exit.map(|e| ExitDoc {
                 how: exit_how(e.how),
                 code: e.code,
@@ -247,6 +321,7 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
                     still_reachable: t(LeakKind::StillReachable),
                 }
             }),
+            inherited: inherited_doc(a),
         },
         leaks,
         findings,

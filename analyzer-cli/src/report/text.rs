@@ -62,6 +62,12 @@ pub fn duration(ns: u64) -> String {
     }
 }
 
+fn is_libc(path: &str) -> bool {
+    path.rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with("libc.so"))
+}
+
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
@@ -80,6 +86,10 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
         let _ = write!(head, ", ended by {} {}", e.how.name(), e.code);
     }
     let _ = writeln!(o, "{}", style.bold(&head));
+    // Name the allocator when it is not the C library's (which is the usual case).
+    if let Some(a) = t.allocator.as_ref().filter(|a| !is_libc(&a.path)) {
+        let _ = writeln!(o, "allocator: {}", a.path);
+    }
     for w in &doc.warnings {
         let _ = writeln!(o, "WARNING: {}", w.message);
     }

@@ -23,6 +23,11 @@ pub enum EventKind {
         ptr: u64,
         kind: FreeKind,
         stack: StackId,
+        /// The size a sized `operator delete` was given (0: the form called takes none).
+        size: u64,
+        /// The alignment an aligned `operator delete` was given (0: the form called
+        /// takes none).
+        align: u64,
     },
     /// A realloc gave up `old` (moved, or freed by `realloc(p, 0)`).
     ReallocRelease {
@@ -101,8 +106,18 @@ pub fn split_record(rec: &Record<'_>, stream: StreamId, out: &mut Vec<Event>) {
             ptr,
             kind,
             stack,
-            ..
-        } => push(time, EventKind::Free { ptr, kind, stack }),
+            size,
+            align,
+        } => push(
+            time,
+            EventKind::Free {
+                ptr,
+                kind,
+                stack,
+                size,
+                align,
+            },
+        ),
         Record::Realloc {
             time_before,
             time,
@@ -151,6 +166,7 @@ pub fn split_record(rec: &Record<'_>, stream: StreamId, out: &mut Vec<Event>) {
         Record::ThreadStart { time, tid } => push(time, EventKind::ThreadStart { tid }),
         Record::ThreadExit { time } => push(time, EventKind::ThreadExit),
         Record::Module { .. }
+        | Record::Allocator { .. }
         | Record::ModuleUnload { .. }
         | Record::Stack { .. }
         | Record::ProcessExit { .. }

@@ -118,6 +118,17 @@ pub struct TraceIndex {
     pub lost_events: u64,
     /// The leak check the tracer ran at exit, when it finished (`ReachEnd` read).
     pub leak_check: Option<LeakCheck>,
+    /// The allocator that served the program, as the tracer resolved it (its `Allocator`
+    /// record).
+    pub allocator: Option<AllocatorInfo>,
+}
+
+/// The allocator that served the program: the object defining the `malloc` in use and
+/// the entry points whose calls bypassed the tracer (`memscope_format::entry_points`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllocatorInfo {
+    pub path: String,
+    pub bypassed: u32,
 }
 
 impl TraceIndex {
@@ -169,6 +180,20 @@ const READ_AHEAD: usize = 8;
 /// stream 0's), the other decodes stream 0's records and builds the index. The decoder takes the chunks in
 /// order and stops at its first error, so the error reported is the first one in file
 /// order, as with one thread.
+/// Only the header of the trace at `path` (a few hundred bytes read): which process it
+/// is, for finding the traces of a process tree without reading them whole.
+pub fn read_header(path: &Path) -> Result<Header, CliError> {
+    let file = File::open(path).map_err(|e| CliError::io(path, e))?;
+    if file.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
+        return Err(CliError::EmptyTrace {
+            path: path.to_path_buf(),
+        });
+    }
+    let (header, _) = TraceReader::open(BufReader::with_capacity(4096, file))
+        .map_err(|e| CliError::format(path, e))?;
+    Ok(header)
+}
+
 pub fn read_index(path: &Path) -> Result<TraceIndex, CliError> {
     let file = File::open(path).map_err(|e| CliError::io(path, e))?;
     if file.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
@@ -193,6 +218,7 @@ pub fn read_index(path: &Path) -> Result<TraceIndex, CliError> {
         truncation: None,
         lost_events: 0,
         leak_check: None,
+        allocator: None,
     };
     let mut set = ModuleSet::default();
     let mut check = LeakCheckReader::default();
@@ -283,6 +309,12 @@ impl TraceIndex {
                 self.modules.push(m);
             }
             Record::ModuleUnload { id } => set.unload(id),
+            Record::Allocator { path, bypassed } => {
+                self.allocator = Some(AllocatorInfo {
+                    path: path_text(path),
+                    bypassed,
+                })
+            }
             Record::Stack { id, frames } => {
                 let frames = frames
                     .into_iter()

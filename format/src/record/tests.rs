@@ -597,7 +597,11 @@ fn records<'p>(steps: &[Step], paths: &'p [Vec<u8>]) -> Vec<Record<'p>> {
                     stack,
                     // Sized and aligned deletes now and then (FREE_ARGS).
                     size: if s.pick % 4 == 1 { s.raw % 5000 } else { 0 },
-                    align: if s.pick % 5 == 2 { 1 << (s.raw % 13) } else { 0 },
+                    align: if s.pick % 5 == 2 {
+                        1 << (s.raw % 13)
+                    } else {
+                        0
+                    },
                 }
             }
             11 | 12 => {
@@ -795,7 +799,7 @@ proptest! {
 }
 
 #[test]
-fn sized_and_aligned_deletes_keep_their_arguments() {
+fn sized_and_aligned_deletes_and_the_allocator_round_trip() {
     let recs = [
         Record::Free {
             time: 5,
@@ -820,6 +824,10 @@ fn sized_and_aligned_deletes_keep_their_arguments() {
             stack: StackId(7),
             size: 0,
             align: 0,
+        },
+        Record::Allocator {
+            path: b"/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+            bypassed: 0b1111,
         },
     ];
     let payload = chunk(1, &recs);

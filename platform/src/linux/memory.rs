@@ -1,3 +1,3 @@
 //! Memory straight from the kernel on Linux: the Unix way ([`crate::unix::memory`]).
 
-pub use crate::unix::memory::{for_each_own_mapping, map_zeroed, unmap};
+pub use crate::unix::memory::{commit, for_each_own_mapping, map_zeroed, reserve, unmap};

@@ -66,6 +66,44 @@ pub fn map_zeroed(bytes: usize) -> Option<NonNull<u8>> {
     NonNull::new(p.cast())
 }
 
+/// Reserves `bytes` of address space that nothing can use yet (no access, no memory
+/// committed; [`commit`] opens parts of it), listed with the tracer's own mappings.
+/// `None` if the kernel refuses (e.g. an address-space limit).
+pub fn reserve(bytes: usize) -> Option<NonNull<u8>> {
+    // SAFETY: an anonymous private mapping with no address hint touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANON | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    remember(p as u64, bytes);
+    NonNull::new(p.cast())
+}
+
+/// Makes `bytes` at `at` (page-aligned, inside one [`reserve`]d range) readable and
+/// writable; the pages read as zero until written. False if the kernel refuses.
+///
+/// # Safety
+/// `at..at + bytes` must lie inside a range from [`reserve`].
+pub unsafe fn commit(at: NonNull<u8>, bytes: usize) -> bool {
+    // SAFETY: the caller passes part of a reservation of ours, which nothing else maps.
+    unsafe {
+        libc::mprotect(
+            at.as_ptr().cast(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+        ) == 0
+    }
+}
+
 /// Unmaps memory from [`map_zeroed`].
 ///
 /// # Safety
@@ -88,6 +126,24 @@ mod tests {
         assert!(s.iter().all(|&b| b == 0));
         s[bytes - 1] = 7;
         // SAFETY: the whole mapping, used no more.
+        unsafe { super::unmap(p, bytes) };
+    }
+
+    #[test]
+    fn reserved_space_is_listed_and_commits_in_parts() {
+        let bytes = 1 << 30;
+        let p = super::reserve(bytes).expect("reserved");
+        let start = p.as_ptr() as u64;
+        let mut listed = false;
+        super::for_each_own_mapping(|s, e| listed |= s == start && e == start + bytes as u64);
+        assert!(listed);
+        // SAFETY: the first two pages of our reservation.
+        assert!(unsafe { super::commit(p, 8192) });
+        // SAFETY: just committed, ours alone.
+        let s = unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), 8192) };
+        assert!(s.iter().all(|&b| b == 0));
+        s[8191] = 1;
+        // SAFETY: the whole reservation, used no more.
         unsafe { super::unmap(p, bytes) };
     }
 }

@@ -2,8 +2,9 @@
 //! nothrow, sized, `align_val_t`): 20 symbols. Each records its family so that
 //! mismatched releases can be found later.
 //!
-//! Fast path: the allocation comes straight from glibc. Only when that fails does the
-//! hook call libstdc++'s own operator (guard held, so its inner `malloc` is not counted),
+//! Fast path: the allocation comes straight from the allocator in use (`real`: glibc's
+//! `malloc`, or the one that replaces it). Only when that fails, or for an aligned `new`
+//! when that allocator has no `memalign`, does the hook call libstdc++'s own operator (guard held, so its inner `malloc` is not counted),
 //! which runs the `new_handler` loop and throws `std::bad_alloc` exactly as the program
 //! expects; that is why these hooks use the `C-unwind` ABI.
 
@@ -14,7 +15,7 @@ use memscope_format::{AllocKind, FreeKind};
 use memscope_recorder::{on_alloc, on_free_with_args};
 
 use crate::front_end::Guard;
-use crate::real::{__libc_free, __libc_malloc, __libc_memalign, next_fn, usable_size};
+use crate::real::{self, next_fn, usable_size};
 
 type NewFn = unsafe extern "C-unwind" fn(usize) -> *mut c_void;
 type NewAlignedFn = unsafe extern "C-unwind" fn(usize, usize) -> *mut c_void;
@@ -51,12 +52,15 @@ fn new_impl(
     slow: impl FnOnce() -> *mut c_void,
 ) -> *mut c_void {
     let fast = || {
-        // SAFETY: plain glibc allocation calls.
+        // SAFETY: plain allocation calls of the allocator in use.
         unsafe {
             if align == 0 {
-                __libc_malloc(size.max(1))
+                real::malloc()(size.max(1))
             } else {
-                __libc_memalign(align, size.max(1))
+                match real::same_allocator_memalign() {
+                    Some(memalign) => memalign(align, size.max(1)),
+                    None => std::ptr::null_mut(),
+                }
             }
         }
     };
@@ -79,8 +83,8 @@ fn delete_impl(p: *mut c_void, kind: FreeKind, size: usize, align: usize) {
     if let Some(g) = Guard::enter() {
         on_free_with_args(&g, p, kind, size, align);
     }
-    // SAFETY: releasing the caller's block through glibc, which allocated it.
-    unsafe { __libc_free(p) }
+    // SAFETY: releasing the caller's block through the allocator in use, which allocated it.
+    unsafe { real::free()(p) }
 }
 
 fn call_or_null<F>(f: Option<F>, call: impl FnOnce(F) -> *mut c_void) -> *mut c_void {

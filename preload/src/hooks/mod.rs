@@ -10,5 +10,7 @@ pub mod aligned;
 pub mod cxx;
 pub mod loader;
 pub mod malloc;
+#[cfg(target_os = "linux")]
+pub mod own_calls;
 pub mod process;
 pub mod signal;

@@ -1,14 +1,17 @@
 //! Classifiers that work on symbolized stacks, when a report is built (only for the
 //! stacks it shows): the allocation's data type (`types`) and whether a block is kept on
-//! purpose by libc, ld.so or a language runtime (`runtime`).
+//! purpose by libc, ld.so or a language runtime (`runtime`); whether a stack starts in a
+//! C++ `operator new` or `delete`, which explains a library-internal `mismatched-free`
+//! (`cxx_operators`).
 
+pub mod cxx_operators;
 pub mod runtime;
 pub mod types;
 
 use crate::analysis::visitor::{Category, Info};
 
 /// The symbol-stage classifiers, for `--list-detectors`.
-pub const SYMBOL_CLASSIFIERS: [Info; 2] = [
+pub const SYMBOL_CLASSIFIERS: [Info; 3] = [
     Info {
         name: "type",
         category: Category::Classifier,
@@ -18,5 +21,10 @@ pub const SYMBOL_CLASSIFIERS: [Info; 2] = [
         name: "runtime-internal",
         category: Category::Classifier,
         description: "blocks libc, ld.so and language runtimes keep on purpose (builtin list, docs/runtime-internal.md)",
+    },
+    Info {
+        name: "cxx-operator",
+        category: Category::Classifier,
+        description: "mismatched-free explained by a library's own operator new/delete over malloc/free (innermost frame)",
     },
 ];

@@ -3,9 +3,11 @@
 //! requested bytes (as valgrind counts them) and the blocks grouped by allocation stack
 //! and kind. The two sides should agree exactly; where they do not, a `Reach` record for
 //! an address the replay has no live block at is ignored, and a live block without one
-//! keeps no kind; both are counted.
+//! keeps no kind; both are counted. A block a fork child inherited (seeded from the
+//! parent's trace) that the check did not judge keeps no kind and is counted apart.
 
 use crate::analysis::reach::{holders, KindTotals, LeakKinds};
+use crate::ids::StreamId;
 use crate::replay::live_groups::{group_by_stack_and_kind, LeakGroup};
 use crate::replay::LiveMap;
 use crate::trace::leak_check::LeakCheck;
@@ -21,6 +23,10 @@ pub fn join(live: &LiveMap, check: &LeakCheck) -> (Vec<LeakGroup>, LeakKinds) {
                 t.blocks += 1;
                 t.bytes = t.bytes.saturating_add(block.size);
             }
+            // An inherited block the child's check did not judge (a tracer whose check
+            // covers only the child's own blocks) is no disagreement: it keeps no kind
+            // and is counted apart, neither a leak kind nor an inconsistency.
+            None if block.stream == StreamId::INHERITED => kinds.inherited_unjudged += 1,
             None => kinds.unjudged_blocks += 1,
         }
         (block.stack, kind, block.size)

@@ -64,6 +64,9 @@ pub struct LeakKinds {
     pub unknown_blocks: u64,
     /// Live blocks the check said nothing about (their groups have no kind).
     pub unjudged_blocks: u64,
+    /// Blocks a fork child inherited that the check did not judge (no kind, and no
+    /// inconsistency: the check may cover only the child's own blocks).
+    pub inherited_unjudged: u64,
     /// By allocation stack and kind.
     pub holders: HashMap<(StackId, LeakKind), GroupHolders>,
 }
