@@ -59,7 +59,11 @@ unsafe impl FrontEnd for Elf {
         // registration order, and `on_fork_child` allocates.
         unsafe {
             libc::pthread_atfork(Some(prepare_fork), Some(after_fork), Some(after_fork));
-            libc::pthread_atfork(None, None, Some(on_fork_child));
+            libc::pthread_atfork(
+                Some(on_fork_prepare),
+                Some(on_fork_parent),
+                Some(on_fork_child),
+            );
         }
         crate::signals::install();
     }
@@ -107,6 +111,14 @@ unsafe impl FrontEnd for Elf {
 unsafe extern "C" fn on_thread_exit(_value: *mut c_void) {
     let g = Guard::force();
     memscope_recorder::on_thread_exit(&g);
+}
+
+extern "C" fn on_fork_prepare() {
+    memscope_recorder::on_fork_prepare();
+}
+
+extern "C" fn on_fork_parent() {
+    memscope_recorder::on_fork_parent_resumes();
 }
 
 extern "C" fn on_fork_child() {

@@ -97,6 +97,30 @@ fn object_of(addr: usize) -> usize {
     info.dli_fbase as usize
 }
 
+/// Whether a defined symbol starts at `addr`. `dlsym` also returns an executable's
+/// canonical PLT entry of a function it only uses (a non-PIE program that takes the
+/// function's address): that is no definition, and calling it would call us again.
+fn is_definition(addr: usize) -> bool {
+    /// <dlfcn.h>: dladdr1 returns the matched symbol table entry.
+    const RTLD_DL_SYMENT: i32 = 1;
+    /// <elf.h>: the section index of an undefined symbol.
+    const SHN_UNDEF: u16 = 0;
+    // SAFETY: Dl_info is plain data (pointers and integers): all zeroes is valid.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let mut sym: *mut c_void = std::ptr::null_mut();
+    // SAFETY: dladdr1 only reads the loader's tables, fills `info` and points `sym` at
+    // the symbol table entry it matched.
+    let found = addr != 0
+        && unsafe { libc::dladdr1(addr as *const c_void, &mut info, &mut sym, RTLD_DL_SYMENT) }
+            != 0;
+    if !found || sym.is_null() || info.dli_saddr as usize != addr {
+        return false;
+    }
+    // SAFETY: with RTLD_DL_SYMENT, `sym` points at the matched ELF symbol.
+    let sym = unsafe { &*(sym as *const libc::Elf64_Sym) };
+    sym.st_shndx != SHN_UNDEF
+}
+
 fn lookup(handle: *mut c_void, name: &CStr) -> usize {
     // SAFETY: dlsym with a pseudo-handle and a NUL-terminated name.
     unsafe { libc::dlsym(handle, name.as_ptr()) as usize }
@@ -112,7 +136,7 @@ fn resolve_all() {
     // program's calls then go to it directly).
     let first_other = |name: &CStr| {
         let first = lookup(libc::RTLD_DEFAULT, name);
-        if first != 0 && object_of(first) != ours {
+        if is_definition(first) && object_of(first) != ours {
             (first, true)
         } else {
             (lookup(libc::RTLD_NEXT, name), false)
@@ -126,7 +150,7 @@ fn resolve_all() {
             // whatever `malloc` comes first: the program's own, maybe. In a C program no
             // object but ours defines these.)
             let first = lookup(libc::RTLD_DEFAULT, name);
-            if first != 0 && object_of(first) != ours {
+            if is_definition(first) && object_of(first) != ours {
                 bypassed |= 1 << i;
             }
             continue;

@@ -34,6 +34,7 @@ mod entry;
 mod front_end;
 mod guard;
 mod handoff;
+mod inherit;
 #[cfg(stack_capture)]
 mod leak_check;
 mod lifecycle;
@@ -144,6 +145,17 @@ pub fn on_fork_parent<F: FrontEnd>(g: &Guard<F>, pid: i32) {
     if let Some(mut me) = lifecycle::current(g) {
         me.fork(pid);
     }
+}
+
+/// Before `fork`, on the forking thread (the front end's `pthread_atfork` prepare
+/// handler): keeps the live-block map steady for the child to inherit.
+pub fn on_fork_prepare() {
+    inherit::before_fork();
+}
+
+/// After `fork`, in the parent (the front end's `pthread_atfork` parent handler).
+pub fn on_fork_parent_resumes() {
+    inherit::after_fork_in_parent();
 }
 
 /// In a forked child, before it runs on: the child starts a trace of its own.

@@ -25,6 +25,7 @@ use crate::config::{expand_pattern, Config};
 use crate::front_end::{FrontEnd, ProcessIdentity};
 use crate::guard::Guard;
 use crate::handoff::HANDOFF;
+use crate::live_map::LiveMap;
 use crate::producer::Attached;
 use crate::slot::{self, ThreadSlot, EXITING};
 use crate::writer::Writer;
@@ -56,7 +57,7 @@ pub fn ensure_started<F: FrontEnd>(_: &Guard<F>) -> bool {
                 // The C library's allocations while starting (the writer thread's TLS,
                 // ...) are the tracer's: from its private heap.
                 let _own_work = Guard::<F>::force();
-                let ok = start::<F>(Origin::Start, Config::from_env());
+                let ok = start::<F>(Origin::Start, Config::from_env(), None);
                 STATE.store(if ok { ACTIVE } else { OFF }, Ordering::Release);
                 return ok;
             }
@@ -74,8 +75,9 @@ fn config() -> Option<&'static Config> {
     (!p.is_null()).then(|| unsafe { &*p })
 }
 
-/// Opens the trace, reads the modules, installs the handlers and starts the writer.
-fn start<F: FrontEnd>(origin: Origin, config: Config) -> bool {
+/// Opens the trace, reads the modules, installs the handlers and starts the writer;
+/// `inherited`: a forked child's live blocks from its parent.
+fn start<F: FrontEnd>(origin: Origin, config: Config, inherited: Option<Box<LiveMap>>) -> bool {
     if F::secure_execution() {
         return false; // setuid/setgid: never write where the environment says.
     }
@@ -95,7 +97,7 @@ fn start<F: FrontEnd>(origin: Origin, config: Config) -> bool {
     HANDOFF.configure(&config);
     let leak_check = config.leak_check;
     CONFIG.store(Box::into_raw(Box::new(config)), Ordering::Release);
-    let writer = Writer::new(file, leak_check, F::allocator_in_use());
+    let writer = Writer::new(file, leak_check, F::allocator_in_use(), inherited);
     #[cfg(stack_capture)]
     HANDOFF.publish_unwinder(writer.unwinder());
     if origin == Origin::Start {
@@ -246,6 +248,9 @@ pub fn fork_child<F: FrontEnd>(g: &Guard<F>) {
         return;
     }
     let config = Config::from_env();
+    // The parent's live blocks, with what its writer had not read yet: before the rings
+    // are reset.
+    let inherited = crate::inherit::take_in_child(crate::writer::follow_unread);
     let current = already_attached(g).map(|me| me.slot);
     let stream = slot::reset_after_fork(current, &config);
     HANDOFF.reset_after_fork();
@@ -253,7 +258,7 @@ pub fn fork_child<F: FrontEnd>(g: &Guard<F>) {
     crate::leak_check::reset_after_fork();
     EXIT_RECORDED.store(false, Ordering::Relaxed);
     STATE.store(STARTING, Ordering::Release);
-    let ok = start::<F>(Origin::ForkChild, config);
+    let ok = start::<F>(Origin::ForkChild, config, inherited);
     STATE.store(if ok { ACTIVE } else { OFF }, Ordering::Release);
     if let (true, Some(mut me)) = (ok, already_attached(g)) {
         me.thread_start(stream);

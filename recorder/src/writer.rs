@@ -67,13 +67,19 @@ pub struct Writer {
     lost_written: u64,
     /// The blocks live now, for the leak check at the end (`None`: not kept, the check is
     /// off).
-    live: Option<LiveMap>,
+    live: Option<Box<LiveMap>>,
 }
 
 impl Writer {
     /// A writer for an open trace file whose header is already written; `allocator`: what
-    /// serves the program (the first record).
-    pub fn new(file: RawFile, leak_check: bool, allocator: AllocatorInUse) -> Writer {
+    /// serves the program (the first record); `inherited`: a forked child's live blocks
+    /// at the fork (see `inherit`).
+    pub fn new(
+        file: RawFile,
+        leak_check: bool,
+        allocator: AllocatorInUse,
+        inherited: Option<Box<LiveMap>>,
+    ) -> Writer {
         #[cfg_attr(not(stack_capture), allow(unused_mut))]
         let mut w = Writer {
             file,
@@ -91,8 +97,12 @@ impl Writer {
             lost_written: 0,
             // Only where the check runs (it needs the platform's memory map and thread
             // stopping: the `stack_capture` configuration).
-            live: (leak_check && cfg!(stack_capture)).then(LiveMap::new),
+            live: (leak_check && cfg!(stack_capture))
+                .then(|| inherited.unwrap_or_else(|| Box::new(LiveMap::new()))),
         };
+        if let Some(live) = w.live.as_mut() {
+            crate::inherit::publish(live);
+        }
         let record = Record::Allocator {
             path: allocator.path,
             bypassed: allocator.bypassed,
@@ -113,7 +123,7 @@ impl Writer {
     pub fn run(mut self) -> ! {
         loop {
             let requested = HANDOFF.flush_requested();
-            let busy = self.round(requested != self.flushed);
+            let busy = crate::inherit::round(|| self.round(requested != self.flushed));
             if HANDOFF.take_end_request() {
                 // Everything first (the request may have come after this round read the
                 // rings, and a thread's chunk may still be open): the end marker must
@@ -146,20 +156,9 @@ impl Writer {
             return;
         };
         HANDOFF.set_checking(true);
-        let outcome = crate::leak_check::run(live, |live| {
-            // The stopped threads' latest events, read without taking them off the
-            // rings (the next round writes them as usual).
-            for_each_slot(|s| {
-                let (mut i, head) = s.ring.readable();
-                while i < head {
-                    let entry = Entry::read(&s.ring, i);
-                    i += entry.len();
-                    if let Some(e) = entry.event {
-                        follow(live, &e);
-                    }
-                }
-            });
-        });
+        // The stopped threads' latest events, read without taking them off the rings
+        // (the next round writes them as usual).
+        let outcome = crate::leak_check::run(live, follow_unread);
         match outcome {
             Some(o) => {
                 let (global, out) = (&mut self.global, &mut self.out_global);
@@ -427,6 +426,21 @@ impl Writer {
             }
         }
     }
+}
+
+/// Applies to `live` the events every ring holds that no round has read yet (without
+/// taking them off the rings).
+pub fn follow_unread(live: &mut LiveMap) {
+    for_each_slot(|s| {
+        let (mut i, head) = s.ring.readable();
+        while i < head {
+            let entry = Entry::read(&s.ring, i);
+            i += entry.len();
+            if let Some(e) = entry.event {
+                follow(live, &e);
+            }
+        }
+    });
 }
 
 /// Keeps `live` up to date with one event.

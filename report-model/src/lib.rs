@@ -175,6 +175,10 @@ pub struct InheritedDoc {
     /// The parent's live blocks at the fork.
     #[serde(default)]
     pub at_fork: Option<LiveDoc>,
+    /// The parent's counts at the fork, where the child's `allocations`, `frees` and
+    /// `bytes_allocated` start (what the child did itself is the difference).
+    #[serde(default)]
+    pub counts_at_fork: Option<CountsAtForkDoc>,
     /// Of those, live in the child at exit (included in `live_at_exit`).
     #[serde(default)]
     pub live_at_exit: Option<LiveDoc>,
@@ -182,6 +186,14 @@ pub struct InheritedDoc {
     /// leak groups have no kind (and do not fail the gate).
     #[serde(default)]
     pub unjudged_blocks: u64,
+}
+
+/// The parent's allocation counts at a fork ([`InheritedDoc::counts_at_fork`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CountsAtForkDoc {
+    pub allocations: u64,
+    pub frees: u64,
+    pub bytes_allocated: u64,
 }
 
 /// Blocks and bytes of each leak kind (valgrind memcheck's LEAK SUMMARY).

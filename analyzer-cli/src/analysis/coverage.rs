@@ -105,15 +105,18 @@ fn bypass_message(path: &str, bypassed: u32, exe: &str) -> String {
     use memscope_format::entry_points::{names, NAMES};
     let missed: Vec<&str> = names(bypassed).collect();
     let seen: Vec<&str> = names(!bypassed & ((1 << NAMES.len()) - 1)).collect();
-    let whose = if path == exe {
-        format!("the program ({path}) defines")
-    } else {
-        format!("{path} defines")
+    // The record names the object of the `malloc` in use: the definer of what bypassed
+    // us only if `malloc` is among it.
+    let malloc_bypassed = bypassed & 1 != 0;
+    let whose = match (malloc_bypassed, path == exe) {
+        (true, true) => format!("the program ({path}) defines"),
+        (true, false) => format!("{path} defines"),
+        (false, _) => "the program or a library loaded before libmemscope defines".to_string(),
     };
-    let remedy = if path == exe {
-        "the program's own allocator cannot be interposed"
-    } else {
-        "put libmemscope first in LD_PRELOAD (memscope run does) to see them"
+    let remedy = match (malloc_bypassed, path == exe) {
+        (true, true) => "the program's own allocator cannot be interposed",
+        (true, false) => "put libmemscope first in LD_PRELOAD (memscope run does) to see them",
+        (false, _) => "a definition linked into the program cannot be interposed",
     };
     format!(
         "{whose} {} ahead of libmemscope: the program's calls of them go there directly and memscope does not see them ({remedy}); memscope sees only the calls of {} (the counts and leaks here are partial)",

@@ -86,3 +86,147 @@ pub fn report_of(trace: &Path, family: &Family) -> Result<ReportDoc, CliError> {
     let mut symbolizer = crate::symbols::symbolize::Symbolizer::new();
     Ok(crate::report::build(&analysis, &mut symbolizer, None))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::PathBuf;
+
+    use memscope_format::{AllocKind, Origin, Record, StackId};
+    use serde_json::Value;
+
+    use super::report_of;
+    use crate::gate::text::LOST_EVENTS_EXCUSE;
+    use crate::gate::{gate, Env, GateArgs};
+    use crate::trace::family::Family;
+    use crate::trace::synth::{alloc, free, TraceBuilder};
+
+    /// A trace whose program frees a 16-byte block twice (a double free: error class),
+    /// with `lost` events dropped by the tracer and, with `leak`, 100 bytes never freed.
+    fn trace(dir: &std::path::Path, lost: u64, leak: bool) -> PathBuf {
+        let mut t = TraceBuilder::new(Origin::Start);
+        let mut records = vec![
+            alloc(1001, 0x1000, 16, AllocKind::Malloc, StackId::NONE),
+            free(1002, 0x1000, StackId::NONE),
+            free(1003, 0x1000, StackId::NONE),
+        ];
+        if leak {
+            records.push(alloc(1004, 0x2000, 100, AllocKind::Malloc, StackId::NONE));
+        }
+        t.chunk(1, 1000, &records);
+        if lost > 0 {
+            t.chunk(
+                0,
+                1005,
+                &[Record::Lost {
+                    time: 1005,
+                    events: lost,
+                }],
+            );
+        }
+        t.end(1010);
+        let path = dir.join(format!("t-{lost}-{leak}.msl"));
+        fs::write(&path, t.bytes()).unwrap();
+        path
+    }
+
+    fn env(dir: &std::path::Path) -> Env {
+        Env {
+            cwd: dir.to_path_buf(),
+            github_actions: false,
+            github_workspace: None,
+        }
+    }
+
+    #[test]
+    fn lost_events_excuse_error_findings_but_not_leaks() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let args = GateArgs {
+            sarif: Some("out.sarif".into()),
+            junit: Some("out.xml".into()),
+            no_config: true,
+            ..Default::default()
+        };
+        let settings = args.resolve(d).unwrap();
+        let family = Family::default();
+        let gated = |lost, leak| {
+            let doc = report_of(&trace(d, lost, leak), &family).unwrap();
+            assert_eq!(doc.trace.lost_events, lost);
+            gate(&doc, None, &settings, &env(d)).unwrap()
+        };
+
+        // The control: without lost events the double free fails the gate.
+        let run = gated(0, false);
+        assert_eq!(run.code, 1, "{}", run.summary);
+        let fails: Vec<&str> = run
+            .summary
+            .lines()
+            .filter(|l| l.starts_with("FAIL "))
+            .collect();
+        assert_eq!(fails.len(), 1, "{}", run.summary);
+        assert!(fails[0].starts_with("FAIL double-free"), "{}", run.summary);
+        assert!(!run.summary.contains("WARN "), "{}", run.summary);
+
+        // 3 lost events: the same double free is a warning naming the lost events.
+        let run = gated(3, false);
+        assert_eq!(run.code, 0, "{}", run.summary);
+        assert!(!run.summary.contains("FAIL "), "{}", run.summary);
+        let warns: Vec<&str> = run
+            .summary
+            .lines()
+            .filter(|l| l.starts_with("WARN "))
+            .collect();
+        assert_eq!(warns.len(), 1, "{}", run.summary);
+        assert!(warns[0].starts_with("WARN double-free"), "{}", run.summary);
+        assert!(run.summary.contains(LOST_EVENTS_EXCUSE), "{}", run.summary);
+        assert!(
+            run.summary.contains("note: the tracer dropped 3 events"),
+            "{}",
+            run.summary
+        );
+        let log: Value =
+            serde_json::from_str(&fs::read_to_string(d.join("out.sarif")).unwrap()).unwrap();
+        let results = log["runs"][0]["results"].as_array().unwrap();
+        assert_eq!(results.len(), 1, "{log:#}");
+        assert_eq!(results[0]["ruleId"], "double-free");
+        assert_eq!(results[0]["level"], "warning");
+        assert!(
+            results[0]["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("lost events"),
+            "{log:#}"
+        );
+        let xml = fs::read_to_string(d.join("out.xml")).unwrap();
+        assert!(xml.contains("failures=\"0\""), "{xml}");
+        assert!(xml.contains("skipped=\"1\""), "{xml}");
+        assert!(xml.contains("<skipped message="), "{xml}");
+
+        // A leak over the budget still fails; the double free stays a warning.
+        let run = gated(3, true);
+        assert_eq!(run.code, 1, "{}", run.summary);
+        let fails: Vec<&str> = run
+            .summary
+            .lines()
+            .filter(|l| l.starts_with("FAIL "))
+            .collect();
+        assert_eq!(fails.len(), 1, "{}", run.summary);
+        assert!(
+            fails[0].starts_with("FAIL leak: 100 bytes in 1 block"),
+            "{}",
+            run.summary
+        );
+        assert_eq!(
+            run.summary
+                .lines()
+                .filter(|l| l.starts_with("WARN double-free"))
+                .count(),
+            1,
+            "{}",
+            run.summary
+        );
+        let xml = fs::read_to_string(d.join("out.xml")).unwrap();
+        assert!(xml.contains("failures=\"1\""), "{xml}");
+    }
+}

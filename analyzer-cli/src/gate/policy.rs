@@ -129,9 +129,22 @@ mod tests {
     #[test]
     fn default_fails_on_error_class_only() {
         let p = Policy::default();
-        assert_eq!(p.fail_on.len(), 4);
-        assert!(p.fail_on.contains(&Detector::MismatchedFree));
-        assert!(!p.fail_on.contains(&Detector::Growth));
+        // Every error-class detector (the mismatch kinds included), no other.
+        assert_eq!(
+            p.fail_on,
+            Detector::ERROR_CLASS.into_iter().collect::<BTreeSet<_>>()
+        );
+        for d in [
+            Detector::DoubleFree,
+            Detector::InvalidFree,
+            Detector::ReallocOfFreed,
+            Detector::MismatchedFree,
+        ] {
+            assert!(p.fail_on.contains(&d), "{d:?}");
+        }
+        for d in [Detector::Leak, Detector::Growth, Detector::FishySize] {
+            assert!(!p.fail_on.contains(&d), "{d:?}");
+        }
         assert_eq!((p.max_leaked_bytes, p.max_leaked_blocks), (0, 0));
     }
 
@@ -139,7 +152,11 @@ mod tests {
     fn fail_on_lists() {
         assert_eq!(parse_fail_on(&["growth", "double-free"]).unwrap().len(), 2);
         assert!(parse_fail_on(&["none"]).unwrap().is_empty());
-        assert_eq!(parse_fail_on(&["all"]).unwrap().len(), 6);
+        // `all`: every known detector but leaks (governed by the budget).
+        let all = parse_fail_on(&["all"]).unwrap();
+        assert_eq!(all.len(), Detector::KNOWN.len() - 1);
+        assert!(!all.contains(&Detector::Leak));
+        assert!(all.contains(&Detector::Growth) && all.contains(&Detector::FishySize));
         assert!(parse_fail_on(&["double_free"]).is_err());
         assert!(parse_fail_on(&["leak"]).is_err());
     }

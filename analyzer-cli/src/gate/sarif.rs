@@ -303,8 +303,13 @@ mod tests {
         assert_valid(&log);
         let run = &log["runs"][0];
         let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
-        assert_eq!(rules.len(), 8);
+        // One rule per known detector, in their order, then the program's own failure.
+        assert_eq!(rules.len(), Detector::KNOWN.len() + 1);
+        for (rule, d) in rules.iter().zip(Detector::KNOWN) {
+            assert_eq!(rule["id"], d.name());
+        }
         assert_eq!(rules[0]["id"], "leak");
+        assert_eq!(rules[rules.len() - 1]["id"], PROGRAM_ERROR_RULE);
         let results = run["results"].as_array().unwrap();
         assert_eq!(results.len(), 3, "{results:#?}");
         assert_eq!(results[0]["ruleId"], "leak");

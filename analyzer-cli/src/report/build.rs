@@ -18,9 +18,9 @@ use crate::symbols::symbolize::{SymFrame, Symbolizer};
 use crate::trace::reader::StackFrame;
 
 use memscope_report::{
-    AllocatorDoc, Detector, ExitDoc, ExitHowDoc, FindingDoc, FindingStacksDoc, FrameDoc,
-    InheritedDoc, LeakDoc, LeakKindDoc, LeakKindsDoc, LiveDoc, OriginDoc, ReportDoc, Schema,
-    SummaryDoc, TraceDoc,
+    AllocatorDoc, CountsAtForkDoc, Detector, ExitDoc, ExitHowDoc, FindingDoc, FindingStacksDoc,
+    FrameDoc, InheritedDoc, LeakDoc, LeakKindDoc, LeakKindsDoc, LiveDoc, OriginDoc, ReportDoc,
+    Schema, SummaryDoc, TraceDoc,
 };
 
 use super::holders::{HolderNamer, CHAINS};
@@ -115,6 +115,7 @@ fn inherited_doc(a: &Analysis) -> Option<InheritedDoc> {
             known: false,
             parent_pid: None,
             at_fork: None,
+            counts_at_fork: None,
             live_at_exit: None,
             unjudged_blocks: 0,
         }),
@@ -133,6 +134,11 @@ fn inherited_doc(a: &Analysis) -> Option<InheritedDoc> {
                 at_fork: Some(LiveDoc {
                     blocks: seed.blocks.len() as u64,
                     bytes: seed.blocks.iter().map(|(_, b)| b.size).sum(),
+                }),
+                counts_at_fork: Some(CountsAtForkDoc {
+                    allocations: seed.counters.allocations,
+                    frees: seed.counters.frees,
+                    bytes_allocated: seed.counters.bytes_allocated,
                 }),
                 live_at_exit: Some(live),
                 unjudged_blocks: a

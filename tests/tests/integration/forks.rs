@@ -1,7 +1,8 @@
 //! fork while another thread allocates: the child must not hang (the tracer's
 //! locks and writer thread do not survive fork), the parent's trace stays
 //! consistent and holds only the parent's blocks, and a child trace, if the
-//! tracer writes one (its choice), holds exactly the child's own events.
+//! tracer writes one (its choice), holds exactly the child's own events (its report
+//! adds the parent's heap and counts at the fork, `summary.inherited`).
 
 use std::time::Duration;
 
@@ -67,14 +68,48 @@ fn fork_with_a_busy_thread() {
         let r = analyze(child);
         let what = format!("forks child trace {}", child.display());
         assert_clean(&what, &r);
+        // The child's counts start from the parent's at the fork (as valgrind counts a
+        // forked child); the parent's thread is allocating then, so those vary: the
+        // report gives them, and the child's own are the difference.
+        let inherited = r
+            .summary
+            .inherited
+            .unwrap_or_else(|| panic!("{what}: a fork child without summary.inherited"));
+        assert!(inherited.known, "{what}: the parent's trace was not found");
+        assert_eq!(
+            inherited.parent_pid,
+            Some(traced.output.pid),
+            "{what}: parent pid"
+        );
+        let at_fork = inherited
+            .counts_at_fork
+            .unwrap_or_else(|| panic!("{what}: no counts_at_fork"));
+        // main's 5151-byte block is allocated before the thread starts and the forks.
+        assert!(at_fork.allocations >= 1, "{what}: {at_fork:?}");
         // From the source: 1000 malloc/free pairs of 100..=1099 bytes, then
         // one 6161-byte block kept until exit(7).
-        assert_eq!(r.summary.allocations, 1001, "{what}: allocations");
-        assert_eq!(r.summary.frees, 1000, "{what}: frees");
         assert_eq!(
-            r.summary.bytes_allocated,
+            r.summary.allocations - at_fork.allocations,
+            1001,
+            "{what}: the child's own allocations"
+        );
+        assert_eq!(
+            r.summary.frees - at_fork.frees,
+            1000,
+            "{what}: the child's own frees"
+        );
+        assert_eq!(
+            r.summary.bytes_allocated - at_fork.bytes_allocated,
             (100..1100).sum::<u64>() + 6161,
-            "{what}: bytes allocated"
+            "{what}: the child's own bytes allocated"
+        );
+        // The parent's 5151-byte block, inherited and still live in the child.
+        assert!(
+            r.leaks_of_size(5151)
+                .iter()
+                .any(|l| l.inherited && l.frame_index("main").is_some()),
+            "{what}: the inherited 5151-byte block from main is missing; leaks:\n{}",
+            r.describe_leaks()
         );
         assert!(
             r.leaks_of_size(6161)
