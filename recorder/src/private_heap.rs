@@ -261,7 +261,7 @@ mod tests {
         // SAFETY: a valid non-zero layout; the block is freed with the same layout.
         unsafe {
             let p = PrivateHeap.alloc_zeroed(layout);
-            assert!(contains(p) && p as usize % 64 == 0);
+            assert!(contains(p) && (p as usize).is_multiple_of(64));
             assert_eq!(*p.add((1 << 20) - 1), 0);
             let q = PrivateHeap.realloc(p, layout, 3 << 20);
             assert!(contains(q));

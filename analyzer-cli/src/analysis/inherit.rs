@@ -60,8 +60,9 @@ pub enum Inheritance {
     /// Not a fork child: nothing inherited.
     #[default]
     None,
-    /// A fork child whose parent's trace was found.
-    Known(Seed),
+    /// A fork child whose parent's trace was found (boxed: a seed is much larger than
+    /// the other variants).
+    Known(Box<Seed>),
     /// A fork child whose parent's trace was not found: its inherited blocks are unknown.
     Unknown,
 }
@@ -80,7 +81,7 @@ pub fn inheritance(index: &mut TraceIndex, family: &Family) -> Inheritance {
         return Inheritance::None;
     }
     match parent_heap(&index.header, family, 0) {
-        Ok(Some((parent, heap))) => Inheritance::Known(import(index, parent, heap)),
+        Ok(Some((parent, heap))) => Inheritance::Known(Box::new(import(index, parent, heap))),
         _ => Inheritance::Unknown,
     }
 }
@@ -108,7 +109,7 @@ fn parent_heap(
         };
         for f in idx.forks.iter().filter(|f| f.child_pid == child.pid) {
             let distance = f.time.abs_diff(child.start_clock_ns);
-            if best.as_ref().map_or(true, |b| distance < b.0) {
+            if best.as_ref().is_none_or(|b| distance < b.0) {
                 best = Some((distance, m.path.clone(), f.time));
             }
         }

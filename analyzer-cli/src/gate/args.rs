@@ -37,7 +37,8 @@ pub struct GateArgs {
     #[arg(long, value_name = "N")]
     pub max_site_blocks: Option<u64>,
     /// Detectors whose findings fail the gate, comma-separated; `all` or `none`
-    /// [default: double-free,invalid-free,realloc-of-freed,mismatched-free].
+    /// [default: double-free,invalid-free,realloc-of-freed,mismatched-free,
+    /// new-delete-size-mismatch,new-delete-alignment-mismatch].
     #[arg(long, value_name = "DETECTORS", value_delimiter = ',')]
     pub fail_on: Option<Vec<String>>,
     /// Leak kinds that count as leaks, comma-separated: definite, indirect, possible,

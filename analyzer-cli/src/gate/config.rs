@@ -11,7 +11,7 @@
 //! max-leaked-bytes = 0
 //! max-leaked-blocks = 0
 //! max-site-bytes = 4096
-//! fail-on = ["double-free", "invalid-free", "realloc-of-freed", "mismatched-free"]
+//! fail-on = ["double-free", "invalid-free", "realloc-of-freed", "mismatched-free", ...]
 //! fail-on-leak-kinds = ["definite", "indirect"]
 //! include-runtime = false
 //! fail-on-program-error = true
