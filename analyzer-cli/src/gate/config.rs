@@ -130,7 +130,8 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/memscope.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         let c = parse(&text, &path).unwrap();
-        assert_eq!(c.check.fail_on.map(|f| f.len()), Some(4));
+        // The example's `fail-on` names the six error-class detectors (the default).
+        assert_eq!(c.check.fail_on.map(|f| f.len()), Some(6));
         assert_eq!(c.check.fail_on_program_error, Some(true));
         assert_eq!(c.check.exit_code, Some(1));
     }
