@@ -131,7 +131,14 @@ impl Writer {
                 // later chunk would read as complete.
                 self.round(true);
                 #[cfg(stack_capture)]
-                self.leak_check();
+                {
+                    self.leak_check();
+                    // The check also used the events the stopped threads had pushed
+                    // since: write them before the end marker, or the trace would lack
+                    // what the check saw (a free the check applied, missing from the
+                    // trace, leaves a live block the check did not judge).
+                    self.round(true);
+                }
                 let now = event_ns();
                 self.global
                     .put(&mut self.out_global, now, &Record::End { time: now });

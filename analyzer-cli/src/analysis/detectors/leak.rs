@@ -32,7 +32,8 @@ impl Visitor for Leaks {
     fn finish(self: Box<Self>, end: &End<'_>, results: &mut Results) {
         match end.leak_check {
             Some(check) => {
-                let (groups, kinds) = join(end.live, check);
+                let exit_time = end.index.exit.map(|e| e.time);
+                let (groups, kinds) = join(end.live, check, exit_time);
                 results.leaks = groups;
                 results.leak_kinds = Some(kinds);
             }

@@ -67,6 +67,10 @@ pub struct LeakKinds {
     /// Blocks a fork child inherited that the check did not judge (no kind, and no
     /// inconsistency: the check may cover only the child's own blocks).
     pub inherited_unjudged: u64,
+    /// Blocks allocated after the process began to exit (threads still running then)
+    /// that the check did not judge: it may have run before they existed, so no
+    /// inconsistency either.
+    pub late_unjudged: u64,
     /// By allocation stack and kind.
     pub holders: HashMap<(StackId, LeakKind), GroupHolders>,
 }
