@@ -74,11 +74,11 @@ const REALLOCARRAY: usize = 9;
 const OPERATOR_NEW: usize = 10;
 
 static TABLE: [AtomicUsize; ep::COUNT] = [const { AtomicUsize::new(0) }; ep::COUNT];
-/// `malloc_usable_size` of the allocator that defines `malloc` (0: it has none).
+/// `malloc_usable_size`, `memalign` and `reallocarray` of the object that defines
+/// `malloc` (0: that object has none).
 static USABLE_SIZE: AtomicUsize = AtomicUsize::new(0);
-/// Whether `memalign` and `reallocarray` come from the object that defines `malloc`.
-static SAME_MEMALIGN: AtomicBool = AtomicBool::new(false);
-static SAME_REALLOCARRAY: AtomicBool = AtomicBool::new(false);
+static SAME_MEMALIGN: AtomicUsize = AtomicUsize::new(0);
+static SAME_REALLOCARRAY: AtomicUsize = AtomicUsize::new(0);
 static RESOLVED: AtomicBool = AtomicBool::new(false);
 /// What [`allocator_in_use`] reports: the path of the object that defines the `malloc`
 /// in use (the loader's string, valid while the object is loaded) and the entry points
@@ -162,18 +162,16 @@ fn resolve_all() {
         TABLE[i].store(addr, Ordering::Relaxed);
     }
     let malloc_object = object_of(TABLE[MALLOC].load(Ordering::Relaxed));
-    let from_malloc_object = |addr: usize| addr != 0 && object_of(addr) == malloc_object;
-    let (usable, _) = first_other(c"malloc_usable_size");
-    if from_malloc_object(usable) {
-        USABLE_SIZE.store(usable, Ordering::Relaxed);
-    }
-    SAME_MEMALIGN.store(
-        from_malloc_object(TABLE[MEMALIGN].load(Ordering::Relaxed)),
-        Ordering::Relaxed,
-    );
-    SAME_REALLOCARRAY.store(
-        from_malloc_object(TABLE[REALLOCARRAY].load(Ordering::Relaxed)),
-        Ordering::Relaxed,
+    let keep_if_from_malloc_object = |slot: &AtomicUsize, addr: usize| {
+        if addr != 0 && object_of(addr) == malloc_object {
+            slot.store(addr, Ordering::Relaxed);
+        }
+    };
+    keep_if_from_malloc_object(&USABLE_SIZE, first_other(c"malloc_usable_size").0);
+    keep_if_from_malloc_object(&SAME_MEMALIGN, TABLE[MEMALIGN].load(Ordering::Relaxed));
+    keep_if_from_malloc_object(
+        &SAME_REALLOCARRAY,
+        TABLE[REALLOCARRAY].load(Ordering::Relaxed),
     );
     // SAFETY: as in `object_of`.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
@@ -195,16 +193,24 @@ fn entry(i: usize) -> usize {
     TABLE[i].load(Ordering::Relaxed)
 }
 
+/// `addr` as a function pointer of type `T`; `None` for 0.
+///
+/// # Safety
+/// `addr` is 0 or the address of a C function whose signature is `T`.
+#[inline(always)]
+unsafe fn function<T: Copy>(addr: usize) -> Option<T> {
+    const { assert!(std::mem::size_of::<T>() == std::mem::size_of::<usize>()) };
+    // SAFETY: per the contract, a function pointer of type `T` (same size as `usize`).
+    (addr != 0).then(|| unsafe { std::mem::transmute_copy::<usize, T>(&addr) })
+}
+
 /// Declares a typed getter of entry point `$i`, with glibc's `__libc_*` as the fallback.
 macro_rules! getter {
     ($name:ident, $i:expr, $ty:ty, $fallback:expr) => {
         #[inline(always)]
         pub fn $name() -> $ty {
-            match entry($i) {
-                0 => $fallback,
-                // SAFETY: the address of the C function of that name, whose signature is `$ty`.
-                a => unsafe { std::mem::transmute::<usize, $ty>(a) },
-            }
+            // SAFETY: the table holds the address of the C function of that name.
+            unsafe { function::<$ty>(entry($i)) }.unwrap_or($fallback)
         }
     };
 }
@@ -219,41 +225,39 @@ getter!(pvalloc, PVALLOC, MallocFn, __libc_pvalloc);
 
 /// `posix_memalign`, `aligned_alloc`: `None` if no object defines them.
 pub fn posix_memalign() -> Option<PosixMemalignFn> {
-    // SAFETY: the address of `posix_memalign`, of this signature.
-    (entry(POSIX_MEMALIGN) != 0)
-        .then(|| unsafe { std::mem::transmute::<usize, PosixMemalignFn>(entry(POSIX_MEMALIGN)) })
+    // SAFETY: the table holds the address of `posix_memalign`.
+    unsafe { function(entry(POSIX_MEMALIGN)) }
 }
 
 pub fn aligned_alloc() -> Option<MemalignFn> {
-    // SAFETY: the address of `aligned_alloc`, of this signature.
-    (entry(ALIGNED_ALLOC) != 0)
-        .then(|| unsafe { std::mem::transmute::<usize, MemalignFn>(entry(ALIGNED_ALLOC)) })
+    // SAFETY: the table holds the address of `aligned_alloc`.
+    unsafe { function(entry(ALIGNED_ALLOC)) }
+}
+
+/// Resolves first, then reads `slot` (one of the addresses kept from `malloc`'s object).
+fn from_malloc_object(slot: &AtomicUsize) -> usize {
+    let _ = entry(MALLOC);
+    slot.load(Ordering::Relaxed)
 }
 
 /// `reallocarray` if the allocator that defines `malloc` has one (else the hook builds
 /// it on that allocator's `realloc`).
 pub fn reallocarray() -> Option<ReallocArrayFn> {
-    let a = entry(REALLOCARRAY);
-    // SAFETY: the address of `reallocarray`, of this signature.
-    (a != 0 && SAME_REALLOCARRAY.load(Ordering::Relaxed))
-        .then(|| unsafe { std::mem::transmute::<usize, ReallocArrayFn>(a) })
+    // SAFETY: the address of that object's `reallocarray`.
+    unsafe { function(from_malloc_object(&SAME_REALLOCARRAY)) }
 }
 
 /// `memalign` if the allocator that defines `malloc` has one (for the aligned
 /// `operator new`'s fast path).
 pub fn same_allocator_memalign() -> Option<MemalignFn> {
-    let a = entry(MEMALIGN);
-    // SAFETY: the address of `memalign`, of this signature.
-    (a != 0 && SAME_MEMALIGN.load(Ordering::Relaxed))
-        .then(|| unsafe { std::mem::transmute::<usize, MemalignFn>(a) })
+    // SAFETY: the address of that object's `memalign`.
+    unsafe { function(from_malloc_object(&SAME_MEMALIGN)) }
 }
 
-/// The next `malloc_usable_size` (for the program's own calls of it).
+/// That object's `malloc_usable_size` (for the program's own calls of it, and the slack).
 pub fn malloc_usable_size() -> Option<UsableSizeFn> {
-    let _ = entry(MALLOC);
-    let a = USABLE_SIZE.load(Ordering::Relaxed);
-    // SAFETY: the address of `malloc_usable_size`, of this signature.
-    (a != 0).then(|| unsafe { std::mem::transmute::<usize, UsableSizeFn>(a) })
+    // SAFETY: the address of that object's `malloc_usable_size`.
+    unsafe { function(from_malloc_object(&USABLE_SIZE)) }
 }
 
 /// What the allocator really reserved for `ptr` (0 if unknown), for the allocation's
