@@ -2,21 +2,28 @@
 //! requested size. The leak check at the end of the process reads it (which blocks
 //! exist, where each starts and ends).
 //!
-//! Open-addressing tables ([`Table`]) with linear probing and backward-shift deletion,
-//! in memory mapped straight from the kernel: the writer must not grow the program's
-//! heap by the size of the program's heap, and the leak check must recognise (and
-//! skip) the tracer's own memory. 16 bytes per slot, at most 7/8 full before doubling.
+//! An open-addressing table ([`Table`]) with linear probing (entries are replaced in
+//! place, and forgotten by rebuilding the table once per generation), in memory mapped straight from the kernel: the writer must not grow the
+//! program's heap by the size of the program's heap, and the leak check must recognise
+//! (and skip) the tracer's own memory. 24 bytes per address (address, size, time), at
+//! most 7/8 full before doubling.
 //!
-//! The writer drains one ring after another, so events of different threads can reach
-//! it out of order: thread A frees `p` (recorded just before the real `free`), thread B
+//! The writer drains one ring after another, so events of different threads reach it
+//! out of order: thread A frees `p` (recorded just before the real `free`), thread B
 //! gets `p` back from `malloc`, and B's ring may be drained before A's; or A allocates
-//! `p` and hands it to B, which frees it, and B's ring is drained first. Every event
-//! carries its time, so such pairs are put right: a free that finds no block waits for
-//! an allocation of the same address stamped before it, and an allocation over a block
-//! still listed remembers the old block's free (stamped before it) to be ignored. The
-//! partner of such an event was pushed before it, so it is drained in the same round or
-//! the next: what waits is kept for two rounds ([`LiveMap::end_round`]), then dropped (a
-//! free of a block allocated before tracing began waits for nothing).
+//! `p` and hands it to B, which frees it, and B's ring is drained first; or B's whole
+//! run of allocations and frees of `p` is drained before A's older run of them. Every
+//! event carries its time, and the events of one address alternate (allocation, free,
+//! allocation, ...) in time order, so whether `p` is live is decided by its latest
+//! event alone: the table keeps, per address, the latest event drained so far (a block
+//! with its size, or a free), and an event older than it changes nothing. That is exact
+//! whatever the order of draining, and needs no pairing of events.
+//!
+//! A free stays in the table (as a tombstone) until a later allocation of its address
+//! replaces it or it is older than one generation ([`GENERATION_NS`],
+//! [`LiveMap::end_round`]): an event stamped before it may still come from a thread
+//! descheduled between stamping and pushing that event (a linker's worker threads on
+//! two cores stay off a core for many rounds of a busy writer), but not for a second.
 
 use std::ptr::NonNull;
 
@@ -31,6 +38,11 @@ struct Slot<V: Copy> {
 }
 
 const INITIAL_SLOTS: usize = 1 << 12;
+
+/// How long one generation lasts: a free is remembered at least this long, at most
+/// twice this long. A thread stays descheduled between taking an event's time and
+/// pushing the event for a few time slices at worst (milliseconds).
+pub const GENERATION_NS: u64 = 1_000_000_000;
 
 /// An address-keyed open-addressing table (see the module comment); all-zero bytes must
 /// be a valid `V`.
@@ -99,7 +111,6 @@ impl<V: Copy> Table<V> {
         }
     }
 
-    /// Removes `key`; its value if it was there.
     /// The value of `key`, to change in place.
     fn get_mut(&mut self, key: u64) -> Option<&mut V> {
         if self.len == 0 {
@@ -118,49 +129,6 @@ impl<V: Copy> Table<V> {
         }
     }
 
-    fn remove(&mut self, key: u64) -> Option<V> {
-        if self.len == 0 {
-            return None;
-        }
-        let mask = self.cap - 1;
-        let mut i = self.home(key);
-        let value = loop {
-            let s = *self.slot(i);
-            if s.key == 0 {
-                return None;
-            }
-            if s.key == key {
-                break s.value;
-            }
-            i = (i + 1) & mask;
-        };
-        // Backward-shift deletion: pull later entries of the probe run into the hole.
-        let mut hole = i;
-        let mut j = (i + 1) & mask;
-        loop {
-            let s = *self.slot(j);
-            if s.key == 0 {
-                break;
-            }
-            let home = self.home(s.key);
-            // Whether `home` lies cyclically in (hole, j]: then the entry must stay.
-            let stays = if hole <= j {
-                hole < home && home <= j
-            } else {
-                hole < home || home <= j
-            };
-            if !stays {
-                *self.slot(hole) = s;
-                hole = j;
-            }
-            j = (j + 1) & mask;
-        }
-        // SAFETY: all-zero bytes are an empty slot (see the type's comment).
-        *self.slot(hole) = unsafe { std::mem::zeroed() };
-        self.len -= 1;
-        Some(value)
-    }
-
     /// Calls `f(key, value)` for every entry, in no order.
     fn for_each(&self, mut f: impl FnMut(u64, V)) {
         for i in 0..self.cap {
@@ -172,13 +140,21 @@ impl<V: Copy> Table<V> {
         }
     }
 
-    /// Empties the table, keeping its memory.
-    fn clear(&mut self) {
-        if self.len > 0 {
-            // SAFETY: our own `cap` slots; all-zero is an empty slot.
-            unsafe { std::ptr::write_bytes(self.slots.as_ptr(), 0, self.cap) };
-            self.len = 0;
+    /// Keeps the entries whose value `keep`s, in a table made afresh (of the same size);
+    /// how many were dropped (none if the kernel gives no memory).
+    fn retain(&mut self, keep: impl Fn(&V) -> bool) -> usize {
+        let mut kept = Table::new(self.cap);
+        if kept.cap == 0 {
+            return 0;
         }
+        self.for_each(|key, value| {
+            if keep(&value) {
+                kept.insert(key, value);
+            }
+        });
+        let dropped = self.len - kept.len;
+        *self = kept;
+        dropped
     }
 
     /// Doubles the table. False if the kernel gives no memory.
@@ -209,132 +185,113 @@ impl<V: Copy> Drop for Table<V> {
     }
 }
 
-/// Times of events of one address waiting for their partners (oldest first; at most
-/// sixteen, the oldest dropped beyond: an address `malloc` hands out again and again
-/// between threads comes back many times a round).
-#[derive(Clone, Copy, Default)]
-struct Waiting {
-    times: [u64; 16],
-    n: usize,
+/// The latest event of an address; all-zero bytes are a valid value (see [`Table`]).
+#[derive(Clone, Copy)]
+struct Latest {
+    /// Requested size of the block allocated then, or [`FREED`].
+    size: u64,
+    /// When (event clock).
+    time: u64,
 }
 
-impl Waiting {
-    fn push(&mut self, t: u64) {
-        if self.n == self.times.len() {
-            self.times.copy_within(1.., 0);
-            self.n -= 1;
-        }
-        self.times[self.n] = t;
-        self.n += 1;
-        self.times[..self.n].sort_unstable();
-    }
+/// The size of an address whose latest event is a free (no request gets this size: it
+/// fails, and failed requests are not followed).
+const FREED: u64 = u64::MAX;
 
-    /// Takes the first time that `accept`s, if any.
-    fn take(&mut self, accept: impl Fn(u64) -> bool) -> bool {
-        let Some(i) = self.times[..self.n].iter().position(|&t| accept(t)) else {
-            return false;
-        };
-        self.times.copy_within(i + 1..self.n, i);
-        self.n -= 1;
-        true
-    }
-}
-
-/// The live blocks, and the out-of-order events waiting for their partners.
+/// The live blocks, as the latest event of each address (see the module comment).
 pub struct LiveMap {
-    /// Address → requested size.
-    blocks: Table<u64>,
-    /// Frees that found no block, by address; this round's and the last round's.
-    early_frees: [Table<Waiting>; 2],
-    /// Allocations over a block still listed, by address: a free of that address stamped
-    /// before one of them belongs to an older block; by round as above.
-    stale: [Table<Waiting>; 2],
-}
-
-/// Takes from the waiting times of `ptr` (in either round's table) the first that
-/// `accept`s.
-fn take_waiting(tables: &mut [Table<Waiting>; 2], ptr: u64, accept: impl Fn(u64) -> bool) -> bool {
-    tables.iter_mut().rev().any(|t| {
-        let Some(w) = t.get_mut(ptr) else {
-            return false;
-        };
-        let taken = w.take(&accept);
-        if w.n == 0 {
-            t.remove(ptr);
-        }
-        taken
-    })
-}
-
-fn add_waiting(table: &mut Table<Waiting>, ptr: u64, time: u64) {
-    match table.get_mut(ptr) {
-        Some(w) => w.push(time),
-        None => {
-            let mut w = Waiting::default();
-            w.push(time);
-            table.insert(ptr, w);
-        }
-    }
+    latest: Table<Latest>,
+    /// Addresses whose latest event is an allocation.
+    live: usize,
+    /// Addresses whose latest event is a free.
+    tombstones: usize,
+    /// When the current generation began: writer's clock (ns; 0 before the first round)
+    /// and the event clock.
+    generation_start_ns: u64,
+    generation_start_time: u64,
 }
 
 impl LiveMap {
     pub fn new() -> LiveMap {
         LiveMap {
-            blocks: Table::new(INITIAL_SLOTS * 4),
-            early_frees: [Table::new(INITIAL_SLOTS), Table::new(INITIAL_SLOTS)],
-            stale: [Table::new(INITIAL_SLOTS), Table::new(INITIAL_SLOTS)],
+            latest: Table::new(INITIAL_SLOTS * 4),
+            live: 0,
+            tombstones: 0,
+            generation_start_ns: 0,
+            generation_start_time: 0,
         }
     }
 
     /// Live blocks.
     #[cfg_attr(not(stack_capture), allow(dead_code))]
     pub fn len(&self) -> usize {
-        self.blocks.len
+        self.live
     }
 
     /// A block of `size` bytes at `ptr`, allocated at `time`.
     pub fn alloc(&mut self, ptr: u64, size: u64, time: u64) {
-        if ptr == 0 {
-            return;
-        }
-        // Its free was drained first: the earliest waiting free stamped after it.
-        if take_waiting(&mut self.early_frees, ptr, |t| t >= time) {
-            return;
-        }
-        if self.blocks.insert(ptr, size).is_some() {
-            // The old block's free is still in another ring.
-            add_waiting(&mut self.stale[0], ptr, time);
+        if ptr != 0 {
+            self.event(ptr, Latest { size, time });
         }
     }
 
     /// The block at `ptr` was freed at `time`.
     pub fn free(&mut self, ptr: u64, time: u64) {
-        if ptr == 0 {
-            return;
-        }
-        // The free of a block this address held before a later allocation over it.
-        if take_waiting(&mut self.stale, ptr, |t| t > time) {
-            return;
-        }
-        if self.blocks.remove(ptr).is_none() {
-            add_waiting(&mut self.early_frees[0], ptr, time);
+        if ptr != 0 {
+            self.event(ptr, Latest { size: FREED, time });
         }
     }
 
-    /// The writer finished a round: what waited since the round before last is dropped.
-    pub fn end_round(&mut self) {
-        for pair in [&mut self.early_frees, &mut self.stale] {
-            if pair[0].len > 0 || pair[1].len > 0 {
-                pair.swap(0, 1);
-                pair[0].clear();
+    /// Keeps `event` as the latest of `ptr` unless a later one was drained already (of
+    /// two events with the same time, the one drained last: a thread's own events are
+    /// drained in order).
+    #[inline]
+    fn event(&mut self, ptr: u64, event: Latest) {
+        let is_live = |e: &Latest| e.size != FREED;
+        let before = match self.latest.get_mut(ptr) {
+            Some(latest) if latest.time > event.time => return,
+            Some(latest) => Some(std::mem::replace(latest, event)),
+            None => {
+                self.latest.insert(ptr, event);
+                None
             }
+        };
+        match before {
+            Some(b) if is_live(&b) => self.live -= 1,
+            Some(_) => self.tombstones -= 1,
+            None => {}
+        }
+        if is_live(&event) {
+            self.live += 1;
+        } else {
+            self.tombstones += 1;
+        }
+    }
+
+    /// The writer finished a round at `now_ns` (its clock) and `now` (the event clock):
+    /// once per generation, frees older than the last generation's start are forgotten.
+    pub fn end_round(&mut self, now_ns: u64, now: u64) {
+        if self.generation_start_ns == 0 {
+            (self.generation_start_ns, self.generation_start_time) = (now_ns, now);
+        }
+        if now_ns.saturating_sub(self.generation_start_ns) < GENERATION_NS {
+            return;
+        }
+        let cutoff = self.generation_start_time;
+        (self.generation_start_ns, self.generation_start_time) = (now_ns, now);
+        if self.tombstones > 0 {
+            self.tombstones -= self.latest.retain(|e| e.size != FREED || e.time >= cutoff);
         }
     }
 
     /// Calls `f(ptr, size)` for every live block, in no order.
     #[cfg_attr(not(stack_capture), allow(dead_code))]
-    pub fn for_each(&self, f: impl FnMut(u64, u64)) {
-        self.blocks.for_each(f);
+    pub fn for_each(&self, mut f: impl FnMut(u64, u64)) {
+        self.latest.for_each(|ptr, e| {
+            if e.size != FREED {
+                f(ptr, e.size)
+            }
+        });
     }
 }
 
@@ -362,8 +319,30 @@ mod tests {
         for i in 0..10_000u64 {
             m.alloc(0x10_0000 + i * 32, 24, 2 * i);
         }
-        m.end_round();
+        m.end_round(1, 1);
         assert_eq!(m.len(), 0);
+    }
+
+    #[test]
+    fn orders_events_drained_many_rounds_late() {
+        // Thread A frees p at 10 and is descheduled before pushing the free; thread B
+        // gets p back from malloc at 20, and the writer drains B's allocation and then a
+        // thousand rounds before A's free arrives.
+        let mut m = LiveMap::new();
+        m.alloc(0x700, 8, 1);
+        m.alloc(0x700, 8, 20);
+        for round in 0..1000 {
+            m.end_round(1 + round * 1_000_000, 1 + round * 1_000_000);
+        }
+        m.free(0x700, 10);
+        assert_eq!(contents(&m), HashMap::from([(0x700, 8)]));
+        // And a free drained a thousand rounds before its allocation.
+        m.free(0x800, 30);
+        for round in 1000..2000 {
+            m.end_round(1 + round * 1_000_000, 1 + round * 1_000_000);
+        }
+        m.alloc(0x800, 8, 25);
+        assert_eq!(contents(&m), HashMap::from([(0x700, 8)]));
     }
 
     #[test]
@@ -388,6 +367,71 @@ mod tests {
         assert_eq!(contents(&m), HashMap::from([(0x600, 8)]));
         m.free(0x600, 6);
         assert_eq!(m.len(), 0);
+    }
+
+    #[test]
+    fn threads_drained_in_any_order_give_the_blocks_of_time_order() {
+        // Four threads allocate and free a handful of addresses (a block allocated by
+        // one thread may be freed by another); each thread's events are drained in
+        // order, but the threads' runs of events interleave at random, as rounds do.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for _ in 0..300 {
+            let mut live: HashMap<u64, u64> = HashMap::new();
+            let mut rings: Vec<Vec<(bool, u64, u64, u64)>> = vec![Vec::new(); 4];
+            for time in 1..400u64 {
+                let ptr = 0x1000 + next(3) * 16;
+                let thread = next(4) as usize;
+                let event = match live.remove(&ptr) {
+                    Some(_) => (false, ptr, 0, time),
+                    None => {
+                        live.insert(ptr, time);
+                        (true, ptr, time, time)
+                    }
+                };
+                rings[thread].push(event);
+            }
+            let mut m = LiveMap::new();
+            let mut read = [0usize; 4];
+            while read.iter().zip(&rings).any(|(&r, ring)| r < ring.len()) {
+                let t = next(4) as usize;
+                let upto = (read[t] + next(40) as usize).min(rings[t].len());
+                for &(is_alloc, ptr, size, time) in &rings[t][read[t]..upto] {
+                    if is_alloc {
+                        m.alloc(ptr, size, time);
+                    } else {
+                        m.free(ptr, time);
+                    }
+                }
+                read[t] = upto;
+            }
+            assert_eq!(contents(&m), live);
+        }
+    }
+
+    #[test]
+    fn forgets_frees_after_two_generations() {
+        let mut m = LiveMap::new();
+        m.end_round(1, 1);
+        for i in 0..100_000u64 {
+            m.alloc(0x10_0000 + i * 32, 24, 2 + 2 * i);
+            m.free(0x10_0000 + i * 32, 3 + 2 * i);
+        }
+        m.alloc(0x8, 8, 2);
+        assert_eq!((m.len(), m.tombstones, m.latest.len), (1, 100_000, 100_001));
+        m.end_round(1 + GENERATION_NS, 1 + GENERATION_NS);
+        assert_eq!(
+            m.tombstones, 100_000,
+            "a free is remembered a whole generation"
+        );
+        m.end_round(1 + 2 * GENERATION_NS, 1 + 2 * GENERATION_NS);
+        assert_eq!((m.len(), m.tombstones, m.latest.len), (1, 0, 1));
+        assert_eq!(contents(&m), HashMap::from([(0x8, 8)]));
     }
 
     #[test]
@@ -416,13 +460,13 @@ mod tests {
         let mut m = LiveMap::new();
         // A free drained before its allocation.
         m.free(0x100, 20);
-        m.end_round();
+        m.end_round(1, 1);
         m.alloc(0x100, 8, 10);
         assert_eq!(m.len(), 0);
-        // A free of a block from before tracing waits two rounds, then is forgotten.
+        // A free of a block from before tracing waits two generations, then is forgotten.
         m.free(0x300, 5);
-        m.end_round();
-        m.end_round();
+        m.end_round(1 + GENERATION_NS, 1 + GENERATION_NS);
+        m.end_round(1 + 2 * GENERATION_NS, 1 + 2 * GENERATION_NS);
         m.alloc(0x300, 8, 1);
         assert_eq!(contents(&m), HashMap::from([(0x300, 8)]));
         m.free(0x300, 9);

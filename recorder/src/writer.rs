@@ -213,7 +213,8 @@ impl Writer {
         }
         self.pending = pending;
         if let Some(live) = self.live.as_mut() {
-            live.end_round();
+            let now = crate::producer::now();
+            live.end_round(ticks_to_ns(now), now);
         }
         let lost = HANDOFF.lost_events();
         if lost > self.lost_written {
