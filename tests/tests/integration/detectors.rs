@@ -3,6 +3,7 @@
 //! from the right detector, and every stack of the finding starts (innermost frame) in
 //! the named function that made that call. The clean program gives none.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 
 use memscope_tests::{bug_free, build_test_program, report_json, stack_functions, Run};
@@ -99,6 +100,36 @@ fn interior_pointer_free() {
         "{msg}"
     );
     assert_eq!(r["trace"]["inconsistencies"], 0);
+}
+
+#[test]
+fn small_interior_free_aborts_as_natively_every_time() {
+    // free(p + 8) of a 16-byte block: glibc's "free(): invalid pointer" abort, natively
+    // and traced, run after run (the tracer's own blocks once sat next to the program's
+    // in glibc's heap, and a traced run then crashed with SIGSEGV one time in four).
+    let program = bug_free();
+    let native = Run::new(&program).arg("small-interior-free").native();
+    assert_eq!(native.status.signal(), Some(6), "native: {native:?}");
+    for run in 0..30 {
+        let traced = Run::new(&program).arg("small-interior-free").traced();
+        let stderr = String::from_utf8_lossy(&traced.output.stderr);
+        assert_eq!(
+            traced.output.status.signal(),
+            Some(6),
+            "run {run}: {:?}, stderr {stderr}",
+            traced.output.status
+        );
+        assert!(stderr.contains("free(): invalid pointer"), "run {run}: {stderr}");
+        if run == 0 {
+            let r = report_json(&traced.trace, &[]);
+            assert_one(
+                &r,
+                "small interior free",
+                "invalid-free",
+                &[("allocation", "make_block"), ("offending", "free_inside_by_8")],
+            );
+        }
+    }
 }
 
 #[test]
