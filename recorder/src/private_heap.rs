@@ -12,6 +12,15 @@
 //! is listed with the tracer's own mappings (the leak check never scans it as a root).
 //! One lock serializes the heap (the tracer allocates little and rarely on the program's
 //! threads); fork handlers hold it across `fork` so that a child never inherits it held.
+//!
+//! The tracer's large Rust buffers ([`LARGE`] bytes and more: chunk buffers, interning
+//! tables) get a mapping each instead, as glibc's `malloc` does above its mmap
+//! threshold: their pages are touched only as they are used, and go back to the kernel
+//! when the buffer is dropped. From dlmalloc, a zeroed buffer is cleared by hand (it
+//! cannot tell fresh memory from reused) and so touches every page: 5 MB for the
+//! writer's chunk buffers of every process, which made each forked child ~3 ms slower.
+//! The C library never sees these buffers, so [`contains`] need not know them; they are
+//! listed with the tracer's own mappings like the range.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::UnsafeCell;
@@ -19,7 +28,7 @@ use std::ptr::{null_mut, NonNull};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dlmalloc::{Allocator, Dlmalloc};
-use memscope_platform::memory::{commit, reserve};
+use memscope_platform::memory::{commit, map_zeroed, reserve, unmap};
 
 /// Address space to reserve, largest first: the first the kernel grants is the heap's
 /// limit (an address-space limit such as `ulimit -v` may refuse the larger ones).
@@ -27,6 +36,22 @@ const RESERVATIONS: [usize; 4] = [64 << 30, 8 << 30, 1 << 30, 256 << 20];
 const PAGE: usize = 4096;
 /// Committed at a time at least (dlmalloc asks for what it needs, rounded up to this).
 const COMMIT_STEP: usize = 1 << 20;
+
+/// Rust allocations of this size or more get a mapping of their own (see the module
+/// comment).
+const LARGE: usize = 256 << 10;
+
+/// Whether a Rust allocation of `layout` gets a mapping of its own (mappings are
+/// page-aligned, so a larger alignment stays with dlmalloc).
+#[inline]
+fn is_large(layout: &Layout) -> bool {
+    layout.size() >= LARGE && layout.align() <= PAGE
+}
+
+/// A mapping for a large Rust allocation: zeroed; null if the kernel refuses.
+fn map_large(size: usize) -> *mut u8 {
+    map_zeroed(size).map_or(null_mut(), NonNull::as_ptr)
+}
 
 /// The reserved range `[START, END)` (0, 0 until reserved) and how far it is committed.
 static START: AtomicUsize = AtomicUsize::new(0);
@@ -200,24 +225,51 @@ pub struct PrivateHeap;
 unsafe impl GlobalAlloc for PrivateHeap {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if is_large(&layout) {
+            return map_large(layout.size());
+        }
         // SAFETY: see the impl's comment.
         with(|h| unsafe { h.malloc(layout.size(), layout.align()) })
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if is_large(&layout) {
+            return map_large(layout.size());
+        }
         // SAFETY: see the impl's comment.
         with(|h| unsafe { h.calloc(layout.size(), layout.align()) })
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if is_large(&layout) {
+            if let Some(p) = NonNull::new(ptr) {
+                // SAFETY: a mapping of `map_large` of this size (the caller's layout is
+                // the allocation's), used no more.
+                unsafe { unmap(p, layout.size()) };
+            }
+            return;
+        }
         // SAFETY: see the impl's comment.
         with(|h| unsafe { h.free(ptr, layout.size(), layout.align()) })
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees a valid new size for this alignment.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        if is_large(&layout) || is_large(&new_layout) {
+            // SAFETY: `new_layout` is valid (above); the old block is live, of `layout`.
+            unsafe {
+                let new = self.alloc(new_layout);
+                if !new.is_null() {
+                    std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                    self.dealloc(ptr, layout);
+                }
+                return new;
+            }
+        }
         // SAFETY: see the impl's comment.
         with(|h| unsafe { h.realloc(ptr, layout.size(), layout.align(), new_size) })
     }
@@ -260,12 +312,26 @@ mod tests {
         let layout = Layout::from_size_align(1 << 20, 64).unwrap();
         // SAFETY: a valid non-zero layout; the block is freed with the same layout.
         unsafe {
-            let p = PrivateHeap.alloc_zeroed(layout);
-            assert!(contains(p) && (p as usize).is_multiple_of(64));
-            assert_eq!(*p.add((1 << 20) - 1), 0);
+            let small = Layout::from_size_align(1000, 64).unwrap();
+            let s = PrivateHeap.alloc_zeroed(small);
+            assert!(contains(s) && (s as usize).is_multiple_of(64));
+            assert_eq!(*s.add(999), 0);
+            s.write_bytes(0xcd, 1000);
+            // Grown past the large size: a mapping of its own, listed as the tracer's.
+            let p = PrivateHeap.realloc(s, small, 1 << 20);
+            assert!(!p.is_null() && !contains(p) && (p as usize).is_multiple_of(4096));
+            assert_eq!(*p.add(999), 0xcd);
+            let mut listed = false;
+            memscope_platform::memory::for_each_own_mapping(|a, e| {
+                listed |= a == p as u64 && e >= p as u64 + (1 << 20)
+            });
+            assert!(listed);
+            let z = PrivateHeap.alloc_zeroed(layout);
+            assert_eq!(*z.add((1 << 20) - 1), 0);
             let q = PrivateHeap.realloc(p, layout, 3 << 20);
-            assert!(contains(q));
+            assert_eq!(*q.add(999), 0xcd);
             PrivateHeap.dealloc(q, Layout::from_size_align(3 << 20, 64).unwrap());
+            PrivateHeap.dealloc(z, layout);
         }
     }
 }
