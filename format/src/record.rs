@@ -223,7 +223,9 @@ pub enum ExitHow {
     Signal = 2,
     /// The image was replaced by `exec`; a new trace continues.
     Exec = 3,
-    /// Library destructors ran (return from `main` or `exit`): status unknown here.
+    /// Library destructors ran with no `exit` seen before (a program whose `main` is not
+    /// started through `__libc_start_main`): status unknown here. A return from `main`
+    /// is recorded as [`ExitHow::Exit`] with the value returned.
     Shutdown = 4,
 }
 

@@ -3,6 +3,7 @@
 //! block leaked by `leak_before_exit` just before, and the exit status is the
 //! native one.
 
+use memscope_report::ExitHowDoc;
 use memscope_tests::{fixture, memscope_ok, Run};
 use memscope_tests::{LeakExt as _, ReportExt as _};
 use std::time::Duration;
@@ -83,6 +84,19 @@ fn return_from_main() {
 #[test]
 fn exit() {
     check_path("exit", 3, true);
+}
+
+#[test]
+fn status_returned_from_main_is_in_the_trace() {
+    // The C library passes main's value to its own exit, which no hook sees: the trace
+    // must still say 7, as it says 3 for exit(3), so that `memscope check` of the trace
+    // alone knows the program failed.
+    check_path("return7", 7, true);
+    for (path, code) in [("return7", 7), ("exit", 3), ("return", 0)] {
+        let exit = Run::new(fixture("exits")).arg(path).traced().report().trace.exit;
+        let exit = exit.unwrap_or_else(|| panic!("exits {path}: no exit record"));
+        assert_eq!((exit.how, exit.code), (ExitHowDoc::Exit, code), "exits {path}");
+    }
 }
 
 #[test]
