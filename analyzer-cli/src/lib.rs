@@ -24,4 +24,6 @@ pub mod symbols;
 pub mod trace;
 
 #[cfg(test)]
+mod site_fingerprints;
+#[cfg(test)]
 mod tests;

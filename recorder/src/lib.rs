@@ -46,6 +46,7 @@ pub mod private_heap;
 mod producer;
 pub mod ring;
 mod slot;
+mod trace_name;
 mod writer;
 mod writer_thread;
 

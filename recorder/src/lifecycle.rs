@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, Ordering};
 
 use memscope_format::{ExitHow, Header, Origin, RawHeader};
 use memscope_platform::clock::{event_ns, realtime_ns, sleep_ns, start_event_clock};
-use memscope_platform::file::{write_stderr, RawFile, ALREADY_EXISTS};
+use memscope_platform::file::{write_stderr, RawFile};
 use memscope_platform::thread::{current_pid, parent_pid};
 
 use crate::config::{expand_pattern, Config};
@@ -122,41 +122,19 @@ fn open_trace(
         .unwrap_or(b"unknown")
         .to_vec();
     let base = expand_pattern(&config.output_pattern, pid, &exe_name);
-    // The same pid can trace twice (after exec): never clobber, take the next free name,
-    // `x.1.msl` for `x.msl` (so that `*.msl` still finds it), else `x.1`.
-    let mut file = None;
-    let mut last_err = 0;
-    for n in 0..100 {
-        let mut path = base.clone();
-        if n > 0 {
-            let at = if path.ends_with(b".msl") {
-                path.len() - 4
-            } else {
-                path.len()
-            };
-            path.splice(at..at, format!(".{n}").into_bytes());
+    // The same pid can trace twice (after exec): never clobber a trace being written;
+    // a fixed name's trace from an earlier run is replaced (trace_name.rs).
+    let fixed = crate::trace_name::is_fixed(&config.output_pattern);
+    let file = match crate::trace_name::create_trace_file(&base, fixed, pid) {
+        Ok(f) => f,
+        Err(last_err) => {
+            let msg = format!(
+                "memscope: cannot create trace file {} (errno {last_err}); not tracing\n",
+                String::from_utf8_lossy(&base)
+            );
+            write_stderr(msg.as_bytes());
+            return None;
         }
-        path.push(0);
-        let cpath = std::ffi::CStr::from_bytes_with_nul(&path).ok()?;
-        match RawFile::create_exclusive(cpath) {
-            Ok(f) => {
-                file = Some(f);
-                break;
-            }
-            Err(ALREADY_EXISTS) => continue,
-            Err(e) => {
-                last_err = e;
-                break;
-            }
-        }
-    }
-    let Some(file) = file else {
-        let msg = format!(
-            "memscope: cannot create trace file {} (errno {last_err}); not tracing\n",
-            String::from_utf8_lossy(&base)
-        );
-        write_stderr(msg.as_bytes());
-        return None;
     };
     let args_len: usize = args.iter().map(|a| a.len() + 1).sum();
     let mut header = vec![0u8; 256 + exe.len() + args_len * 2];

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::FrameDoc;
+use crate::{FrameDoc, LocationDoc};
 
 /// One finding of a detector.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -16,6 +16,10 @@ pub struct FindingDoc {
     /// How many times it happened (with the same stacks).
     pub count: u64,
     pub stacks: FindingStacksDoc,
+    /// The site of the stack that says where the problem is (the offending call, else
+    /// the allocation, else the first free); absent in reports of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<LocationDoc>,
 }
 
 /// The stacks of a finding that apply to its detector.

@@ -22,7 +22,8 @@
 //! `program_leaks` and `runtime_internal` (live-at-exit split); `trace.at_ns` is present
 //! for `--at`; `trace.lost_events`; top-level `findings` and `metrics`; with the tracer's
 //! leak check, `summary.leak_kinds` and each `leaks[]` entry's `kind`, `held_by` and
-//! `chain` (null, empty, absent without one). The full schema is
+//! `chain` (null, empty, absent without one); each `leaks[]` entry and each finding has
+//! `site`, the program's own frame it is named by ([`LocationDoc`]). The full schema is
 //! `docs/report-schema.md` and `docs/memscope-report-1.schema.json`.
 //!
 //! `exit` is present only when the trace has a `ProcessExit` record; `truncated_at` only
@@ -35,6 +36,7 @@
 mod findings;
 mod metrics;
 mod schema;
+mod site;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +46,7 @@ pub use metrics::{
     SlackDoc, ThreadDoc, TimeBucketDoc, TimelineDoc,
 };
 pub use schema::{Schema, SCHEMA};
+pub use site::{clean_function, LocationDoc};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReportDoc {
@@ -314,6 +317,10 @@ pub struct LeakDoc {
     /// from the parent's trace).
     #[serde(default)]
     pub inherited: bool,
+    /// The frame the group is named by: the program's own, past the allocator and the
+    /// containers (absent in reports of older versions, and for an empty stack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<LocationDoc>,
 }
 
 /// One symbolized frame, innermost first in a stack; unknown parts are `null`.

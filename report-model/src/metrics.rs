@@ -39,6 +39,9 @@ pub struct SiteDoc {
     #[serde(rename = "type")]
     pub type_name: Option<String>,
     pub stack: Vec<FrameDoc>,
+    /// The frame the stack is named by (the program's own); absent in older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<crate::LocationDoc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

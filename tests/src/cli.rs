@@ -85,3 +85,42 @@ fn analyze_text(trace: &Path, extra: &[&str]) -> String {
     args.extend(extra.iter().map(OsStr::new));
     memscope_ok(&args)
 }
+
+/// Runs a build tool (`objcopy`, `strip`, ...) and asserts it succeeded.
+pub fn run_tool(cmd: &mut Command) {
+    let out = cmd.output().expect("run tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Function, file and line of the innermost frame of the leak3 fixture's 1111-byte leak
+/// (`leak_alpha`), from `memscope [extra...] analyze TRACE --format json`.
+pub fn leak3_alpha_frame(
+    trace: &Path,
+    extra: &[&str],
+) -> (Option<String>, Option<String>, Option<u64>) {
+    let mut args: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
+    args.extend([
+        "analyze".as_ref(),
+        trace.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&memscope_ok(&args)).unwrap();
+    let leak = r["leaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["bytes"] == 1111)
+        .expect("the 1111-byte leak")
+        .clone();
+    let f = &leak["stack"][0];
+    (
+        f["function"].as_str().map(String::from),
+        f["file"].as_str().map(String::from),
+        f["line"].as_u64(),
+    )
+}

@@ -41,7 +41,9 @@ pub mod run;
 pub mod scratch;
 pub mod valgrind;
 
-pub use cli::{analyze, assert_no_panic, memscope, memscope_ok, report_json};
+pub use cli::{
+    analyze, assert_no_panic, leak3_alpha_frame, memscope, memscope_ok, report_json, run_tool,
+};
 pub use compile::write_if_changed;
 pub use dump::dump_records;
 pub use elf::elf_has_tls;

@@ -131,14 +131,24 @@ fn analyze_index(
     let start = index.header.start_clock_ns;
     let stop = match at {
         None => None,
-        Some(At::Time(t)) => Some(start.saturating_add(t)),
-        Some(At::Percent(p)) => {
+        Some(at) => {
             let end = match index.end_time {
                 Some(t) => t,
                 None => last_event_time(&index)?.unwrap_or(start),
             };
-            let span = end.saturating_sub(start) as f64;
-            Some(start.saturating_add((span * p / 100.0) as u64))
+            let span = end.saturating_sub(start);
+            match at {
+                // A moment after the end would report the end under another name.
+                At::Time(t) if t > span => {
+                    return Err(CliError::Usage(format!(
+                        "--at {:.3} ms: after the end of the run, which lasted {:.3} ms",
+                        t as f64 / 1e6,
+                        span as f64 / 1e6
+                    )))
+                }
+                At::Time(t) => Some(start.saturating_add(t)),
+                At::Percent(p) => Some(start.saturating_add((span as f64 * p / 100.0) as u64)),
+            }
         }
     };
     let expected: u64 = index.streams.values().map(|s| s.events).sum();

@@ -2,13 +2,17 @@
 //! ([`check_run`]): resolve the gate's settings, build the report of every trace (all
 //! leak groups; a forked child's with the blocks it inherited, its parent's trace found
 //! among the others) and hand them to [`crate::gate::gate_all`], which judges each
-//! process on its own and fails if any fails.
+//! process on its own and fails if any fails. The gate's output files (`--sarif`,
+//! `--junit`, `--write-baseline`) are checked to be writable before any trace is read
+//! ([`check_outputs`]).
 
 use std::path::Path;
 
 use memscope_report::ReportDoc;
 
+use crate::cmd::outputs::check_writable;
 use crate::error::CliError;
+use crate::gate::args::Settings;
 use crate::gate::input::ProgramStatus;
 use crate::gate::{gate_all, CheckArgs, Env, GateArgs, Process};
 use crate::trace::family::{expand, Family};
@@ -17,6 +21,7 @@ use crate::trace::family::{expand, Family};
 pub fn check(args: &CheckArgs) -> Result<i32, CliError> {
     let env = Env::from_process()?;
     let settings = args.gate.resolve(&env.cwd).map_err(CliError::Usage)?;
+    check_outputs(&settings)?;
     let paths = expand(&args.traces)?;
     // One trace alone: its parent is looked for beside it. Several: among them.
     let family = match paths.as_slice() {
@@ -76,6 +81,21 @@ pub fn check_run(
     eprint!("{}", run.summary);
     print!("{}", run.annotations);
     Ok(run.code)
+}
+
+/// Fails (exit 2, one line) unless every file the gate will write can be written.
+pub fn check_outputs(settings: &Settings) -> Result<(), CliError> {
+    let outputs = [
+        ("--sarif", &settings.sarif),
+        ("--junit", &settings.junit),
+        ("--write-baseline", &settings.write_baseline),
+    ];
+    for (what, path) in outputs {
+        if let Some(path) = path {
+            check_writable(what, path)?;
+        }
+    }
+    Ok(())
 }
 
 /// The report (all leak groups) of a trace; a fork child's parent is looked for in

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::cmd::diff::{DiffFormat, DiffWeight};
 use crate::gate::{CheckArgs, GateArgs};
 use crate::report::flame::Weight;
 use crate::report::Format;
@@ -21,8 +22,9 @@ pub struct Cli {
     /// its libraries into DIR/lib/..., DIR/usr/lib/...).
     #[arg(long, global = true, value_name = "DIR")]
     pub sysroot: Option<PathBuf>,
-    /// Also look for detached debug info here (DIR/.build-id/xx/yyyy.debug and
-    /// .gnu_debuglink names); repeatable; /usr/lib/debug is always searched.
+    /// Also look for detached debug info here (DIR/.build-id/xx/yyyy.debug, DIR/NAME.debug
+    /// for a module NAME, and .gnu_debuglink names); repeatable; /usr/lib/debug is always
+    /// searched.
     #[arg(long = "debug-dir", global = true, value_name = "DIR")]
     pub debug_dirs: Vec<PathBuf>,
 }
@@ -38,8 +40,9 @@ pub enum Command {
     /// with suppressions, a baseline, SARIF, JUnit and GitHub annotations (see
     /// docs/ci-gate.md).
     Check(CheckArgs),
-    /// Compare two traces by call site (symbolized function chain): allocations, bytes,
-    /// bytes live at the end.
+    /// Compare two traces by call site (symbolized frames, by function and file:line):
+    /// allocations, bytes, bytes live at the end; as text, JSON or a differential flame
+    /// graph.
     Diff(DiffArgs),
     /// Print the header and every record of a trace, in file order (for debugging the
     /// tracer).
@@ -70,6 +73,9 @@ pub struct AnalyzeArgs {
     /// List the detectors, classifiers and metrics, one line each, and exit.
     #[arg(long)]
     pub list_detectors: bool,
+    /// What the text report and flame graphs show.
+    #[command(flatten)]
+    pub view: crate::report::view::ViewArgs,
 }
 
 #[derive(Debug, Args)]
@@ -78,9 +84,15 @@ pub struct DiffArgs {
     pub a: PathBuf,
     /// The second trace.
     pub b: PathBuf,
-    /// Report format (text or json).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format: the changed call sites as text or JSON, or a differential flame
+    /// graph (folded stacks `root;...;leaf A B`, or an SVG: widths B, red grew, blue
+    /// shrank). No html: the HTML report describes one run.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// What flame graph widths measure (`--format collapsed|svg`): allocations, bytes
+    /// allocated, or bytes live at the end (leaked).
+    #[arg(long, value_enum, default_value_t = DiffWeight::Bytes)]
+    pub weight: DiffWeight,
     /// Call sites shown in the text table (JSON shows all).
     #[arg(long, default_value_t = 20)]
     pub top: usize,
@@ -97,7 +109,8 @@ pub struct RunArgs {
         default_value = "memscope.%e.%p.msl"
     )]
     pub output: PathBuf,
-    /// The tracer library (default: libmemscope.so next to the memscope executable).
+    /// The tracer library (default: libmemscope.so next to the memscope executable, then
+    /// ../lib/memscope/ from there, then $MEMSCOPE_PRELOAD).
     #[arg(long, value_name = "PATH")]
     pub preload: Option<PathBuf>,
     /// Report format.
@@ -118,14 +131,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub all: bool,
     /// The gate's options (with `--check`).
+    /// What the text report shows (groups, stacks, runtime-internal blocks).
+    #[command(flatten)]
+    pub view: crate::report::view::ViewArgs,
     #[command(flatten)]
     pub gate: GateArgs,
-    /// The program to run and its arguments (after `--`).
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "PROGRAM"
-    )]
+    /// The program to run and its arguments (after `--`; everything from the program on
+    /// is the program's, but an unknown option before it is an error, not a program).
+    #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM")]
     pub command: Vec<OsString>,
 }

@@ -10,7 +10,8 @@ use crate::cmd::cli::{AnalyzeArgs, Cli, Command};
 use crate::error::CliError;
 use crate::report::flame::Weight;
 use crate::report::text::{want_color, Style};
-use crate::report::{self, Format, TEXT_LEAK_GROUPS};
+use crate::report::view::ViewArgs;
+use crate::report::{self, Format};
 use crate::symbols::symbolize::Symbolizer;
 
 /// Runs the command; `Ok(code)` is the process exit code.
@@ -62,7 +63,7 @@ fn analyze(args: &AnalyzeArgs) -> Result<(), CliError> {
         incompleteness_notes(&analysis);
     }
     let color = want_color(std::io::stdout().is_terminal());
-    let text = render_with(&analysis, args.format, color, args.weight);
+    let text = render_view(&analysis, args.format, color, args.weight, &args.view);
     stdout_or_broken_pipe(|out| {
         out.write_all(text.as_bytes())
             .map_err(|e| CliError::io(Path::new("<stdout>"), e))
@@ -107,15 +108,27 @@ pub fn render(analysis: &Analysis, format: Format, color: bool) -> String {
 
 /// As [`render`], with the flame graph weight.
 pub fn render_with(analysis: &Analysis, format: Format, color: bool, weight: Weight) -> String {
+    render_view(analysis, format, color, weight, &ViewArgs::default())
+}
+
+/// As [`render_with`], with the view options (groups, stacks, runtime-internal blocks).
+pub fn render_view(
+    analysis: &Analysis,
+    format: Format,
+    color: bool,
+    weight: Weight,
+    view: &ViewArgs,
+) -> String {
     let mut symbolizer = Symbolizer::with_warmup(&analysis.symbols);
+    let hide = view.runtime_hidden();
     let text = match format {
-        Format::Collapsed => report::flame::collapsed(analysis, weight, &mut symbolizer),
-        Format::Svg => report::flame::svg(analysis, weight, &mut symbolizer),
-        Format::Html => report::html::render(analysis, &mut symbolizer),
+        Format::Collapsed => report::flame::collapsed(analysis, weight, hide, &mut symbolizer),
+        Format::Svg => report::flame::svg(analysis, weight, hide, &mut symbolizer),
+        Format::Html => report::html::render(analysis, hide, &mut symbolizer),
         Format::Json => report::json::render(&report::build(analysis, &mut symbolizer, None)),
         Format::Text => {
-            let doc = report::build(analysis, &mut symbolizer, Some(TEXT_LEAK_GROUPS));
-            report::text::render(&doc, Style { color })
+            let doc = report::build(analysis, &mut symbolizer, None);
+            report::text::render_view(&doc, Style { color }, view)
         }
     };
     // Freeing parsed DWARF is a great many small frees (libc's debug info is large) that

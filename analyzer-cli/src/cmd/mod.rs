@@ -1,13 +1,17 @@
 //! The command line: [`cli`] declares it, [`commands`] carries out `analyze` and the
-//! report output the commands share, [`run`] runs a program under the tracer (its traces found exactly through [`run_dir`]), [`check`]
+//! report output the commands share, [`run`] runs a program under the tracer (its traces found exactly through [`run_dir`], signals passed on by [`forward`]), [`check`]
 //! builds the report a gate decides on, [`dump`] lists a trace's records and [`diff`]
-//! compares two traces. The only folder that sees the whole pipeline.
+//! compares two traces; [`outputs`] checks output files before the work that fills them.
+//! The only folder that sees the whole pipeline.
 
 pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod diff;
 pub mod dump;
+#[cfg(unix)]
+pub mod forward;
+pub mod outputs;
 #[cfg(unix)]
 pub mod run;
 #[cfg(unix)]

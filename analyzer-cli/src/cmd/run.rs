@@ -5,10 +5,20 @@
 //! executable base name, `%%` a percent sign, substituted by the tracer), pointing into
 //! a directory of this run's own ([`crate::cmd::run_dir`]): every file there afterwards
 //! is a trace of this run, moved to the name the user's template gives it; the headers
-//! say which process wrote which (the root: the pid memscope started). Like
-//! `time`, memscope ignores SIGINT and SIGQUIT while the program runs, so that Ctrl-C
-//! stops the program and memscope still reports. The exit code is the program's (128 +
-//! signal number when a signal killed it), whatever happened to the trace.
+//! say which process wrote which (the root: the pid memscope started). With the default
+//! template, traces of processes that made no heap call are not kept, and a run that
+//! leaves several traces keeps them together in one directory,
+//! `memscope.<program>.<pid>/`, instead of spreading them over the working directory
+//! (a version manager's shim runs dozens of short processes); an explicit `--output`
+//! keeps every trace where it says. One line says where the traces are, however many
+//! there are (not when a JSON report goes to stderr, which must stay parseable).
+//!
+//! Everything that can be refused is refused before the program starts (exit 2): an
+//! unknown option, an unwritable `--report` or gate output, a missing tracer library or
+//! output directory. SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to memscope go to the
+//! program ([`crate::cmd::forward`]); memscope waits for it and still reports. The exit
+//! code is the program's (128 + signal number when a signal killed it), whatever
+//! happened to the trace.
 //!
 //! With `--check` every process the run traced is gated ([`crate::cmd::check::check_run`])
 //! instead of reported (the root's report, or every process's with `--all`, is still
@@ -22,23 +32,33 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
-use signal_hook::consts::{SIGINT, SIGQUIT};
 
 use crate::analysis::analyze_in_family;
+use crate::cmd::check::check_outputs;
 use crate::cmd::cli::RunArgs;
-use crate::cmd::commands::{incompleteness_notes, render};
-use crate::cmd::run_dir::{display_list, RunDir};
+use crate::cmd::commands::{incompleteness_notes, render_view};
+use crate::cmd::forward::{wait_for_exit, Forwarder};
+use crate::cmd::outputs::check_writable;
+use crate::cmd::run_dir::{Finished, RunDir};
 use crate::error::CliError;
 use crate::gate::input::ProgramStatus;
+use crate::report::flame::Weight;
 use crate::report::text::want_color;
 use crate::report::Format;
 use crate::trace::family::Family;
 
-/// File name of the tracer library looked for next to the memscope executable.
+/// File name of the tracer library.
 pub const PRELOAD_NAME: &str = "libmemscope.so";
+
+/// Where an installed tracer library sits relative to the folder of `memscope`
+/// (`PREFIX/bin/memscope`, `PREFIX/lib/memscope/libmemscope.so`).
+pub const INSTALLED_PRELOAD: &str = "../lib/memscope/libmemscope.so";
+
+/// The variable naming the tracer library when it is in neither place.
+pub const PRELOAD_VARIABLE: &str = "MEMSCOPE_PRELOAD";
+
+/// `--output`'s default: with it, several traces of one run are kept in one directory.
+pub const DEFAULT_OUTPUT: &str = "memscope.%e.%p.msl";
 
 /// Runs the program and reports; returns the program's exit code.
 pub fn run(args: &RunArgs) -> Result<i32, CliError> {
@@ -50,14 +70,29 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
             "run: the gate's options (--max-leaked-bytes, --suppressions, --baseline, --sarif, ...) need --check".into(),
         ));
     }
+    if args.check && args.report.is_none() && args.format != Format::Text {
+        return Err(CliError::Usage(format!(
+            "run --check: --format {} needs --report FILE (without it no report is written: \
+             the gate's summary goes to stderr)",
+            format_name(args.format)
+        )));
+    }
     let lib = preload_path(args.preload.as_deref())?;
     let cwd = std::env::current_dir().map_err(|e| CliError::io(Path::new("."), e))?;
+    if let Some(report) = &args.report {
+        check_writable("--report", report)?;
+    }
+    if args.check {
+        let settings = args.gate.resolve(&cwd).map_err(CliError::Usage)?;
+        check_outputs(&settings)?;
+    }
     let template = cwd.join(&args.output);
     let ld_preload = prepend_preload(&lib, std::env::var_os("LD_PRELOAD").as_deref());
 
     // The tracer writes into a directory of this run's own; its files are the run's
     // traces, moved to the names `template` gives once the program has ended.
     let run_dir = RunDir::create(&template)?;
+    let forwarder = Forwarder::install();
     let spawned = Command::new(program)
         .args(program_args)
         .env("LD_PRELOAD", &ld_preload)
@@ -66,7 +101,7 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     let mut child = match spawned {
         Ok(c) => c,
         Err(err) => {
-            run_dir.finish();
+            run_dir.finish(None, 0);
             return Err(CliError::Spawn {
                 program: program.to_string_lossy().into_owned(),
                 err,
@@ -74,18 +109,32 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
         }
     };
     let pid = child.id();
-    let ignore = IgnoreInterrupts::new();
+    if let Some(f) = &forwarder {
+        f.program_started(pid);
+    }
+    // Wait without reaping, so that a forwarded signal never reaches a reused pid.
+    wait_for_exit(pid);
+    if let Some(f) = &forwarder {
+        f.program_ended();
+    }
     let waited = child.wait();
+    let name = Path::new(program).file_name().unwrap_or(program);
+    let group = (args.output == Path::new(DEFAULT_OUTPUT)).then(|| {
+        let mut dir = substitute(OsStr::new(DEFAULT_OUTPUT), pid, name);
+        dir = OsString::from_vec(dir.as_bytes()[..dir.len() - ".msl".len()].to_vec());
+        cwd.join(dir)
+    });
     // Descendants still running keep writing to their (moved) files.
-    let traces = run_dir.finish();
-    drop(ignore);
+    let finished = run_dir.finish(group.as_deref(), pid);
+    if let Some(f) = &forwarder {
+        f.release();
+    }
     let status = waited.map_err(|e| CliError::io(Path::new(program), e))?;
     let code = exit_code(status);
 
-    let family = Family::read(&traces);
+    let family = Family::read(&finished.traces);
     let roots: Vec<PathBuf> = family.of_pid(pid).map(|m| m.path.clone()).collect();
     let Some(trace) = roots.last() else {
-        let name = Path::new(program).file_name().unwrap_or(program);
         let expected = substitute(template.as_os_str(), pid, name);
         eprintln!(
             "memscope: no trace found for {} (pid {pid}): expected {}; the tracer did not run \
@@ -102,22 +151,12 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
         }
         return Ok(code);
     };
-    if roots.len() > 1 {
-        eprintln!(
-            "memscope: pid {pid} wrote {} traces (one per exec'd image); reporting the newest, {}; others: {}",
-            roots.len(),
-            trace.display(),
-            display_list(&roots[..roots.len() - 1])
-        );
+    // A JSON report on stderr must stay parseable: nothing else goes there before it.
+    let json_on_stderr = args.format == Format::Json && args.report.is_none() && !args.check;
+    if !json_on_stderr {
+        eprintln!("{}", where_line(&finished, trace, pid, roots.len()));
     }
     let all: Vec<PathBuf> = family.members.iter().map(|m| m.path.clone()).collect();
-    if all.len() > 1 {
-        eprintln!(
-            "memscope: this run wrote {} traces: {}",
-            all.len(),
-            display_list(&all)
-        );
-    }
     if args.check {
         if args.report.is_some() {
             let result = if args.all {
@@ -145,6 +184,46 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     Ok(code)
 }
 
+/// The one line saying where the run's traces are: the trace itself when there is one,
+/// else how many, where, and which one the report is on.
+fn where_line(finished: &Finished, root: &Path, pid: u32, images: usize) -> String {
+    let dropped = match finished.dropped {
+        0 => String::new(),
+        n => format!(" ({n} more not kept: no heap call)"),
+    };
+    let exec = if images > 1 {
+        format!(" (the last of the {images} programs pid {pid} ran by exec)")
+    } else {
+        String::new()
+    };
+    if finished.traces.len() == 1 {
+        return format!("memscope: trace: {}{dropped}", root.display());
+    }
+    let place = match &finished.grouped {
+        Some(dir) => format!("in {}/", dir.display()),
+        None => format!(
+            "beside it in {}",
+            root.parent().unwrap_or(Path::new("/")).display()
+        ),
+    };
+    format!(
+        "memscope: this run wrote {} traces{dropped}, {place}; the report is on pid {pid}'s{exec}: {}",
+        finished.traces.len(),
+        root.display()
+    )
+}
+
+/// The name `--format` is given as.
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Text => "text",
+        Format::Json => "json",
+        Format::Html => "html",
+        Format::Collapsed => "collapsed",
+        Format::Svg => "svg",
+    }
+}
+
 /// `--all`: the root process's report, then every other trace's, to `--report` or
 /// stderr (text reports one after another, JSON as one array).
 fn report_all(
@@ -158,10 +237,12 @@ fn report_all(
     let mut reports = Vec::new();
     for trace in &order {
         let analysis = analyze_in_family(trace, family)?;
-        let text = render(
+        let text = render_view(
             &analysis,
             args.format,
             args.report.is_none() && want_color(std::io::stderr().is_terminal()),
+            Weight::Bytes,
+            &args.view,
         );
         reports.push(match args.format {
             Format::Json => text.trim_end().to_string(),
@@ -194,51 +275,72 @@ fn report(trace: &Path, family: &Family, args: &RunArgs) -> Result<(), CliError>
         .flat_map(|f| family.of_pid(f.child_pid))
         .map(|m| m.path.display().to_string())
         .collect();
-    if !children.is_empty() {
-        eprintln!(
-            "memscope: forked children have traces of their own: {}",
-            children.join(", ")
-        );
+    match children.as_slice() {
+        [] => {}
+        [one] => eprintln!("memscope: its forked child has a trace of its own: {one}"),
+        many => eprintln!(
+            "memscope: its {} forked children have traces of their own (`--all` reports on every process)",
+            many.len()
+        ),
     }
     match &args.report {
-        Some(file) => fs::write(file, render(&analysis, args.format, false))
-            .map_err(|e| CliError::io(file, e)),
+        Some(file) => fs::write(
+            file,
+            render_view(&analysis, args.format, false, Weight::Bytes, &args.view),
+        )
+        .map_err(|e| CliError::io(file, e)),
         None => {
+            let color = want_color(std::io::stderr().is_terminal());
             eprint!(
                 "{}",
-                render(
-                    &analysis,
-                    args.format,
-                    want_color(std::io::stderr().is_terminal())
-                )
+                render_view(&analysis, args.format, color, Weight::Bytes, &args.view)
             );
             Ok(())
         }
     }
 }
 
-/// The absolute path of the tracer library, checked to exist.
+/// The absolute path of the tracer library, checked to exist: `--preload`, else the
+/// first of [`preload_candidates`] that is a file.
 fn preload_path(given: Option<&Path>) -> Result<PathBuf, CliError> {
-    let candidate = match given {
-        Some(p) => p.to_path_buf(),
-        None => {
-            let exe = std::env::current_exe()
-                .map_err(|e| CliError::io(Path::new("/proc/self/exe"), e))?;
-            exe.parent().unwrap_or(Path::new("/")).join(PRELOAD_NAME)
-        }
-    };
-    match fs::canonicalize(&candidate) {
-        Ok(p) if p.is_file() => Ok(p),
-        _ => Err(CliError::Usage(format!(
-            "{}: tracer library not found{}",
-            candidate.display(),
-            if given.is_none() {
-                " next to the memscope executable; pass --preload PATH"
-            } else {
-                ""
-            }
-        ))),
+    if let Some(p) = given {
+        return match fs::canonicalize(p) {
+            Ok(p) if p.is_file() => Ok(p),
+            _ => Err(CliError::Usage(format!(
+                "{}: tracer library not found (--preload)",
+                p.display()
+            ))),
+        };
     }
+    let exe = std::env::current_exe().map_err(|e| CliError::io(Path::new("/proc/self/exe"), e))?;
+    let variable = std::env::var_os(PRELOAD_VARIABLE).filter(|v| !v.is_empty());
+    let candidates = preload_candidates(&exe, variable.as_deref());
+    for candidate in &candidates {
+        if let Ok(p) = fs::canonicalize(candidate) {
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    let mut looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+    if variable.is_none() {
+        looked.push(format!("${PRELOAD_VARIABLE} (not set)"));
+    }
+    Err(CliError::Usage(format!(
+        "tracer library {PRELOAD_NAME} not found; looked in: {}; install with scripts/install.sh, \
+         or pass --preload PATH",
+        looked.join(", ")
+    )))
+}
+
+/// Where the tracer library is looked for, in order: next to the `memscope` executable
+/// `exe` (a build tree), `../lib/memscope/` from there (an installed prefix), then
+/// `$MEMSCOPE_PRELOAD` (`variable`).
+pub fn preload_candidates(exe: &Path, variable: Option<&OsStr>) -> Vec<PathBuf> {
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    let mut out = vec![dir.join(PRELOAD_NAME), dir.join(INSTALLED_PRELOAD)];
+    out.extend(variable.map(PathBuf::from));
+    out
 }
 
 /// `lib` first, then whatever `LD_PRELOAD` already held.
@@ -337,34 +439,6 @@ fn glob(name: &[u8], parts: &[&[u8]]) -> bool {
     }
 }
 
-/// Keeps SIGINT and SIGQUIT from ending memscope until dropped (the program, which gets
-/// them from the terminal too, decides for itself); afterwards they end memscope as
-/// their default action would. Handled through signal-hook: a handler that does nothing
-/// while the flag is down, and emulates the default action once it is up. Installed
-/// after the program was spawned, so the program starts with memscope's own dispositions.
-struct IgnoreInterrupts {
-    ended: Arc<AtomicBool>,
-}
-
-impl IgnoreInterrupts {
-    fn new() -> Self {
-        let ended = Arc::new(AtomicBool::new(false));
-        for sig in [SIGINT, SIGQUIT] {
-            // Registration fails only for signals signal-hook forbids or does not know;
-            // SIGINT and SIGQUIT are neither. Were it to fail, the signal would keep its
-            // default action, as without memscope.
-            let _ = signal_hook::flag::register_conditional_default(sig, Arc::clone(&ended));
-        }
-        Self { ended }
-    }
-}
-
-impl Drop for IgnoreInterrupts {
-    fn drop(&mut self) {
-        self.ended.store(true, Ordering::SeqCst);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,6 +454,49 @@ mod tests {
             substitute(OsStr::new("a%%p%x%"), 1, OsStr::new("e")),
             OsString::from("a%p%x%")
         );
+    }
+
+    #[test]
+    fn preload_is_looked_for_beside_then_in_the_prefix_then_the_variable() {
+        let exe = Path::new("/opt/ms/bin/memscope");
+        assert_eq!(
+            preload_candidates(exe, Some(OsStr::new("/x/lib.so"))),
+            vec![
+                PathBuf::from("/opt/ms/bin/libmemscope.so"),
+                PathBuf::from("/opt/ms/bin/../lib/memscope/libmemscope.so"),
+                PathBuf::from("/x/lib.so"),
+            ]
+        );
+        assert_eq!(preload_candidates(exe, None).len(), 2);
+    }
+
+    #[test]
+    fn mistyped_options_before_the_program_are_errors() {
+        use clap::Parser;
+        let parse = |args: &[&str]| crate::cmd::cli::Cli::try_parse_from(args);
+        let err = parse(&["memscope", "run", "--check-x", "--", "ls"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+        assert_eq!(err.exit_code(), 2);
+        // What follows the program, or `--`, is the program's.
+        for (args, program) in [
+            (
+                &["memscope", "run", "ls", "-la", "--check"][..],
+                &["ls", "-la", "--check"][..],
+            ),
+            (
+                &["memscope", "run", "--", "ls", "-la"][..],
+                &["ls", "-la"][..],
+            ),
+            (
+                &["memscope", "run", "--check", "--", "--weird", "-x"][..],
+                &["--weird", "-x"][..],
+            ),
+        ] {
+            let crate::cmd::cli::Command::Run(run) = parse(args).unwrap().command else {
+                panic!("not run: {args:?}");
+            };
+            assert_eq!(run.command, program, "{args:?}");
+        }
     }
 
     #[test]

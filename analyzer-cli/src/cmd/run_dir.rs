@@ -18,10 +18,18 @@
 //! (the tracer says so on stderr and runs the program untraced): the run's traces are
 //! those of the processes that started while the run was being watched.
 //!
-//! When memscope is ended by a signal it can catch (SIGTERM, SIGHUP, SIGALRM, SIGUSR1,
-//! SIGUSR2; SIGINT and SIGQUIT are ignored while the program runs, see `run.rs`), a
-//! thread moves what the directory holds to the final names and removes it before the
-//! signal's default action ends memscope, so that no directory is left behind.
+//! When the root has ended ([`RunDir::finish`]) and the caller asks for the tidy layout
+//! (the default template), the traces of non-root processes that made no heap call (a
+//! shell's fork child that only `exec`s) are removed and, when more than one trace is
+//! left, the directory itself becomes the run's final directory (renamed to a free name)
+//! instead of its files being spread beside the template. An explicit template keeps
+//! every trace, where it says.
+//!
+//! When memscope is ended by a signal it can catch and does not forward to the program
+//! (SIGALRM, SIGUSR1, SIGUSR2; SIGINT, SIGTERM, SIGHUP and SIGQUIT go to the program, see
+//! `forward.rs`), a thread moves what the directory holds to the final names and removes
+//! it before the signal's default action ends memscope, so that no directory is left
+//! behind.
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -30,16 +38,19 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use signal_hook::consts::{SIGALRM, SIGHUP, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::consts::{SIGALRM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
 use crate::error::CliError;
+use crate::trace::family::has_heap_events;
+use crate::trace::reader::read_header;
 
 /// Name prefix of per-run directories.
 pub const RUN_DIR_PREFIX: &str = ".memscope-run-";
 
-/// Signals whose default action ends memscope and that it catches to clean up first.
-const CLEANUP_SIGNALS: [i32; 5] = [SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2];
+/// Signals whose default action ends memscope and that it catches to clean up first
+/// (the others that end it are forwarded to the program).
+const CLEANUP_SIGNALS: [i32; 3] = [SIGALRM, SIGUSR1, SIGUSR2];
 
 /// Where the tracer of one run writes, and where its traces go afterwards.
 #[derive(Debug)]
@@ -48,6 +59,9 @@ struct Layout {
     run_dir: PathBuf,
     /// The directory the user's template names.
     final_dir: PathBuf,
+    /// The template names one file for every process (no `%p`): an earlier run's trace
+    /// there is replaced, as the tracer does with a fixed `MEMSCOPE_OUTPUT`.
+    fixed: bool,
 }
 
 /// What the per-run directory became.
@@ -55,6 +69,17 @@ struct Layout {
 enum State {
     Open,
     Finished,
+}
+
+/// Where a run's traces ended up.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// The traces kept, at their final paths.
+    pub traces: Vec<PathBuf>,
+    /// Traces removed because their process made no heap call.
+    pub dropped: usize,
+    /// The directory that holds them all, when they were kept together.
+    pub grouped: Option<PathBuf>,
 }
 
 /// A per-run directory, removed by [`RunDir::finish`] (or by a caught signal).
@@ -76,6 +101,26 @@ impl RunDir {
                 template.display()
             )));
         };
+        if let Err(e) = fs::metadata(final_dir).and_then(|m| {
+            if m.is_dir() {
+                Ok(())
+            } else {
+                Err(std::io::Error::new(
+                    ErrorKind::NotADirectory,
+                    "not a directory",
+                ))
+            }
+        }) {
+            let reason = match e.kind() {
+                ErrorKind::NotFound => "no such directory".to_string(),
+                _ => e.to_string(),
+            };
+            return Err(CliError::Usage(format!(
+                "run: --output {}: cannot write in {}: {reason}",
+                template.display(),
+                final_dir.display()
+            )));
+        }
         let me = std::process::id();
         let mut n = 0u32;
         let run_dir = loop {
@@ -83,12 +128,19 @@ impl RunDir {
             match fs::create_dir(&candidate) {
                 Ok(()) => break candidate,
                 Err(e) if e.kind() == ErrorKind::AlreadyExists && n < 1000 => n += 1,
-                Err(e) => return Err(CliError::io(&candidate, e)),
+                Err(e) => {
+                    return Err(CliError::Usage(format!(
+                        "run: --output {}: cannot write in {}: {e}",
+                        template.display(),
+                        final_dir.display()
+                    )))
+                }
             }
         };
         let layout = Arc::new(Layout {
             run_dir,
             final_dir: final_dir.to_path_buf(),
+            fixed: !has_pid(pattern.as_bytes()),
         });
         let template = layout.run_dir.join(pattern);
         let state = Arc::new(Mutex::new(State::Open));
@@ -105,17 +157,41 @@ impl RunDir {
         &self.template
     }
 
-    /// Moves every trace to its final name and removes the directory; returns the final
-    /// paths in the order the tracer created them per name (an `exec`'s earlier image
-    /// first), names sorted otherwise.
-    pub fn finish(self) -> Vec<PathBuf> {
+    /// Called once the root process (`root_pid`) has ended. With `group` (the tidy
+    /// layout of the default template): removes the traces of other processes that made
+    /// no heap call, then, when more than one trace is left, renames the directory to a
+    /// free name based on `group`. Otherwise (or when the rename fails) moves every trace
+    /// to its final name and removes the directory. The final paths come in the
+    /// order the tracer created them per name (an `exec`'s earlier image first), names
+    /// sorted otherwise.
+    pub fn finish(self, group: Option<&Path>, root_pid: u32) -> Finished {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if *state == State::Finished {
-            return Vec::new();
+            return Finished::default();
         }
-        let moved = drain(&self.layout);
+        let dropped = match group {
+            Some(_) => drop_heapless(&self.layout.run_dir, root_pid),
+            None => 0,
+        };
+        let left = trace_names(&self.layout.run_dir).len();
+        let grouped = match group {
+            Some(base) if left > 1 => rename_to_free(&self.layout.run_dir, base),
+            _ => None,
+        };
+        let traces = match &grouped {
+            Some(dir) => {
+                let mut names = trace_names(dir);
+                names.sort();
+                names.into_iter().map(|n| dir.join(n)).collect()
+            }
+            None => drain(&self.layout),
+        };
         *state = State::Finished;
-        moved
+        Finished {
+            traces,
+            dropped,
+            grouped,
+        }
     }
 }
 
@@ -146,6 +222,54 @@ fn watch_signals(layout: Arc<Layout>, state: Arc<Mutex<State>>) {
             let _ = signal_hook::low_level::emulate_default_handler(sig);
         }
     });
+}
+
+/// Removes the traces in `dir` of processes other than `root_pid` that hold no heap
+/// event; returns how many.
+fn drop_heapless(dir: &Path, root_pid: u32) -> usize {
+    let mut dropped = 0;
+    for name in trace_names(dir) {
+        let path = dir.join(&name);
+        let root = read_header(&path).is_ok_and(|h| h.pid == root_pid);
+        if !root && !has_heap_events(&path) && fs::remove_file(&path).is_ok() {
+            dropped += 1;
+        }
+    }
+    dropped
+}
+
+/// The names of the regular files in `dir`.
+fn trace_names(dir: &Path) -> Vec<OsString> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name())
+        .collect()
+}
+
+/// Renames `dir` to `base`, or `base.1`, `base.2`, ... (the first name free); `None` if
+/// none could be taken (the traces are then moved out as usual).
+fn rename_to_free(dir: &Path, base: &Path) -> Option<PathBuf> {
+    for k in 0..1000u32 {
+        let mut name = base.as_os_str().to_os_string();
+        if k > 0 {
+            name.push(format!(".{k}"));
+        }
+        let to = PathBuf::from(name);
+        if to.symlink_metadata().is_ok() {
+            continue;
+        }
+        // A directory may only replace an empty directory: a name taken since the check
+        // above fails here rather than being replaced (but for an empty directory).
+        match fs::rename(dir, &to) {
+            Ok(()) => return Some(to),
+            Err(_) => continue,
+        }
+    }
+    None
 }
 
 /// Paths for a message.
@@ -205,7 +329,7 @@ fn move_all(layout: &Layout) -> Vec<PathBuf> {
             _ => 0,
         };
         let from = layout.run_dir.join(&name);
-        match place(&from, &layout.final_dir, &base, first) {
+        match place(&from, &layout.final_dir, &base, first, layout.fixed) {
             Ok((to, k)) => {
                 out.push(to);
                 last = Some((base, k));
@@ -257,12 +381,29 @@ fn split_suffix(name: &[u8], names: &[OsString]) -> (Vec<u8>, u32) {
 }
 
 /// Moves `from` to the first free name `suffixed(base, k)`, `k >= first`, in `dir`.
-fn place(from: &Path, dir: &Path, base: &[u8], first: u32) -> std::io::Result<(PathBuf, u32)> {
+/// `fixed`: the first name may replace an earlier run's trace ([`left_by_an_earlier_run`]).
+fn place(
+    from: &Path,
+    dir: &Path,
+    base: &[u8],
+    first: u32,
+    fixed: bool,
+) -> std::io::Result<(PathBuf, u32)> {
     for k in first..first.saturating_add(10_000) {
         let to = dir.join(OsStr::from_bytes(&suffixed(base, k)));
         match fs::hard_link(from, &to) {
             Ok(()) => {
                 fs::remove_file(from)?;
+                return Ok((to, k));
+            }
+            Err(e)
+                if e.kind() == ErrorKind::AlreadyExists
+                    && k == 0
+                    && fixed
+                    && left_by_an_earlier_run(&to) =>
+            {
+                // Replaces the directory entry (a symlink itself, never its target).
+                fs::rename(from, &to)?;
                 return Ok((to, k));
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
@@ -278,6 +419,35 @@ fn place(from: &Path, dir: &Path, base: &[u8], first: u32) -> std::io::Result<(P
         ErrorKind::AlreadyExists,
         "every suffixed name is taken",
     ))
+}
+
+/// Whether a trace template's file pattern has `%p` (`%%p` is a literal `%p`).
+fn has_pid(pattern: &[u8]) -> bool {
+    let mut i = 0;
+    while i + 1 < pattern.len() {
+        if pattern[i] == b'%' {
+            if pattern[i + 1] == b'p' {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// Whether `path` is a regular file of ours holding a trace whose process has ended (a
+/// trace left by an earlier run, not one a running process writes).
+fn left_by_an_earlier_run(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() || meta.uid() != rustix::process::geteuid().as_raw() {
+        return false;
+    }
+    read_header(path).is_ok_and(|h| !Path::new(&format!("/proc/{}", h.pid)).exists())
 }
 
 /// `name` as bytes to a path (for tests).
@@ -302,6 +472,8 @@ mod tests {
         );
         assert_eq!(suffixed(b"t.7.msl", 3), b"t.7.3.msl".to_vec());
         assert_eq!(suffixed(b"trace", 2), b"trace.2".to_vec());
+        assert!(has_pid(b"t.%p.msl"));
+        assert!(!has_pid(b"t.%%p.%e.msl"));
     }
 
     #[test]
@@ -318,7 +490,7 @@ mod tests {
         fs::write(rd.join("t.7.msl"), b"first image").unwrap();
         fs::write(rd.join("t.7.1.msl"), b"after exec").unwrap();
         fs::write(rd.join("t.9.msl"), b"child").unwrap();
-        let moved = run.finish();
+        let moved = run.finish(None, 7).traces;
         assert_eq!(
             moved,
             vec![

@@ -40,7 +40,7 @@ pub fn render(
     for v in outcome.failures() {
         let item = &report.items[v.item];
         let mut props = Vec::new();
-        if let Some(f) = frames::location(item.primary_stack()) {
+        if let Some(f) = frames::site(item) {
             if let Some(file) = &f.file {
                 let file = workspace
                     .and_then(|w| Path::new(file).strip_prefix(w).ok())

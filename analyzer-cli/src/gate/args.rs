@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::config::{self, Config};
 use super::frames::DEFAULT_FRAMES;
-use super::policy::{parse_fail_on, parse_leak_kinds, Policy};
+use super::policy::{parse_fail_on, parse_leak_kinds, LeakBudget, LeakLimits, Policy};
 use super::EXIT_FAILED;
 
 /// `memscope check TRACE... [options]`.
@@ -24,10 +24,11 @@ pub struct CheckArgs {
 /// The gate's options (see docs/ci-gate.md).
 #[derive(Debug, Clone, Default, Args)]
 pub struct GateArgs {
-    /// Leaked bytes of the program allowed in total (default 0).
+    /// Leaked bytes of the program allowed in total. With no leak limit set, any leak
+    /// fails; once one is set (here or in memscope.toml), an unset one is unlimited.
     #[arg(long, value_name = "N")]
     pub max_leaked_bytes: Option<u64>,
-    /// Leaked blocks of the program allowed in total (default 0).
+    /// Leaked blocks of the program allowed in total (unset: as --max-leaked-bytes).
     #[arg(long, value_name = "N")]
     pub max_leaked_blocks: Option<u64>,
     /// Bytes a single leak site (allocation stack) may hold.
@@ -169,11 +170,18 @@ impl GateArgs {
             Some(list) => parse_leak_kinds(list)?,
             None => defaults.fail_on_leak_kinds,
         };
+        let limits = LeakLimits {
+            total_bytes: self.max_leaked_bytes.or(c.max_leaked_bytes),
+            total_blocks: self.max_leaked_blocks.or(c.max_leaked_blocks),
+            site_bytes: self.max_site_bytes.or(c.max_site_bytes),
+            site_blocks: self.max_site_blocks.or(c.max_site_blocks),
+        };
+        let budget = LeakBudget::resolve(limits);
         let policy = Policy {
-            max_leaked_bytes: self.max_leaked_bytes.or(c.max_leaked_bytes).unwrap_or(0),
-            max_leaked_blocks: self.max_leaked_blocks.or(c.max_leaked_blocks).unwrap_or(0),
-            max_site_bytes: self.max_site_bytes.or(c.max_site_bytes),
-            max_site_blocks: self.max_site_blocks.or(c.max_site_blocks),
+            max_leaked_bytes: budget.bytes,
+            max_leaked_blocks: budget.blocks,
+            max_site_bytes: limits.site_bytes,
+            max_site_blocks: limits.site_blocks,
             fail_on,
             fail_on_leak_kinds,
             include_runtime: self.include_runtime || c.include_runtime.unwrap_or(false),
@@ -214,6 +222,7 @@ mod tests {
     use super::*;
     use crate::gate::config::CheckConfig;
     use crate::gate::input::Detector;
+    use crate::gate::policy::Limit;
 
     #[test]
     fn options_override_config_which_overrides_defaults() {
@@ -235,8 +244,8 @@ mod tests {
             ..Default::default()
         };
         let s = args.combine(Some(config.clone()), Path::new("/w")).unwrap();
-        assert_eq!(s.policy.max_leaked_bytes, 5);
-        assert_eq!(s.policy.max_leaked_blocks, 3);
+        assert_eq!(s.policy.max_leaked_bytes, Limit::AtMost(5));
+        assert_eq!(s.policy.max_leaked_blocks, Limit::AtMost(3));
         assert_eq!(
             s.policy.fail_on.iter().collect::<Vec<_>>(),
             vec![&Detector::Growth]
@@ -260,6 +269,60 @@ mod tests {
         );
         let d = GateArgs::default().combine(None, Path::new("/w")).unwrap();
         assert_eq!((d.policy, d.exit_code, d.frames), (Policy::default(), 1, 5));
+    }
+
+    #[test]
+    fn a_limit_from_the_config_or_the_options_makes_unset_totals_unlimited() {
+        let config = |check| Config {
+            path: PathBuf::from("/p/memscope.toml"),
+            check,
+        };
+        let w = Path::new("/w");
+        let bytes_in_config = config(CheckConfig {
+            max_leaked_bytes: Some(1000),
+            ..Default::default()
+        });
+        let s = GateArgs::default()
+            .combine(Some(bytes_in_config.clone()), w)
+            .unwrap();
+        assert_eq!(
+            (s.policy.max_leaked_bytes, s.policy.max_leaked_blocks),
+            (Limit::AtMost(1000), Limit::Unlimited)
+        );
+        // The config sets the bytes, the options the blocks: both hold.
+        let blocks = GateArgs {
+            max_leaked_blocks: Some(2),
+            ..Default::default()
+        };
+        let s = blocks.combine(Some(bytes_in_config), w).unwrap();
+        assert_eq!(
+            (s.policy.max_leaked_bytes, s.policy.max_leaked_blocks),
+            (Limit::AtMost(1000), Limit::AtMost(2))
+        );
+        let s = blocks.combine(None, w).unwrap();
+        assert_eq!(
+            (s.policy.max_leaked_bytes, s.policy.max_leaked_blocks),
+            (Limit::Unlimited, Limit::AtMost(2))
+        );
+        // A per-site limit alone: the totals are unlimited.
+        let site = config(CheckConfig {
+            max_site_bytes: Some(64),
+            ..Default::default()
+        });
+        let s = GateArgs::default().combine(Some(site), w).unwrap();
+        assert_eq!(
+            (s.policy.max_leaked_bytes, s.policy.max_leaked_blocks),
+            (Limit::Unlimited, Limit::Unlimited)
+        );
+        assert_eq!(s.policy.max_site_bytes, Some(64));
+        // None anywhere: no leak allowed.
+        let s = GateArgs::default()
+            .combine(Some(config(CheckConfig::default())), w)
+            .unwrap();
+        assert_eq!(
+            (s.policy.max_leaked_bytes, s.policy.max_leaked_blocks),
+            (Limit::AtMost(0), Limit::AtMost(0))
+        );
     }
 
     #[test]

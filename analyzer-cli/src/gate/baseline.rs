@@ -5,10 +5,14 @@
 //! the frames it was made of (for people: which code it is) and its size:
 //!
 //! ```json
-//! { "schema": "memscope-baseline/1", "frames": 5,
+//! { "schema": "memscope-baseline/1", "recipe": 2, "frames": 5,
 //!   "entries": [ { "fingerprint": "3f0c…", "kind": "leak", "frames": ["leak_one", "main"],
 //!                  "bytes": 42, "blocks": 1, "count": 1 } ] }
 //! ```
+//!
+//! `recipe` is the fingerprint recipe ([`super::frames::Recipe`]); a file without it was
+//! written before recipe 2 and is matched by recipe 1 (the gate says once that it should
+//! be written again).
 //!
 //! Items with the same fingerprint (stacks that differ only in addresses, lines or
 //! library frames) are summed. An entry is *unchanged* when its bytes, blocks and count
@@ -19,7 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::frames::Fingerprint;
+use super::frames::{Fingerprint, Recipe};
 
 pub const BASELINE_SCHEMA: &str = "memscope-baseline/1";
 
@@ -28,6 +32,9 @@ pub const BASELINE_SCHEMA: &str = "memscope-baseline/1";
 #[serde(deny_unknown_fields)]
 pub struct Baseline {
     pub schema: String,
+    /// The fingerprint recipe (absent before recipe 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<u32>,
     /// Program frames per fingerprint when it was written.
     pub frames: usize,
     pub entries: Vec<Entry>,
@@ -73,6 +80,7 @@ impl Baseline {
     pub fn new(frames: usize, entries: Vec<Entry>) -> Self {
         Baseline {
             schema: BASELINE_SCHEMA.to_string(),
+            recipe: Some(Recipe::CURRENT.number()),
             frames,
             entries,
         }
@@ -84,7 +92,21 @@ impl Baseline {
         if b.schema != BASELINE_SCHEMA {
             return Err(format!("schema {:?} is not {BASELINE_SCHEMA:?}", b.schema));
         }
-        Ok(b)
+        match b.recipe {
+            None | Some(1) | Some(2) => Ok(b),
+            Some(n) => Err(format!(
+                "fingerprint recipe {n} is newer than this memscope's ({})",
+                Recipe::CURRENT.number()
+            )),
+        }
+    }
+
+    /// The recipe its fingerprints were made with.
+    pub fn recipe(&self) -> Recipe {
+        match self.recipe {
+            None | Some(1) => Recipe::V1,
+            _ => Recipe::V2,
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -169,6 +191,18 @@ mod tests {
         assert_eq!(Baseline::parse(&b.to_json()).unwrap(), b);
         assert!(Baseline::parse(&b.to_json().replace("memscope-baseline/1", "x/2")).is_err());
         assert!(Baseline::parse("{").is_err());
+    }
+
+    #[test]
+    fn a_file_without_recipe_is_recipe_1() {
+        let old = r#"{ "schema": "memscope-baseline/1", "frames": 5, "entries": [] }"#;
+        assert_eq!(Baseline::parse(old).unwrap().recipe(), Recipe::V1);
+        let new = Baseline::new(5, vec![]);
+        assert_eq!(new.recipe(), Recipe::V2);
+        assert!(new.to_json().contains("\"recipe\": 2"));
+        let future =
+            r#"{ "schema": "memscope-baseline/1", "recipe": 9, "frames": 5, "entries": [] }"#;
+        assert!(Baseline::parse(future).unwrap_err().contains("recipe 9"));
     }
 
     #[test]

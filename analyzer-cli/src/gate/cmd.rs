@@ -81,6 +81,46 @@ pub struct Process<'a> {
     pub status: Option<ProgramStatus>,
 }
 
+/// The baseline of the current state: every process's entries, the larger one where two
+/// processes share a fingerprint (so that each process passes against it).
+fn baseline_of(outcomes: &[Outcome], frames: usize) -> Baseline {
+    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
+    for o in outcomes {
+        for e in o.current.values() {
+            let slot = entries
+                .entry(e.fingerprint.clone())
+                .or_insert_with(|| e.clone());
+            slot.bytes = slot.bytes.max(e.bytes);
+            slot.blocks = slot.blocks.max(e.blocks);
+            slot.count = slot.count.max(e.count);
+        }
+    }
+    Baseline::new(frames, entries.into_values().collect())
+}
+
+/// What `--write-baseline` says after the summary: the file, its entries, and that the
+/// run passes against it (`failed`: it still fails, for the program's own failure).
+fn written_note(b: &Baseline, path: &Path, failed: bool) -> String {
+    let n = b.entries.len();
+    let mut s = format!(
+        "memscope check: wrote {n} baseline {} to {}; {}{}\n",
+        if n == 1 { "entry" } else { "entries" },
+        path.display(),
+        if failed {
+            "this run's leaks and findings pass against it (the program's failure still fails the gate)"
+        } else {
+            "this run passes against it"
+        },
+        if n == 0 { "" } else { ":" }
+    );
+    for e in &b.entries {
+        s.push_str("  ");
+        s.push_str(&text::entry_line(e));
+        s.push('\n');
+    }
+    s
+}
+
 /// Gates a report document. `status` overrides the trace's exit record.
 pub fn gate(
     doc: &ReportDoc,
@@ -105,26 +145,44 @@ pub fn gate_all(
     env: &Env,
 ) -> Result<GateRun, CliError> {
     let suppressions = load_suppressions(&settings.suppressions)?;
-    // Writing a baseline takes the current state as it is, whatever an old one says.
-    let baseline = match (&settings.baseline, &settings.write_baseline) {
-        (Some(p), None) => Some(load_baseline(p)?),
-        _ => None,
-    };
-    let judged: Vec<(GateReport, Outcome)> = processes
+    let reports: Vec<GateReport> = processes
         .iter()
-        .map(|p| {
-            let report = GateReport::from_report(p.doc);
-            let outcome = evaluate(&Inputs {
-                report: &report,
-                policy: &settings.policy,
-                suppressions: &suppressions,
-                baseline: baseline.as_ref(),
-                frames: settings.frames,
-                status: p.status.unwrap_or(report.status),
-            });
-            (report, outcome)
-        })
+        .map(|p| GateReport::from_report(p.doc))
         .collect();
+    let judge = |baseline: Option<&Baseline>| -> Vec<Outcome> {
+        processes
+            .iter()
+            .zip(&reports)
+            .map(|(p, report)| {
+                evaluate(&Inputs {
+                    report,
+                    policy: &settings.policy,
+                    suppressions: &suppressions,
+                    baseline,
+                    frames: settings.frames,
+                    status: p.status.unwrap_or(report.status),
+                })
+            })
+            .collect()
+    };
+    // Writing a baseline takes the current state as it is, whatever an old one says; the
+    // run is then judged against what was written, so that what it prints is what
+    // `--baseline FILE` will say of this run.
+    let (outcomes, written) = match &settings.write_baseline {
+        Some(path) => {
+            let written = baseline_of(&judge(None), settings.frames);
+            fs::write(path, written.to_json()).map_err(|e| CliError::io(path, e))?;
+            (judge(Some(&written)), Some((path, written)))
+        }
+        None => {
+            let baseline = match &settings.baseline {
+                Some(p) => Some(load_baseline(p)?),
+                None => None,
+            };
+            (judge(baseline.as_ref()), None)
+        }
+    };
+    let judged: Vec<(GateReport, Outcome)> = reports.into_iter().zip(outcomes).collect();
     let several = judged.len() > 1;
     let policy = &settings.policy;
     let mut summary = if several {
@@ -171,35 +229,9 @@ pub fn gate_all(
         fs::write(path, junit::document(&suites)).map_err(|e| CliError::io(path, e))?;
     }
     let failed = judged.iter().any(|(_, o)| o.failed());
-    let mut code = if failed { settings.exit_code } else { 0 };
-    if let Some(path) = &settings.write_baseline {
-        let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
-        for (_, o) in &judged {
-            for e in o.current.values() {
-                let slot = entries
-                    .entry(e.fingerprint.clone())
-                    .or_insert_with(|| e.clone());
-                slot.bytes = slot.bytes.max(e.bytes);
-                slot.blocks = slot.blocks.max(e.blocks);
-                slot.count = slot.count.max(e.count);
-            }
-        }
-        let b = Baseline::new(settings.frames, entries.into_values().collect());
-        fs::write(path, b.to_json()).map_err(|e| CliError::io(path, e))?;
-        summary.push_str(&format!(
-            "memscope check: wrote {} to {}; passing (a baseline accepts what is there)\n",
-            if b.entries.len() == 1 {
-                "1 baseline entry".to_string()
-            } else {
-                format!("{} baseline entries", b.entries.len())
-            },
-            path.display()
-        ));
-        code = if judged.iter().any(|(_, o)| o.program_fails) {
-            settings.exit_code
-        } else {
-            0
-        };
+    let code = if failed { settings.exit_code } else { 0 };
+    if let Some((path, b)) = &written {
+        summary.push_str(&written_note(b, path, failed));
     }
     let annotations = if env.github_actions {
         judged
@@ -272,6 +304,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(run.code, 0, "{}", run.summary);
+        // No verdict of a gate without the baseline: the run passes against it.
+        assert!(
+            run.summary.starts_with("memscope check: passed\n"),
+            "{}",
+            run.summary
+        );
+        assert!(!run.summary.contains("FAIL"), "{}", run.summary);
+        let fp = &run.outcomes[0].current.values().next().unwrap().fingerprint;
+        assert!(
+            run.summary.ends_with(&format!(
+                "memscope check: wrote 1 baseline entry to {}; this run passes against it:\n  leak in leak_one < main (10 bytes, 1 block) {fp}\n",
+                dir.path().join("base.json").display()
+            )),
+            "{}",
+            run.summary
+        );
         let use_it = GateArgs {
             baseline: Some("base.json".into()),
             sarif: Some("out.sarif".into()),
@@ -329,6 +377,45 @@ mod tests {
             gate(&doc(&[]), None, &bad.resolve(dir.path()).unwrap(), &e),
             Err(CliError::Usage(_))
         ));
+    }
+
+    #[test]
+    fn write_baseline_of_a_failing_program_says_what_still_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut failing = doc(&["leak_one", "leak_two"]);
+        failing.trace.exit = Some(ExitDoc {
+            how: ExitHowDoc::Exit,
+            code: 3,
+        });
+        let write = GateArgs {
+            write_baseline: Some("base.json".into()),
+            fail_on_program_error: true,
+            no_config: true,
+            ..Default::default()
+        };
+        let run = gate(
+            &failing,
+            None,
+            &write.resolve(dir.path()).unwrap(),
+            &env(dir.path()),
+        )
+        .unwrap();
+        assert_eq!(run.code, 1, "{}", run.summary);
+        assert!(
+            run.summary
+                .starts_with("memscope check: FAILED (1 item failing)\n"),
+            "{}",
+            run.summary
+        );
+        assert!(!run.summary.contains("FAIL leak"), "{}", run.summary);
+        assert!(
+            run.summary.contains(&format!(
+                "memscope check: wrote 2 baseline entries to {}; this run's leaks and findings pass against it (the program's failure still fails the gate):\n",
+                dir.path().join("base.json").display()
+            )),
+            "{}",
+            run.summary
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::baseline::{self, Baseline, Entry, State};
-use super::frames::{self, Fingerprint};
+use super::frames::{self, Fingerprint, Recipe};
 use super::input::{GateReport, ProgramStatus};
 use super::policy::Policy;
 use super::suppress::{self, Matched, Suppression};
@@ -130,6 +130,9 @@ pub struct Outcome {
     /// The program's failure fails the gate.
     pub program_fails: bool,
     pub baseline_used: bool,
+    /// The baseline was written with fingerprint recipe 1 (before sites) and was matched
+    /// by it: it should be written again.
+    pub legacy_baseline: bool,
 }
 
 impl Outcome {
@@ -172,11 +175,20 @@ pub fn evaluate(inp: &Inputs<'_>) -> Outcome {
     let mut leaks = Totals::default();
     let leak_check = inp.report.leak_check;
     let mut current = BTreeMap::new();
+    // Summed by the baseline's recipe: `current` itself, unless the baseline is older.
+    let legacy = inp.baseline.is_some_and(|b| b.recipe() == Recipe::V1);
+    let mut matched = BTreeMap::new();
+    let mut match_fps = Vec::with_capacity(inp.report.items.len());
     let mut verdicts = Vec::with_capacity(inp.report.items.len());
 
     // Pass 1: left out, suppressed, or considered (summed by fingerprint).
     for (i, item) in inp.report.items.iter().enumerate() {
         let (fingerprint, key) = frames::fingerprint(item, inp.frames);
+        let match_fp = if legacy {
+            frames::legacy_fingerprint(item, inp.frames)
+        } else {
+            fingerprint.clone()
+        };
         let disposition = if item.is_leak() && item.runtime_internal && !policy.include_runtime {
             runtime_internal.add(item.blocks, item.bytes);
             Some(Disposition::RuntimeInternal)
@@ -211,8 +223,18 @@ pub fn evaluate(inp: &Inputs<'_>) -> Outcome {
                 item.blocks,
                 item.count,
             );
+            baseline::add(
+                &mut matched,
+                &match_fp,
+                item.detector.name(),
+                &key,
+                item.bytes,
+                item.blocks,
+                item.count,
+            );
             None
         };
+        match_fps.push(match_fp);
         verdicts.push((i, fingerprint, key, disposition));
     }
 
@@ -233,7 +255,8 @@ pub fn evaluate(inp: &Inputs<'_>) -> Outcome {
             });
             continue;
         }
-        let state = inp.baseline.map(|b| match current.get(&fingerprint.0) {
+        let match_fp = &match_fps[i];
+        let state = inp.baseline.map(|b| match matched.get(&match_fp.0) {
             Some(cur) => b.state_of(cur),
             None => State::New,
         });
@@ -241,10 +264,10 @@ pub fn evaluate(inp: &Inputs<'_>) -> Outcome {
         let disposition = if accepted {
             Disposition::Pass(Pass::Baseline)
         } else if item.is_leak() {
-            if counted_fps.insert(fingerprint.0.clone()) {
+            if counted_fps.insert(match_fp.0.clone()) {
                 let (blocks, bytes) = match (
-                    inp.baseline.and_then(|b| b.get(&fingerprint)),
-                    current.get(&fingerprint.0),
+                    inp.baseline.and_then(|b| b.get(match_fp)),
+                    matched.get(&match_fp.0),
                 ) {
                     (Some(base), Some(cur)) => (
                         cur.blocks.saturating_sub(base.blocks),
@@ -283,8 +306,7 @@ pub fn evaluate(inp: &Inputs<'_>) -> Outcome {
             baseline: state,
         });
     }
-    let budget_exceeded =
-        counted.bytes > policy.max_leaked_bytes || counted.blocks > policy.max_leaked_blocks;
+    let budget_exceeded = policy.budget().exceeded_by(counted.bytes, counted.blocks);
     if budget_exceeded {
         for &k in &candidates {
             let v = &mut out[k];
@@ -300,7 +322,7 @@ pub fn evaluate(inp: &Inputs<'_>) -> Outcome {
     }
     let absent = inp
         .baseline
-        .map(|b| b.absent(&current).into_iter().cloned().collect())
+        .map(|b| b.absent(&matched).into_iter().cloned().collect())
         .unwrap_or_default();
     Outcome {
         verdicts: out,
@@ -317,6 +339,7 @@ pub fn evaluate(inp: &Inputs<'_>) -> Outcome {
         program: inp.status,
         program_fails: policy.fail_on_program_error && inp.status.is_error(),
         baseline_used: inp.baseline.is_some(),
+        legacy_baseline: legacy,
     }
 }
 
@@ -324,6 +347,7 @@ pub fn evaluate(inp: &Inputs<'_>) -> Outcome {
 pub(crate) mod tests {
     use super::*;
     use crate::gate::input::{Detector, Frame, Item, StackRole};
+    use crate::gate::policy::Limit;
     use crate::gate::suppress::parse;
 
     pub(crate) fn frame(function: &str, line: u32) -> Frame {
@@ -350,6 +374,7 @@ pub(crate) mod tests {
                 StackRole::Allocation,
                 vec![frame(function, 10), frame("main", 20)],
             )],
+            site: None,
         }
     }
 
@@ -374,6 +399,7 @@ pub(crate) mod tests {
                     vec![frame(function, 7), frame("main", 21)],
                 ),
             ],
+            site: None,
         }
     }
 
@@ -501,8 +527,8 @@ pub(crate) mod tests {
     fn budget_and_site_limits() {
         let r = report(vec![leak("a", 100, 1), leak("b", 50, 2)]);
         let roomy = Policy {
-            max_leaked_bytes: 150,
-            max_leaked_blocks: 3,
+            max_leaked_bytes: Limit::AtMost(150),
+            max_leaked_blocks: Limit::AtMost(3),
             ..Policy::default()
         };
         let o = run(&r, &roomy, &[], None);
@@ -516,8 +542,8 @@ pub(crate) mod tests {
             }
         );
         let tight = Policy {
-            max_leaked_bytes: 149,
-            max_leaked_blocks: 3,
+            max_leaked_bytes: Limit::AtMost(149),
+            max_leaked_blocks: Limit::AtMost(3),
             ..Policy::default()
         };
         assert_eq!(run(&r, &tight, &[], None).failures().count(), 2);
@@ -613,8 +639,8 @@ pub(crate) mod tests {
         let o = run(
             &grown,
             &Policy {
-                max_leaked_bytes: 30,
-                max_leaked_blocks: 1,
+                max_leaked_bytes: Limit::AtMost(30),
+                max_leaked_blocks: Limit::AtMost(1),
                 ..Policy::default()
             },
             &[],

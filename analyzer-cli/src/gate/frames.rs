@@ -1,25 +1,54 @@
-//! Which frames are the program's own code, where an item is located, and its
-//! fingerprint: the stable identity the baseline, SARIF `partialFingerprints` and the
-//! text summary share.
+//! Where an item is, and its fingerprint: the stable identity the baseline, SARIF
+//! `partialFingerprints` and the text summary share.
 //!
-//! A frame is the program's own when its module is known and is not the C runtime, the
-//! dynamic loader, libstdc++, libgcc or the tracer, and its source is not library code
-//! compiled into the program (Rust's standard library, C/C++ headers, C start-up code). A fingerprint hashes the detector's
-//! name and the function names of the innermost [`DEFAULT_FRAMES`] such frames: no
-//! addresses, files or line numbers, so that a rebuild, or an edit elsewhere in the file,
-//! keeps it. Compiler clone suffixes (`.constprop.0`, `.isra.0`, `.part.0`, `.cold`) are
-//! dropped for the same reason. SHA-256 (a well-kept crate, stable across platforms and
-//! versions, unlike `std`'s hasher) cut to 128 bits, in hex.
+//! An item is named by its *site*, the program's own frame the report chose (past the
+//! allocator, the containers and the C library's wrappers: `report/` decides it,
+//! `memscope_report::LocationDoc`). A fingerprint (recipe 2) hashes the detector's name
+//! and the function names of the program's frames from the site outward, at most
+//! [`DEFAULT_FRAMES`]: no addresses, files or line numbers, so that a rebuild, or an edit
+//! elsewhere in the file, keeps it, and no frame of a standard library or of the runtime's
+//! start-up, so that another compiler version keeps it too. A stripped program (no
+//! names) is keyed by its module's name. Compiler clone suffixes (`.constprop.0`,
+//! `.isra.0`, `.part.0`, `.cold`) are dropped.
+//!
+//! Recipe 1, of baselines written before sites existed, hashed the innermost frames this
+//! module judged the program's own by their module and source path ([`is_program_frame`],
+//! [`legacy_fingerprint`]); the gate still matches such baselines by it, and says they
+//! should be written again ([`super::baseline`]). SHA-256 (a well-kept crate, stable
+//! across platforms and versions, unlike `std`'s hasher) cut to 128 bits, in hex.
 
 use sha2::{Digest, Sha256};
 
 use super::input::{Frame, Item};
+use memscope_report::{clean_function, LocationDoc};
 
 /// Frames of the program's own code in a fingerprint, unless `--baseline-frames`.
 pub const DEFAULT_FRAMES: usize = 5;
 
-/// Fingerprint version, hashed in: a change of the recipe changes every id.
-const RECIPE: &str = "memscope-fingerprint/1";
+/// Fingerprint versions, hashed in: a change of the recipe changes every id.
+const RECIPE_1: &str = "memscope-fingerprint/1";
+const RECIPE_2: &str = "memscope-fingerprint/2";
+
+/// The fingerprint recipe a baseline was written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Recipe {
+    /// Innermost program frames by module and source path (before sites).
+    V1,
+    /// The program's frames from the site outward.
+    V2,
+}
+
+impl Recipe {
+    /// The recipe this version writes.
+    pub const CURRENT: Recipe = Recipe::V2;
+
+    pub fn number(self) -> u32 {
+        match self {
+            Recipe::V1 => 1,
+            Recipe::V2 => 2,
+        }
+    }
+}
 
 /// Module base-name prefixes that are not the program's own code.
 const SYSTEM_MODULES: &[&str] = &[
@@ -87,17 +116,6 @@ pub fn is_program_frame(frame: &Frame) -> bool {
     !SYSTEM_MODULES.iter().any(|p| base.starts_with(p))
 }
 
-/// A function name without compiler clone suffixes: `f.constprop.0` → `f`.
-pub fn clean_function(name: &str) -> &str {
-    const CLONES: &[&str] = &[".constprop.", ".isra.", ".part.", ".cold", ".lto_priv."];
-    let cut = CLONES
-        .iter()
-        .filter_map(|c| name.find(c))
-        .min()
-        .unwrap_or(name.len());
-    &name[..cut]
-}
-
 /// The innermost frame of the program's own code that has a file and a line; else the
 /// innermost with a file; else `None`.
 pub fn location(stack: &[Frame]) -> Option<&Frame> {
@@ -156,10 +174,15 @@ pub fn key_frames(stack: &[Frame], n: usize) -> Vec<String> {
         .collect()
 }
 
-/// The fingerprint of `kind` (a detector name) with `frames` (from [`key_frames`]).
+/// The recipe-1 fingerprint of `kind` (a detector name) with `frames` (from
+/// [`key_frames`]).
 pub fn fingerprint_of(kind: &str, frames: &[String]) -> Fingerprint {
+    hash(RECIPE_1, kind, frames)
+}
+
+fn hash(recipe: &str, kind: &str, frames: &[String]) -> Fingerprint {
     let mut h = Sha256::new();
-    h.update(RECIPE.as_bytes());
+    h.update(recipe.as_bytes());
     h.update([0]);
     h.update(kind.as_bytes());
     for f in frames {
@@ -170,10 +193,71 @@ pub fn fingerprint_of(kind: &str, frames: &[String]) -> Fingerprint {
     Fingerprint(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// An item's fingerprint and the frames it was made of.
+/// The recipe-1 fingerprint of an item (baselines written before sites).
+pub fn legacy_fingerprint(item: &Item, n: usize) -> Fingerprint {
+    fingerprint_of(item.detector.name(), &key_frames(item.primary_stack(), n))
+}
+
+/// The frames a recipe-2 fingerprint is made of: the program's function names from the
+/// site outward; a stripped program's module name; for an item without a site (a report
+/// of an older version), recipe 1's frames.
+pub fn site_frames(item: &Item, n: usize) -> Vec<String> {
+    match &item.site {
+        Some(site) if !site.program_frames.is_empty() => {
+            site.program_frames.iter().take(n).cloned().collect()
+        }
+        Some(site) if site.program => site
+            .module_name()
+            .map(|m| vec![format!("<{m}>")])
+            .unwrap_or_default(),
+        _ => key_frames(item.primary_stack(), n),
+    }
+}
+
+/// An item's fingerprint (recipe 2) and the frames it was made of.
 pub fn fingerprint(item: &Item, n: usize) -> (Fingerprint, Vec<String>) {
-    let frames = key_frames(item.primary_stack(), n);
-    (fingerprint_of(item.detector.name(), &frames), frames)
+    let frames = site_frames(item, n);
+    (hash(RECIPE_2, item.detector.name(), &frames), frames)
+}
+
+/// An item's site: the report's, else (a report of an older version) the innermost
+/// program frame with a line, as one frame.
+pub fn site(item: &Item) -> Option<LocationDoc> {
+    if let Some(s) = &item.site {
+        return Some(s.clone());
+    }
+    let stack = item.primary_stack();
+    let f = location(stack).or_else(|| stack.iter().find(|f| is_program_frame(f)))?;
+    Some(LocationDoc {
+        frame: 0,
+        function: f.function.as_deref().map(|n| clean_function(n).to_string()),
+        file: f.file.clone(),
+        line: f.line,
+        module: f.module.clone(),
+        module_offset: None,
+        program: true,
+        program_frames: Vec::new(),
+        runtime_frames: 0,
+    })
+}
+
+/// `function (file:line)` with the file as recorded (a path CI can open); what of it is
+/// known; `prog+0x1149` for a stripped program.
+pub fn site_words(item: &Item) -> String {
+    let Some(s) = site(item) else {
+        return function(item.primary_stack())
+            .unwrap_or("<unknown function>")
+            .to_string();
+    };
+    let Some(func) = s.function.as_deref() else {
+        return s.to_string();
+    };
+    let func = clean_function(func);
+    match (&s.file, s.line) {
+        (Some(file), Some(line)) => format!("{func} ({file}:{line})"),
+        (Some(file), None) => format!("{func} ({file})"),
+        _ => func.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -202,6 +286,7 @@ mod tests {
             leak_kind: None,
             inherited: false,
             stacks: vec![(StackRole::Allocation, stack)],
+            site: None,
         }
     }
 

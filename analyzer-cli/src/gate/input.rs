@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use memscope_report::{ExitHowDoc, FrameDoc, LeakKindDoc, ReportDoc};
+use memscope_report::{ExitHowDoc, FrameDoc, LeakKindDoc, LocationDoc, ReportDoc};
 
 pub use memscope_report::Detector;
 
@@ -55,6 +55,8 @@ pub struct Item {
     pub inherited: bool,
     /// The stacks, by role; a leak has its allocation stack only.
     pub stacks: Vec<(StackRole, Vec<Frame>)>,
+    /// The program's own frame the report names the item by (its primary stack's).
+    pub site: Option<LocationDoc>,
 }
 
 impl Item {
@@ -138,10 +140,7 @@ impl GateReport {
             let (bytes, blocks) = (leak.bytes, leak.blocks);
             items.push(Item {
                 detector: Detector::Leak,
-                message: format!(
-                    "{bytes} bytes in {blocks} block{} leaked",
-                    if blocks == 1 { "" } else { "s" }
-                ),
+                message: leak_message(bytes, blocks),
                 bytes,
                 blocks,
                 count: 1,
@@ -150,8 +149,10 @@ impl GateReport {
                 leak_kind: leak.kind,
                 inherited: leak.inherited,
                 stacks: vec![(StackRole::Allocation, stack(&leak.stack))],
+                site: leak.site.clone(),
             });
         }
+        let mut items = merge_same_sites(items);
         for finding in &doc.findings {
             let s = &finding.stacks;
             let stacks = [
@@ -173,6 +174,7 @@ impl GateReport {
                 leak_kind: None,
                 inherited: false,
                 stacks,
+                site: finding.site.clone(),
             });
         }
         let trace = &doc.trace;
@@ -196,6 +198,48 @@ impl GateReport {
             },
         }
     }
+}
+
+/// Leak groups with the same site, kind and classification summed into the first (the
+/// largest: report order): an unrolled loop's stacks differ only in return addresses
+/// the report does not name, and make one item, one FAIL line.
+fn merge_same_sites(items: Vec<Item>) -> Vec<Item> {
+    let mut out: Vec<Item> = Vec::with_capacity(items.len());
+    for item in items {
+        let same = item.site.as_ref().and_then(|site| {
+            out.iter().position(|o| {
+                o.site.as_ref().is_some_and(|s| same_site(s, site))
+                    && o.leak_kind == item.leak_kind
+                    && o.runtime_internal == item.runtime_internal
+                    && o.inherited == item.inherited
+                    && o.type_name == item.type_name
+            })
+        });
+        match same {
+            Some(k) => {
+                let o = &mut out[k];
+                o.bytes = o.bytes.saturating_add(item.bytes);
+                o.blocks = o.blocks.saturating_add(item.blocks);
+                o.message = leak_message(o.bytes, o.blocks);
+            }
+            None => out.push(item),
+        }
+    }
+    out
+}
+
+/// Two sites name the same place: function, file and line, or (without symbols) module
+/// and offset.
+fn same_site(a: &LocationDoc, b: &LocationDoc) -> bool {
+    (&a.function, &a.file, a.line, &a.module) == (&b.function, &b.file, b.line, &b.module)
+        && (a.function.is_some() || a.module_offset == b.module_offset)
+}
+
+fn leak_message(bytes: u64, blocks: u64) -> String {
+    format!(
+        "{bytes} bytes in {blocks} block{} leaked",
+        if blocks == 1 { "" } else { "s" }
+    )
 }
 
 fn stack(frames: &[FrameDoc]) -> Vec<Frame> {
@@ -235,6 +279,7 @@ mod tests {
                 first_free: None,
                 offending: Some(vec![frame(Some("g"), None, None, None)]),
             },
+            site: None,
         };
         let exit = ExitDoc {
             how: ExitHowDoc::Signal,

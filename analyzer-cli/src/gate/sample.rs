@@ -109,6 +109,7 @@ pub(crate) fn leak(bytes: u64, blocks: u64, stack: Vec<FrameDoc>) -> LeakDoc {
         held_by: Vec::new(),
         chain: Vec::new(),
         inherited: false,
+        site: None,
     }
 }
 

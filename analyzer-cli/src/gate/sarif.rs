@@ -157,12 +157,22 @@ fn result(
         "partialFingerprints": { FINGERPRINT_KEY: v.fingerprint.0 },
         "properties": { "frames": v.frames, "bytes": item.bytes, "blocks": item.blocks, "count": item.count },
     });
-    if let Some(p) = frames::location(item.primary_stack()).and_then(|f| physical(f, root)) {
-        let mut loc = json!({ "physicalLocation": p });
-        if let Some(f) = frames::function(item.primary_stack()) {
-            loc["logicalLocations"] = json!([{ "fullyQualifiedName": f, "kind": "function" }]);
+    let site = frames::site(item).map(|s| Frame {
+        function: s
+            .function
+            .map(|f| memscope_report::clean_function(&f).to_string()),
+        file: s.file,
+        line: s.line,
+        module: s.module,
+    });
+    if let Some(site) = &site {
+        if let Some(p) = physical(site, root) {
+            let mut loc = json!({ "physicalLocation": p });
+            if let Some(f) = &site.function {
+                loc["logicalLocations"] = json!([{ "fullyQualifiedName": f, "kind": "function" }]);
+            }
+            r["locations"] = json!([loc]);
         }
-        r["locations"] = json!([loc]);
     }
     let stacks: Vec<Value> = item
         .stacks

@@ -168,6 +168,7 @@ mod tests {
                     },
                 ],
             )],
+            site: None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! The gate's text summary: the verdict, what failed and why, each failing leak or
-//! finding with its function and the `file:line` of its innermost frame in the program's
-//! own code, a leak with its leak kind; which leak kinds were left out, or the one line
+//! finding with its site (the program's own function and its `file:line`, past the
+//! allocator and the containers), a leak with its leak kind; which leak kinds were left out, or the one line
 //! saying the trace has none; with `--print-suppressions`, what each suppression
 //! matched. Also the short descriptions of an item that the other renderers share.
 
@@ -16,21 +16,16 @@ use super::suppress::Suppression;
 /// The one line a gate on a trace without leak kinds prints.
 pub const NO_LEAK_CHECK: &str = "note: the trace has no leak check (killed by SIGKILL, or an older tracer): every block live at exit counts as leaked";
 
+/// The note of a gate whose baseline predates fingerprint recipe 2.
+pub const LEGACY_BASELINE: &str = "note: the baseline was written by an older memscope (fingerprint recipe 1, which changes with the compiler's standard library); it was matched by that recipe; write it again with --write-baseline to move it to recipe 2";
+
 /// Why a finding that would fail does not, in a trace with lost events.
 pub const LOST_EVENTS_EXCUSE: &str = "not failing: the tracer lost events, which could explain it (a lost allocation or free makes a correct free look invalid, double or mismatched)";
 
-/// `function (file:line)`, or what of it is known.
+/// The item's site, the program's own frame: `function (file:line)`, or what of it is
+/// known (`prog+0x1149` for a stripped program).
 pub fn site(item: &Item) -> String {
-    let stack = item.primary_stack();
-    let function = frames::function(stack).unwrap_or("<unknown function>");
-    match frames::location(stack) {
-        Some(f) => match (&f.file, f.line) {
-            (Some(file), Some(line)) => format!("{function} ({file}:{line})"),
-            (Some(file), None) => format!("{function} ({file})"),
-            _ => function.to_string(),
-        },
-        None => function.to_string(),
-    }
+    frames::site_words(item)
 }
 
 /// One line on an item: `leak: 100 bytes in 1 block leaked at f (a.c:3)`, and a leak's
@@ -61,10 +56,9 @@ pub fn reasons(v: &Verdict, policy: &Policy) -> String {
     let words: Vec<String> = rs
         .iter()
         .map(|r| match r {
-            Reason::LeakBudget => format!(
-                "over the leak budget ({} bytes, {} blocks)",
-                policy.max_leaked_bytes, policy.max_leaked_blocks
-            ),
+            Reason::LeakBudget => {
+                format!("over the leak budget ({})", policy.budget().words())
+            }
             Reason::SiteBytes(l) => format!("over the per-site limit of {l} bytes"),
             Reason::SiteBlocks(l) => format!("over the per-site limit of {l} blocks"),
             Reason::Detector => "detector in --fail-on".to_string(),
@@ -145,16 +139,16 @@ pub fn summary(report: &GateReport, outcome: &Outcome, policy: &Policy) -> Strin
         );
     }
     let l = outcome.leaks;
-    let _ = writeln!(
+    let _ =
+        writeln!(
         s,
-        "leaks: {} of the program's, {}, {}; counted against the budget: {}, {} (allowed: {}, {}){}",
+        "leaks: {} of the program's, {}, {}; counted against the budget: {}, {} (allowed: {}){}",
         plural(l.groups, "group"),
         plural(l.blocks, "block"),
         plural(l.bytes, "byte"),
         plural(outcome.counted.bytes, "byte"),
         plural(outcome.counted.blocks, "block"),
-        plural(policy.max_leaked_bytes, "byte"),
-        plural(policy.max_leaked_blocks, "block"),
+        policy.budget().words(),
         if outcome.budget_exceeded { ": EXCEEDED" } else { "" }
     );
     if !outcome.leak_check {
@@ -222,6 +216,9 @@ pub fn summary(report: &GateReport, outcome: &Outcome, policy: &Policy) -> Strin
             reasons(v, policy),
             v.fingerprint
         );
+    }
+    if outcome.legacy_baseline {
+        let _ = writeln!(s, "{LEGACY_BASELINE}");
     }
     if outcome.baseline_used && !outcome.absent.is_empty() {
         let _ = writeln!(

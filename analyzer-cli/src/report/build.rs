@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use memscope_format::{ExitHow, LeakKind, Origin};
 
-use crate::analysis::classify::{cxx_operators, runtime, types};
+use crate::analysis::classify::{cxx_operators, runtime, site, types};
 use crate::analysis::findings::Finding;
 use crate::analysis::inherit::Inheritance;
 use crate::analysis::Analysis;
@@ -19,8 +19,8 @@ use crate::trace::reader::StackFrame;
 
 use memscope_report::{
     AllocatorDoc, CountsAtForkDoc, Detector, ExitDoc, ExitHowDoc, FindingDoc, FindingStacksDoc,
-    FrameDoc, InheritedDoc, LeakDoc, LeakKindDoc, LeakKindsDoc, LiveDoc, OriginDoc, ReportDoc,
-    Schema, SummaryDoc, TraceDoc,
+    FrameDoc, InheritedDoc, LeakDoc, LeakKindDoc, LeakKindsDoc, LiveDoc, LocationDoc, OriginDoc,
+    ReportDoc, Schema, SummaryDoc, TraceDoc,
 };
 
 use super::holders::{HolderNamer, CHAINS};
@@ -55,6 +55,11 @@ impl<'a> Stacks<'a> {
 
     pub fn type_name(&mut self, id: StackId) -> Option<String> {
         types::classify(self.sym(id)).map(str::to_owned)
+    }
+
+    /// The frame the stack is named by ([`site`]).
+    pub fn site(&mut self, id: StackId) -> Option<LocationDoc> {
+        site::site(self.sym(id))
     }
 
     pub fn runtime_internal(&mut self, id: StackId) -> bool {
@@ -237,6 +242,7 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
                 held_by,
                 chain,
                 inherited: a.inheritance.is_inherited_stack(g.stack),
+                site: stacks.site(g.stack),
             }
         })
         .collect();
@@ -252,6 +258,7 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
         .into_iter()
         .map(|(f, count)| {
             let st = f.stacks();
+            let primary = st.offending.or(st.allocation).or(st.first_free);
             FindingDoc {
                 detector: Detector::parse(f.detector()),
                 severity: f.severity(),
@@ -262,6 +269,7 @@ pub fn build(a: &Analysis, symbolizer: &mut Symbolizer, max_leaks: Option<usize>
                     first_free: st.first_free.map(|s| stacks.frames(s)),
                     offending: st.offending.map(|s| stacks.frames(s)),
                 },
+                site: primary.and_then(|s| stacks.site(s)),
             }
         })
         .collect();

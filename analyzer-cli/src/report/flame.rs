@@ -3,10 +3,14 @@
 //! flame graph drawn by the `inferno` crate from the same lines.
 //!
 //! Weights: `allocations` and `bytes` (allocated over the run), `leaked` (bytes live at
-//! the end), `peak` (bytes live at the moment of the peak).
+//! the end), `peak` (bytes live at the moment of the peak). Stacks that allocate
+//! runtime-internal blocks (libstdc++'s 72 KB emergency pool, stdio buffers: the
+//! `runtime-internal` classifier) are left out unless `--show-runtime`, so that they do
+//! not dwarf the program's own.
 
 use std::collections::BTreeMap;
 
+use crate::analysis::classify::runtime::is_runtime_internal;
 use crate::analysis::Analysis;
 use crate::ids::StackId;
 use crate::symbols::symbolize::{SymFrame, Symbolizer};
@@ -56,14 +60,23 @@ fn weights(a: &Analysis, weight: Weight) -> Vec<(StackId, u64)> {
     }
 }
 
-/// The folded stacks, sorted, each line `root;...;leaf weight`.
-pub fn collapsed(a: &Analysis, weight: Weight, symbolizer: &mut Symbolizer) -> String {
+/// The folded stacks, sorted, each line `root;...;leaf weight`; without the stacks of
+/// runtime-internal blocks when `hide_runtime`.
+pub fn collapsed(
+    a: &Analysis,
+    weight: Weight,
+    hide_runtime: bool,
+    symbolizer: &mut Symbolizer,
+) -> String {
     let mut folded: BTreeMap<String, u64> = BTreeMap::new();
     for (stack, w) in weights(a, weight) {
         if w == 0 {
             continue;
         }
         let frames = symbolizer.symbolize_stack(&a.index, a.index.stack(stack));
+        if hide_runtime && is_runtime_internal(&frames) {
+            continue;
+        }
         let mut names: Vec<String> = frames.iter().rev().map(frame_name).collect();
         if names.is_empty() {
             names.push("[no stack]".to_string());
@@ -82,8 +95,13 @@ pub fn collapsed(a: &Analysis, weight: Weight, symbolizer: &mut Symbolizer) -> S
 }
 
 /// An SVG flame graph of the folded stacks.
-pub fn svg(a: &Analysis, weight: Weight, symbolizer: &mut Symbolizer) -> String {
-    let lines = collapsed(a, weight, symbolizer);
+pub fn svg(
+    a: &Analysis,
+    weight: Weight,
+    hide_runtime: bool,
+    symbolizer: &mut Symbolizer,
+) -> String {
+    let lines = collapsed(a, weight, hide_runtime, symbolizer);
     let mut opts = inferno::flamegraph::Options::default();
     opts.title = format!("memscope: {} ({:?})", a.index.header.exe, weight).to_lowercase();
     opts.count_name = weight.unit().to_string();

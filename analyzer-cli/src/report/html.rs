@@ -48,6 +48,8 @@ pub struct FlameData {
     pub bytes: Vec<FoldedStack>,
     pub leaked: Vec<FoldedStack>,
     pub peak: Vec<FoldedStack>,
+    /// The stacks of runtime-internal blocks are left out.
+    pub runtime_hidden: bool,
 }
 
 /// One folded stack: frame name indices from the root to the leaf, and its weight.
@@ -64,16 +66,20 @@ struct PageData<'a> {
     flame: &'a FlameData,
 }
 
-/// Renders the HTML report of `a`.
-pub fn render(a: &Analysis, symbolizer: &mut Symbolizer) -> String {
+/// Renders the HTML report of `a`; the flame graph without runtime-internal blocks when
+/// `hide_runtime`.
+pub fn render(a: &Analysis, hide_runtime: bool, symbolizer: &mut Symbolizer) -> String {
     let doc = super::build(a, symbolizer, None);
-    let flame = flame_data(a, symbolizer);
+    let flame = flame_data(a, hide_runtime, symbolizer);
     render_doc(&doc, &flame)
 }
 
 /// The folded stacks of every weight, names interned.
-pub fn flame_data(a: &Analysis, symbolizer: &mut Symbolizer) -> FlameData {
-    let mut data = FlameData::default();
+pub fn flame_data(a: &Analysis, hide_runtime: bool, symbolizer: &mut Symbolizer) -> FlameData {
+    let mut data = FlameData {
+        runtime_hidden: hide_runtime,
+        ..FlameData::default()
+    };
     let mut ids: HashMap<String, u32> = HashMap::new();
     for weight in [
         Weight::Allocations,
@@ -81,7 +87,7 @@ pub fn flame_data(a: &Analysis, symbolizer: &mut Symbolizer) -> FlameData {
         Weight::Leaked,
         Weight::Peak,
     ] {
-        let lines = collapsed(a, weight, symbolizer);
+        let lines = collapsed(a, weight, hide_runtime, symbolizer);
         let stacks: Vec<FoldedStack> = lines
             .lines()
             .filter_map(|line| {
@@ -265,7 +271,7 @@ mod tests {
         let path = dir.path().join("t.msl");
         std::fs::write(&path, t.bytes()).expect("write trace");
         let a = analyze_file(&path).expect("analysis");
-        let html = render(&a, &mut Symbolizer::new());
+        let html = render(&a, true, &mut Symbolizer::new());
         assert_eq!(
             html.matches("<script").count(),
             2,

@@ -50,6 +50,7 @@ fn site(stacks: &mut Stacks<'_>, id: crate::ids::StackId, s: SiteStats) -> SiteD
         live_bytes: s.live_bytes,
         type_name: stacks.type_name(id),
         stack: stacks.frames(id),
+        site: stacks.site(id),
     }
 }
 
@@ -86,6 +87,7 @@ pub fn build_metrics(a: &Analysis, stacks: &mut Stacks<'_>) -> MetricsDoc {
             live_bytes: g.bytes,
             type_name: stacks.type_name(g.stack),
             stack: stacks.frames(g.stack),
+            site: stacks.site(g.stack),
         })
         .collect();
     let mut chains: Vec<_> = r

@@ -13,6 +13,7 @@ pub mod json;
 pub mod leak_text;
 pub mod metrics;
 pub mod text;
+pub mod view;
 
 pub use build::build;
 pub use memscope_report::ReportDoc;
@@ -31,5 +32,5 @@ pub enum Format {
     Html,
 }
 
-/// Leak groups the text report shows (JSON shows all).
+/// Leak groups the text report shows by default (JSON shows all; [`view`]).
 pub const TEXT_LEAK_GROUPS: usize = 10;

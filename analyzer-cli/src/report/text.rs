@@ -8,7 +8,11 @@
 
 use std::fmt::Write as _;
 
-use memscope_report::{FindingDoc, FrameDoc, OriginDoc, ReportDoc, Severity};
+use memscope_report::{
+    ExitDoc, ExitHowDoc, FindingDoc, FrameDoc, LocationDoc, OriginDoc, ReportDoc, Severity,
+};
+
+use super::view::{leak_view, stack_span, ViewArgs};
 
 /// Minimal ANSI styling that can be switched off.
 #[derive(Debug, Clone, Copy)]
@@ -72,8 +76,73 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
-/// Renders the report; `leaks` in `doc` are the groups to show.
+/// How the process ended, in words: `exited with status 0`, `killed by signal 9
+/// (SIGKILL)`.
+pub fn exit_words(e: ExitDoc) -> String {
+    match e.how {
+        ExitHowDoc::Signal => match signal_name(e.code) {
+            Some(name) => format!("killed by signal {} ({name})", e.code),
+            None => format!("killed by signal {}", e.code),
+        },
+        ExitHowDoc::QuickExit => format!("exited with status {} (_exit)", e.code),
+        ExitHowDoc::Exec => "replaced by exec".to_string(),
+        ExitHowDoc::Exit | ExitHowDoc::Shutdown => format!("exited with status {}", e.code),
+    }
+}
+
+/// The name of a Linux signal number.
+fn signal_name(n: i32) -> Option<&'static str> {
+    const NAMES: [&str; 31] = [
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    usize::try_from(n - 1)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .copied()
+}
+
+/// The moment of an `--at` report: `1.2 ms after the start`.
+fn moment(doc: &ReportDoc) -> Option<String> {
+    Some(format!("{} after the start", duration(doc.trace.at_ns?)))
+}
+
+/// Renders the report with the default view.
 pub fn render(doc: &ReportDoc, style: Style) -> String {
+    render_view(doc, style, &ViewArgs::default())
+}
+
+/// Renders the report; `view` says which leak groups and how much of their stacks.
+pub fn render_view(doc: &ReportDoc, style: Style, view: &ViewArgs) -> String {
     let mut o = String::new();
     let t = &doc.trace;
     let s = &doc.summary;
@@ -83,7 +152,7 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
     }
     let _ = write!(head, "), {}", duration(t.duration_ns));
     if let Some(e) = t.exit {
-        let _ = write!(head, ", ended by {} {}", e.how.name(), e.code);
+        let _ = write!(head, ", {}", exit_words(e));
     }
     let _ = writeln!(o, "{}", style.bold(&head));
     // Name the allocator when it is not the C library's (which is the usual case).
@@ -94,9 +163,14 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
         let _ = writeln!(o, "WARNING: {}", w.message);
     }
     let _ = writeln!(o, "HEAP SUMMARY:");
+    let at = moment(doc);
     let _ = writeln!(
         o,
-        "    in use at exit: {} in {}",
+        "{}: {} in {}",
+        match &at {
+            Some(m) => format!("    live at {m}"),
+            None => "    in use at exit".to_string(),
+        },
         plural(s.live_at_exit.bytes, "byte", "bytes"),
         plural(s.live_at_exit.blocks, "block", "blocks")
     );
@@ -138,7 +212,8 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
             o,
             "{}",
             style.warn(&format!(
-                "  trace truncated at byte offset {at}: counts cover what was complete"
+                "  trace truncated at byte offset {}: counts cover what was complete",
+                thousands(at)
             ))
         );
     }
@@ -146,10 +221,14 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
         let _ = writeln!(o, "         analyzed at: {} after the start", duration(at));
     }
     super::leak_text::summary(&mut o, doc);
-    findings(&mut o, &doc.findings, style);
-    if doc.leak_groups_total == 0 {
-        let _ = writeln!(o, "\nNo blocks live at exit.");
-        metrics(&mut o, doc, style);
+    findings(&mut o, &doc.findings, style, view);
+    let when = match &at {
+        Some(m) => format!("at {m}"),
+        None => "at exit".to_string(),
+    };
+    if doc.leak_groups_total == 0 || doc.leaks.is_empty() {
+        let _ = writeln!(o, "\nNo blocks live {when}.");
+        metrics(&mut o, doc, style, view);
         return o;
     }
     let _ = writeln!(
@@ -160,11 +239,13 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
         plural(s.runtime_internal.bytes, "byte", "bytes"),
         plural(s.runtime_internal.blocks, "block", "blocks"),
     );
+    let v = leak_view(&doc.leaks, view);
     let _ = writeln!(
         o,
         "\n{}",
         style.bold(&format!(
-            "LIVE AT EXIT: {} in {}, by allocation stack{} ({} of {} shown):",
+            "LIVE {}: {} in {}, by site{}, the program's first ({} of {} shown{}):",
+            when.to_uppercase(),
             plural(s.live_at_exit.bytes, "byte", "bytes"),
             plural(s.live_at_exit.blocks, "block", "blocks"),
             if s.leak_kinds.is_some() {
@@ -172,11 +253,32 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
             } else {
                 ""
             },
-            doc.leaks.len(),
-            doc.leak_groups_total
+            v.shown.len(),
+            v.total,
+            if v.shown.len() < v.total {
+                "; --all-groups or --max-groups N shows more"
+            } else {
+                ""
+            }
         ))
     );
-    for leak in &doc.leaks {
+    if v.hidden_runtime > 0 {
+        let _ = writeln!(
+            o,
+            "  hidden: {} runtime-internal ({} in {}; --show-runtime shows them)",
+            plural(v.hidden_runtime as u64, "group", "groups"),
+            plural(v.hidden_runtime_live.bytes, "byte", "bytes"),
+            plural(v.hidden_runtime_live.blocks, "block", "blocks"),
+        );
+    }
+    if !view.full_stacks {
+        let _ = writeln!(
+            o,
+            "  stacks start at the program's own frame; --full-stacks shows allocator, library and runtime frames"
+        );
+    }
+    for shown in &v.shown {
+        let leak = shown.leak;
         let mut what = String::new();
         if let Some(k) = leak.kind {
             let _ = write!(what, " {}", k.words());
@@ -187,35 +289,33 @@ pub fn render(doc: &ReportDoc, style: Style) -> String {
         if leak.runtime_internal {
             what.push_str(" (runtime-internal)");
         }
+        let site = leak
+            .site
+            .as_ref()
+            .map(|s| format!(" {s}"))
+            .unwrap_or_default();
+        let merged = if shown.stacks > 1 {
+            format!(
+                " (from {} stacks, the largest below)",
+                thousands(shown.stacks as u64)
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             o,
-            "\n{} in {}{what}, allocated at:",
-            style.warn(&plural(leak.bytes, "byte", "bytes")),
-            plural(leak.blocks, "block", "blocks")
+            "\n{} in {}{what}, allocated at{site}{merged}:",
+            style.warn(&plural(shown.bytes, "byte", "bytes")),
+            plural(shown.blocks, "block", "blocks")
         );
-        if leak.stack.is_empty() {
-            let _ = writeln!(o, "    (no stack recorded)");
-        }
-        for f in &leak.stack {
-            let _ = writeln!(o, "    at {}", frame(f));
-        }
+        print_stack(&mut o, &leak.stack, leak.site.as_ref(), view);
         super::leak_text::holders(&mut o, leak);
     }
-    metrics(&mut o, doc, style);
+    metrics(&mut o, doc, style, view);
     o
 }
 
-fn stack(o: &mut String, title: &str, frames: &[FrameDoc]) {
-    let _ = writeln!(o, "  {title}:");
-    if frames.is_empty() {
-        let _ = writeln!(o, "    (no stack recorded)");
-    }
-    for f in frames {
-        let _ = writeln!(o, "    at {}", frame(f));
-    }
-}
-
-fn findings(o: &mut String, list: &[FindingDoc], style: Style) {
+fn findings(o: &mut String, list: &[FindingDoc], style: Style, view: &ViewArgs) {
     if list.is_empty() {
         let _ = writeln!(o, "\nNo findings.");
         return;
@@ -238,19 +338,22 @@ fn findings(o: &mut String, list: &[FindingDoc], style: Style) {
             style.warn(&label)
         };
         let _ = writeln!(o, "\n{label} {}{times}", f.message);
-        if let Some(s) = &f.stacks.offending {
-            stack(o, "at", s);
-        }
-        if let Some(s) = &f.stacks.allocation {
-            stack(o, "allocated at", s);
-        }
-        if let Some(s) = &f.stacks.first_free {
-            stack(o, "first freed at", s);
+        // The site belongs to the first stack that is there (the primary one).
+        let mut site = f.site.as_ref();
+        for (title, st) in [
+            ("at", &f.stacks.offending),
+            ("allocated at", &f.stacks.allocation),
+            ("first freed at", &f.stacks.first_free),
+        ] {
+            if let Some(st) = st {
+                let _ = writeln!(o, "  {title}:");
+                print_stack(o, st, site.take(), view);
+            }
         }
     }
 }
 
-fn metrics(o: &mut String, doc: &ReportDoc, style: Style) {
+fn metrics(o: &mut String, doc: &ReportDoc, style: Style, view: &ViewArgs) {
     let m = &doc.metrics;
     let _ = writeln!(o, "\n{}", style.bold("METRICS:"));
     let _ = writeln!(
@@ -260,11 +363,14 @@ fn metrics(o: &mut String, doc: &ReportDoc, style: Style) {
         duration(m.peak.time_ns)
     );
     if let Some(h) = m.peak.holders.first() {
-        let at = h
-            .stack
-            .iter()
-            .find(|f| f.function.is_some())
-            .map_or_else(|| "?".to_string(), frame);
+        let at = match &h.site {
+            Some(site) => site.to_string(),
+            None => h
+                .stack
+                .iter()
+                .find(|f| f.function.is_some())
+                .map_or_else(|| "?".to_string(), frame),
+        };
         let _ = writeln!(
             o,
             "    largest holder then: {} at {at}",
@@ -285,14 +391,14 @@ fn metrics(o: &mut String, doc: &ReportDoc, style: Style) {
     let _ = writeln!(
         o,
         "  threads: {}, cross-thread frees: {}",
-        m.threads.len(),
+        thousands(m.threads.len() as u64),
         thousands(cross)
     );
     let _ = writeln!(
         o,
         "  patterns: {} realloc growth chain sites, {} churn sites",
-        m.patterns.realloc_chains.len(),
-        m.patterns.churn.len()
+        thousands(m.patterns.realloc_chains.len() as u64),
+        thousands(m.patterns.churn.len() as u64)
     );
     let _ = writeln!(
         o,
@@ -301,9 +407,24 @@ fn metrics(o: &mut String, doc: &ReportDoc, style: Style) {
         m.allocator_slack.per_allocation,
         m.allocator_slack.percent_of_requested
     );
+    // Sites with no frame of the program (the runtime's start-up, libstdc++'s pool) are
+    // hidden with runtime-internal blocks.
+    let (own, runtime): (Vec<_>, Vec<_>) = m
+        .top_sites
+        .iter()
+        .partition(|s| !view.runtime_hidden() || s.site.as_ref().is_none_or(|site| site.program));
     if !m.top_sites.is_empty() {
         let _ = writeln!(o, "\n{}", style.bold("TOP CALL SITES (bytes allocated):"));
-        for s in m.top_sites.iter().take(5) {
+        if !runtime.is_empty() {
+            let bytes = runtime.iter().fold(0u64, |a, s| a.saturating_add(s.bytes));
+            let _ = writeln!(
+                o,
+                "  hidden: {} of the runtime's start-up or libraries only ({}; --show-runtime shows them)",
+                plural(runtime.len() as u64, "site", "sites"),
+                plural(bytes, "byte", "bytes")
+            );
+        }
+        for s in own.into_iter().take(5) {
             let ty = s
                 .type_name
                 .as_deref()
@@ -316,10 +437,26 @@ fn metrics(o: &mut String, doc: &ReportDoc, style: Style) {
                 plural(s.allocations, "allocation", "allocations"),
                 plural(s.live_bytes, "byte", "bytes")
             );
-            for f in &s.stack {
-                let _ = writeln!(o, "    at {}", frame(f));
-            }
+            print_stack(o, &s.stack, s.site.as_ref(), view);
         }
+    }
+}
+
+/// A stack from its site outward, runtime start-up folded (whole with `--full-stacks`).
+fn print_stack(o: &mut String, stack: &[FrameDoc], site: Option<&LocationDoc>, view: &ViewArgs) {
+    if stack.is_empty() {
+        let _ = writeln!(o, "    (no stack recorded)");
+    }
+    let (first, end, folded) = stack_span(stack.len(), site, view.full_stacks);
+    for f in &stack[first..end] {
+        let _ = writeln!(o, "    at {}", frame(f));
+    }
+    if folded > 0 {
+        let _ = writeln!(
+            o,
+            "    ... {}",
+            plural(folded as u64, "runtime frame", "runtime frames")
+        );
     }
 }
 

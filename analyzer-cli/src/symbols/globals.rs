@@ -18,7 +18,7 @@ use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
 use crate::symbols::demangle::demangle;
 use crate::symbols::symbolize::{
-    build_id_debug_path, locate_module_file, read_build_id, search_paths, ModuleKey,
+    detached_debug_file, locate_module_file, read_build_id, search_paths, ModuleKey,
 };
 use crate::trace::reader::ModuleInfo;
 
@@ -117,12 +117,7 @@ fn load(key: &ModuleKey) -> Option<ModuleGlobals> {
     } else {
         Some(key.1.clone())
     };
-    let debug = build_id.and_then(|id| {
-        roots
-            .iter()
-            .map(|root| build_id_debug_path(root, &id))
-            .find(|p| p.is_file())
-    });
+    let debug = detached_debug_file(&path, build_id.as_deref(), &roots);
     let mut symbols = data_symbols(&path);
     if symbols.is_empty() {
         symbols = debug.as_deref().map(data_symbols).unwrap_or_default();

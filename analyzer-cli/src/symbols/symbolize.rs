@@ -9,8 +9,9 @@
 //! of a function or before an inlined range belongs to the call, not to what follows.
 //!
 //! Debug info comes from `addr2line` (gimli + object) over the module file, or over a
-//! detached debug file when one exists: by build-id (`ROOT/.build-id/xx/yyyy.debug`) or
-//! by the module's `.gnu_debuglink` name (next to the file, in its `.debug/`, or under
+//! detached debug file when one exists: by build-id (`ROOT/.build-id/xx/yyyy.debug`), by
+//! the module's own name (`ROOT/NAME.debug`, its build-id checked) or by the module's
+//! `.gnu_debuglink` name (next to the file, in its `.debug/`, or under
 //! `ROOT/<the file's directory>/`), for ROOT in the `--debug-dir`s and `/usr/lib/debug`;
 //! a debuglink file must match its CRC. `--sysroot` makes module files be looked up
 //! under another root first (traces analyzed on another machine). Inlined calls are
@@ -270,6 +271,20 @@ fn load_module(path: &Path, recorded_build_id: &[u8], debug_roots: &[PathBuf]) -
     } else {
         Some(recorded_build_id)
     };
+    let debug = detached_debug_file(path, build_id, debug_roots).and_then(|p| DebugInfo::open(&p));
+    ModuleSymbols::Ready { main, debug }
+}
+
+/// The detached debug file of the module at `path` whose build-id is `build_id`: under
+/// a debug root by build-id (`ROOT/.build-id/xx/yyyy.debug`), then by the module's name
+/// (`ROOT/NAME.debug`, what `objcopy --only-keep-debug NAME NAME.debug` writes; taken
+/// only when its build-id is the module's, or both have none), then by the module's
+/// `.gnu_debuglink`.
+pub(crate) fn detached_debug_file(
+    path: &Path,
+    build_id: Option<&[u8]>,
+    debug_roots: &[PathBuf],
+) -> Option<PathBuf> {
     let by_build_id = build_id
         .into_iter()
         .flat_map(|id| {
@@ -278,10 +293,24 @@ fn load_module(path: &Path, recorded_build_id: &[u8], debug_roots: &[PathBuf]) -
                 .map(move |root| build_id_debug_path(root, id))
         })
         .find(|p| p.is_file());
-    let debug = by_build_id
+    by_build_id
+        .or_else(|| debug_file_by_name(path, build_id, debug_roots))
         .or_else(|| debuglink_file(path, debug_roots))
-        .and_then(|p| DebugInfo::open(&p));
-    ModuleSymbols::Ready { main, debug }
+}
+
+/// `ROOT/NAME.debug` for the module file `NAME`, when its build-id is `build_id`.
+fn debug_file_by_name(
+    path: &Path,
+    build_id: Option<&[u8]>,
+    debug_roots: &[PathBuf],
+) -> Option<PathBuf> {
+    let mut name = path.file_name()?.to_os_string();
+    name.push(".debug");
+    debug_roots
+        .iter()
+        .map(|root| root.join(&name))
+        .filter(|c| c != path && c.is_file())
+        .find(|c| read_build_id(c).is_some_and(|id| id.as_deref() == build_id))
 }
 
 /// The GNU build-id of an object file: `None` if the file cannot be read or parsed,

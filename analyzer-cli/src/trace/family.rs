@@ -5,7 +5,9 @@
 //! `memscope check` from the files and directories it is given; both order them by the
 //! time each process's trace started (one clock for every process of a machine), so the
 //! root comes first and an `exec`'s earlier image before its later one. The analysis of
-//! a forked child looks its parent's trace up here.
+//! a forked child looks its parent's trace up here. [`has_heap_events`] tells the traces
+//! worth keeping from those of processes that never touched the heap (a shell's fork
+//! child that only `exec`s).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,7 +15,9 @@ use std::path::{Path, PathBuf};
 use memscope_format::{Header, Origin};
 
 use crate::error::CliError;
-use crate::trace::reader::read_header;
+use crate::trace::event::EventKind;
+use crate::trace::merge::Merger;
+use crate::trace::reader::{read_header, read_index};
 
 /// One trace and its header (`None`: the header could not be read, e.g. an empty file
 /// of a process killed before it wrote one).
@@ -110,4 +114,37 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
         }
     }
     Ok(out)
+}
+
+/// Whether the trace at `path` holds any heap event (an allocation, a free, a realloc or
+/// a failed one), thread starts and exits aside. An unreadable trace, or one still being
+/// written (no end record: its process may allocate yet), counts as having some: only a
+/// trace known to be empty of the heap may be left out.
+pub fn has_heap_events(path: &Path) -> bool {
+    let Ok(index) = read_index(path) else {
+        return true;
+    };
+    if index.end_time.is_none() || index.lost_events > 0 {
+        return true;
+    }
+    let Ok(mut merger) = Merger::new(&index) else {
+        return true;
+    };
+    loop {
+        match merger.next_run() {
+            Ok(Some(run)) => {
+                let heap = run.iter().any(|e| {
+                    !matches!(
+                        e.kind,
+                        EventKind::ThreadStart { .. } | EventKind::ThreadExit
+                    )
+                });
+                if heap {
+                    return true;
+                }
+            }
+            Ok(None) => return false,
+            Err(_) => return true,
+        }
+    }
 }

@@ -305,11 +305,11 @@ fn text_report_has_the_leak_summary_and_the_holders() {
         "{t}"
     );
     for line in [
-        "\n100 bytes in 1 block definitely lost, allocated at:\n",
-        "\n80 bytes in 2 blocks indirectly lost, allocated at:\n",
+        "\n100 bytes in 1 block definitely lost, allocated at make_lost (reach.c:3):\n",
+        "\n80 bytes in 2 blocks indirectly lost, allocated at make_list (reach.c:4):\n",
         "  held by the lost block allocated at make_list (reach.c:4)\n",
         "  held by stack of thread 1234 in main\n",
-        "\n4,096 bytes in 1 block still reachable, allocated at:\n",
+        "\n4,096 bytes in 1 block still reachable, allocated at make_table (reach.c:5):\n",
         "  held by global cache (reach.c:2)\n",
         "  path: global cache (reach.c:2) -> block allocated at make_table (reach.c:5) -> this block\n",
         "  held by register of thread 1234\n",

@@ -3,7 +3,9 @@
 
 use std::ffi::CStr;
 
-pub use crate::unix::file::{write_stderr, RawFile, ALREADY_EXISTS};
+pub use crate::unix::file::{
+    process_exists, read_own_file_start, remove_file, write_stderr, RawFile, ALREADY_EXISTS,
+};
 
 /// Reads a whole small file such as `/proc/self/cmdline` (allocates: call with tracking
 /// suspended).

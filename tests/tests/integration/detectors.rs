@@ -119,14 +119,20 @@ fn small_interior_free_aborts_as_natively_every_time() {
             "run {run}: {:?}, stderr {stderr}",
             traced.output.status
         );
-        assert!(stderr.contains("free(): invalid pointer"), "run {run}: {stderr}");
+        assert!(
+            stderr.contains("free(): invalid pointer"),
+            "run {run}: {stderr}"
+        );
         if run == 0 {
             let r = report_json(&traced.trace, &[]);
             assert_one(
                 &r,
                 "small interior free",
                 "invalid-free",
-                &[("allocation", "make_block"), ("offending", "free_inside_by_8")],
+                &[
+                    ("allocation", "make_block"),
+                    ("offending", "free_inside_by_8"),
+                ],
             );
         }
     }

@@ -93,9 +93,18 @@ fn status_returned_from_main_is_in_the_trace() {
     // alone knows the program failed.
     check_path("return7", 7, true);
     for (path, code) in [("return7", 7), ("exit", 3), ("return", 0)] {
-        let exit = Run::new(fixture("exits")).arg(path).traced().report().trace.exit;
+        let exit = Run::new(fixture("exits"))
+            .arg(path)
+            .traced()
+            .report()
+            .trace
+            .exit;
         let exit = exit.unwrap_or_else(|| panic!("exits {path}: no exit record"));
-        assert_eq!((exit.how, exit.code), (ExitHowDoc::Exit, code), "exits {path}");
+        assert_eq!(
+            (exit.how, exit.code),
+            (ExitHowDoc::Exit, code),
+            "exits {path}"
+        );
     }
 }
 

@@ -6,42 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use memscope_tests::{copy_program, fixture, memscope_ok, Run};
-use serde_json::Value;
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().expect("run tool");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The leak3 report's frame for `leak_alpha`'s 1111-byte leak (function, file, line).
-fn alpha_frame(trace: &Path, extra: &[&str]) -> (Option<String>, Option<String>, Option<u64>) {
-    let mut args: Vec<&std::ffi::OsStr> = extra.iter().map(|s| std::ffi::OsStr::new(*s)).collect();
-    args.extend([
-        "analyze".as_ref(),
-        trace.as_os_str(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ]);
-    let r: Value = serde_json::from_str(&memscope_ok(&args)).unwrap();
-    let leak = r["leaks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["bytes"] == 1111)
-        .expect("the 1111-byte leak")
-        .clone();
-    let f = &leak["stack"][0];
-    (
-        f["function"].as_str().map(String::from),
-        f["file"].as_str().map(String::from),
-        f["line"].as_u64(),
-    )
-}
+use memscope_tests::{copy_program, fixture, leak3_alpha_frame, run_tool, Run};
 
 #[test]
 fn stripped_binary_is_symbolized_from_detached_debug_info() {
@@ -49,7 +14,7 @@ fn stripped_binary_is_symbolized_from_detached_debug_info() {
     let bin = dir.path().join("leak3");
     copy_program(&fixture("leak3"), &bin);
     let traced = Run::new(&bin).traced();
-    let full = alpha_frame(&traced.trace, &[]);
+    let full = leak3_alpha_frame(&traced.trace, &[]);
     assert_eq!(full.0.as_deref(), Some("leak_alpha"));
     assert!(
         full.1.as_deref().is_some_and(|f| f.ends_with("leak3.c")) && full.2.is_some(),
@@ -58,18 +23,24 @@ fn stripped_binary_is_symbolized_from_detached_debug_info() {
 
     // Strip the binary in place (same build-id), keeping the DWARF in leak3.debug.
     let debug = dir.path().join("leak3.debug");
-    run(Command::new("objcopy")
-        .arg("--only-keep-debug")
-        .arg(&bin)
-        .arg(&debug));
-    run(Command::new("objcopy")
-        .arg("--strip-debug")
-        .arg("--strip-unneeded")
-        .arg(&bin));
-    run(Command::new("objcopy")
-        .arg(format!("--add-gnu-debuglink={}", debug.display()))
-        .arg(&bin));
-    let via_debuglink = alpha_frame(&traced.trace, &[]);
+    run_tool(
+        Command::new("objcopy")
+            .arg("--only-keep-debug")
+            .arg(&bin)
+            .arg(&debug),
+    );
+    run_tool(
+        Command::new("objcopy")
+            .arg("--strip-debug")
+            .arg("--strip-unneeded")
+            .arg(&bin),
+    );
+    run_tool(
+        Command::new("objcopy")
+            .arg(format!("--add-gnu-debuglink={}", debug.display()))
+            .arg(&bin),
+    );
+    let via_debuglink = leak3_alpha_frame(&traced.trace, &[]);
     assert_eq!(
         via_debuglink, full,
         "through .gnu_debuglink next to the binary"
@@ -84,12 +55,12 @@ fn stripped_binary_is_symbolized_from_detached_debug_info() {
         .join(format!("{}.debug", &id[2..]));
     fs::create_dir_all(target.parent().unwrap()).unwrap();
     fs::rename(&debug, &target).unwrap();
-    let without = alpha_frame(&traced.trace, &[]);
+    let without = leak3_alpha_frame(&traced.trace, &[]);
     assert_eq!(
         without.1, None,
         "no file:line without the debug info: {without:?}"
     );
-    let with = alpha_frame(&traced.trace, &["--debug-dir", root.to_str().unwrap()]);
+    let with = leak3_alpha_frame(&traced.trace, &["--debug-dir", root.to_str().unwrap()]);
     assert_eq!(with, full, "through --debug-dir's build-id tree");
 
     // Move the binary itself under a sysroot: found only with --sysroot.
@@ -97,9 +68,9 @@ fn stripped_binary_is_symbolized_from_detached_debug_info() {
     let moved = sysroot.join(bin.strip_prefix("/").unwrap());
     fs::create_dir_all(moved.parent().unwrap()).unwrap();
     fs::rename(&bin, &moved).unwrap();
-    let gone = alpha_frame(&traced.trace, &[]);
+    let gone = leak3_alpha_frame(&traced.trace, &[]);
     assert_eq!(gone.0, None, "no name once the binary is gone: {gone:?}");
-    let found = alpha_frame(
+    let found = leak3_alpha_frame(
         &traced.trace,
         &[
             "--sysroot",

@@ -52,7 +52,7 @@ impl Visitor for SizedDelete {
         Info {
             name: "new-delete-size-mismatch",
             category: Category::Detector,
-            description: "sized delete given a size other than the allocation's (allocation and release stacks)",
+            description: "sized delete given a size other than the allocation's (allocation and release stacks); needs C++14 sized operator delete (g++ -fsized-deallocation, on by default)",
         }
     }
 
@@ -94,7 +94,7 @@ impl Visitor for AlignedDelete {
         Info {
             name: "new-delete-alignment-mismatch",
             category: Category::Detector,
-            description: "aligned new released by unaligned delete, the reverse, or another alignment (allocation and release stacks)",
+            description: "aligned new released by unaligned delete, the reverse, or another alignment (allocation and release stacks); needs C++17 aligned operator new/delete",
         }
     }
 

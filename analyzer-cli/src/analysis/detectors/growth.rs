@@ -94,8 +94,7 @@ impl Visitor for Growth {
         Info {
             name: "growth",
             category: Category::Detector,
-            description:
-                "call sites whose live bytes rise steadily through the run (not one-time init)",
+            description: "call sites whose live bytes rise steadily through the run (not one-time init); needs a run of at least 20,000 events (shorter runs are not judged) and a site holding bytes through half of it",
         }
     }
 
@@ -148,5 +147,19 @@ impl Visitor for Growth {
                 intervals,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listed_minimum_is_the_one_applied() {
+        let digits = MIN_EVENTS.to_string();
+        let (high, low) = digits.split_at(digits.len() - 3);
+        let listed = format!("at least {high},{low} events");
+        let info = Growth::new(0, 0).info();
+        assert!(info.description.contains(&listed), "{}", info.description);
     }
 }

@@ -23,7 +23,7 @@ impl Visitor for Leaks {
         Info {
             name: "leak",
             category: Category::Detector,
-            description: "blocks live at the end, by allocation stack; program vs runtime-internal",
+            description: "blocks live at the end, by allocation stack; program vs runtime-internal; any run (leak kinds need the tracer's check at exit: not after SIGKILL, nor with --at)",
         }
     }
 

@@ -43,7 +43,7 @@ impl Visitor for DoubleFree {
     fn info(&self) -> Info {
         detector(
             "double-free",
-            "free/delete of a block already freed (allocation, first and second free stacks)",
+            "free/delete of a block already freed (allocation, first and second free stacks); any run",
         )
     }
 
@@ -77,7 +77,7 @@ impl Visitor for InvalidFree {
     fn info(&self) -> Info {
         detector(
             "invalid-free",
-            "release of an address never allocated, or inside a live block (names the block)",
+            "release of an address never allocated, or inside a live block (names the block); any run",
         )
     }
 
@@ -115,7 +115,7 @@ impl Visitor for ReallocOfFreed {
     fn info(&self) -> Info {
         detector(
             "realloc-of-freed",
-            "realloc of a block already freed (allocation, free and realloc stacks)",
+            "realloc of a block already freed (allocation, free and realloc stacks); any run",
         )
     }
 
@@ -148,7 +148,7 @@ impl Visitor for MismatchedFree {
     fn info(&self) -> Info {
         detector(
             "mismatched-free",
-            "malloc/free, new/delete and new[]/delete[] crossed (allocation and release stacks)",
+            "malloc/free, new/delete and new[]/delete[] crossed (allocation and release stacks); any run",
         )
     }
 
@@ -182,7 +182,7 @@ impl Visitor for FishySize {
     fn info(&self) -> Info {
         detector(
             "fishy-size",
-            "allocation request above PTRDIFF_MAX, or a calloc whose n × size overflowed",
+            "allocation request above PTRDIFF_MAX, or a calloc whose n × size overflowed; any run",
         )
     }
 

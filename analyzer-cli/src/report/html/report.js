@@ -111,12 +111,19 @@
     return frames && frames.length ? frames[0] : null;
   }
 
-  // A collapsible stack: summary = first named frame, body = all frames.
-  function stackDetails(frames) {
-    var top = firstNamed(frames);
+  // A collapsible stack: summary = the site (the program's own frame) when the report
+  // has one, else the first named frame; body = all frames.
+  function stackDetails(frames, site) {
+    var top = site || firstNamed(frames);
     return el('details', {className: 'stack-details'},
-      el('summary', {className: 'mono', text: top ? frameText(top) : '(no stack recorded)'}),
+      el('summary', {className: 'mono', text: top ? siteText(top) : '(no stack recorded)'}),
       stackList(frames));
+  }
+
+  // A site or frame in one line: function (file:line), or module+offset without symbols.
+  function siteText(f) {
+    if (!f.function && f.module && f.module_offset) return basename(f.module) + '+' + f.module_offset;
+    return frameText(f);
   }
 
   function section(id, title, note) {
@@ -197,6 +204,27 @@
 
   // ---------------------------------------------------------------- header and summary
 
+  var SIGNALS = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGKILL',
+    'SIGUSR1', 'SIGSEGV', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGTERM', 'SIGSTKFLT', 'SIGCHLD', 'SIGCONT', 'SIGSTOP',
+    'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGURG', 'SIGXCPU', 'SIGXFSZ', 'SIGVTALRM', 'SIGPROF', 'SIGWINCH', 'SIGIO',
+    'SIGPWR', 'SIGSYS'];
+
+  // How the process ended, as the text report words it.
+  function exitWords(e) {
+    if (e.how === 'signal') {
+      var name = SIGNALS[e.code - 1];
+      return 'killed by signal ' + e.code + (name ? ' (' + name + ')' : '');
+    }
+    if (e.how === 'exec') return 'replaced by exec';
+    if (e.how === '_exit') return 'exited with status ' + e.code + ' (_exit)';
+    return 'exited with status ' + e.code;
+  }
+
+  function atReport() { return doc.trace.at_ns !== undefined && doc.trace.at_ns !== null; }
+
+  // "Live at exit", or "Live at 1.2 ms" for an --at report.
+  function liveWhen() { return atReport() ? 'Live at ' + duration(doc.trace.at_ns) : 'Live at exit'; }
+
   function header() {
     var t = doc.trace, s = doc.summary;
     document.title = 'memscope: ' + basename(t.exe || '?') + ' (pid ' + t.pid + ')';
@@ -206,7 +234,7 @@
     append(meta, el('span', {text: 'pid ' + t.pid}));
     if (t.origin === 'fork_child') append(meta, el('span', {text: 'forked from ' + t.ppid}));
     append(meta, el('span', {text: 'ran ' + duration(t.duration_ns)}));
-    if (t.exit) append(meta, el('span', {text: 'ended by ' + t.exit.how + ' ' + t.exit.code}));
+    if (t.exit) append(meta, el('span', {id: 'exit-status', text: exitWords(t.exit)}));
     else append(meta, el('span', {text: 'no exit recorded'}));
     h.appendChild(meta);
     if (t.args && t.args.length) {
@@ -223,9 +251,9 @@
       h.appendChild(el('div', {className: 'banner warning'},
         plural(t.inconsistencies, 'inconsistency', 'inconsistencies') + ' in the replay (an allocation at a live address, or a free of an unknown one).'));
     }
-    if (t.at_ns !== undefined && t.at_ns !== null) {
-      h.appendChild(el('div', {className: 'banner info'},
-        'Analyzed at ' + duration(t.at_ns) + ' after the start: "live at exit" means live then.'));
+    if (atReport()) {
+      h.appendChild(el('div', {className: 'banner info', id: 'at-moment'},
+        'Analyzed at ' + duration(t.at_ns) + ' after the start: the blocks listed as live are those live then.'));
     }
     if (!s.leak_kinds && (t.at_ns === undefined || t.at_ns === null)) {
       h.appendChild(el('div', {className: 'banner info', id: 'no-leak-kinds'},
@@ -247,9 +275,9 @@
     card('Frees', thousands(s.frees));
     card('Bytes allocated', bytes(s.bytes_allocated), plural(s.bytes_allocated, 'byte', 'bytes'));
     card('Peak live', bytes(s.peak_live_bytes), 'at ' + duration(doc.metrics.peak.time_ns));
-    card('Live at exit: program', bytes(s.program_leaks.bytes), plural(s.program_leaks.blocks, 'block', 'blocks'),
+    card(liveWhen() + ': program', bytes(s.program_leaks.bytes), plural(s.program_leaks.blocks, 'block', 'blocks'),
       s.program_leaks.bytes > 0 ? 'bad' : null);
-    card('Live at exit: runtime-internal', bytes(s.runtime_internal.bytes), plural(s.runtime_internal.blocks, 'block', 'blocks') + ' (libc, ld.so, runtimes)');
+    card(liveWhen() + ': runtime-internal', bytes(s.runtime_internal.bytes), plural(s.runtime_internal.blocks, 'block', 'blocks') + ' (libc, ld.so, runtimes)');
     if (s.leak_kinds) {
       LEAK_KINDS.forEach(function (k) {
         var n = s.leak_kinds[k.key];
@@ -417,7 +445,9 @@
     var s = section('flame', 'Flame graph',
       'Allocation stacks merged by function: the root at the bottom, each frame above the one that called it ' +
       '(as the text report prints stacks, innermost first, read upwards). Width is the weight chosen. ' +
-      'Hover for numbers, click a frame to zoom, click the root or Reset to zoom out.');
+      'Hover for numbers, click a frame to zoom, click the root or Reset to zoom out.' +
+      (data.flame.runtime_hidden ? ' Stacks of runtime-internal blocks (libc, ld.so, libstdc++\'s pool, language runtimes) are ' +
+        'left out; --show-runtime keeps them.' : ''));
     var select = el('select', {id: 'flame-weight'});
     WEIGHTS.forEach(function (w) {
       var total = 0;
@@ -573,7 +603,7 @@
     var program = all.filter(function (l) { return !l.runtime_internal; });
     var runtime = all.filter(function (l) { return l.runtime_internal; });
     var kinds = !!doc.summary.leak_kinds;
-    var s = section('leaks', 'Live at exit (' + thousands(data.leak_groups_total) + (kinds ? ' groups' : ' stacks') + ')',
+    var s = section('leaks', liveWhen() + ' (' + thousands(data.leak_groups_total) + (kinds ? ' groups' : ' stacks') + ')',
       kinds ?
         'Blocks still live when the trace ended, by allocation stack and leak kind (the leak check at exit): definitely lost ' +
         'first, then indirectly lost, possibly lost, still reachable; the program\'s before those libc, ld.so and language ' +
@@ -594,7 +624,7 @@
       }
       cells.push(el('td', null, el('span', {className: 'tag' + (l.runtime_internal ? '' : ' program'), text: l.runtime_internal ? 'runtime-internal' : 'program'})),
         el('td', {className: 'mono', text: l.type || ''}),
-        el('td', null, stackDetails(l.stack)));
+        el('td', null, stackDetails(l.stack, l.site)));
       if (kinds) cells.push(holdersCell(l));
       return el('tr', {className: l.runtime_internal ? 'runtime' : 'program'}, cells);
     });
@@ -614,14 +644,14 @@
       var max = m.top_sites[0].bytes;
       s.appendChild(table(['#Bytes', '', '#Allocations', '#Live at end', 'Type', 'Stack'], m.top_sites.map(function (site) {
         return el('tr', null, num(bytes(site.bytes)), barCell(site.bytes, max), num(thousands(site.allocations)),
-          num(bytes(site.live_bytes)), el('td', {className: 'mono', text: site.type || ''}), el('td', null, stackDetails(site.stack)));
+          num(bytes(site.live_bytes)), el('td', {className: 'mono', text: site.type || ''}), el('td', null, stackDetails(site.stack, site.site)));
       })));
     }
     if (m.peak.holders.length) {
       s.appendChild(el('h3', {text: 'Holding the peak (' + bytes(m.peak.bytes) + ' at ' + duration(m.peak.time_ns) + ')'}));
       s.appendChild(table(['#Bytes', '#Blocks', 'Type', 'Stack'], m.peak.holders.map(function (h) {
         return el('tr', null, num(bytes(h.bytes)), num(thousands(h.live_blocks)), el('td', {className: 'mono', text: h.type || ''}),
-          el('td', null, stackDetails(h.stack)));
+          el('td', null, stackDetails(h.stack, h.site)));
       })));
     }
     var p = m.patterns;
