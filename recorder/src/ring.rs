@@ -9,16 +9,31 @@
 //! the producer wait for the writer (back-pressure); only a writer that makes no room
 //! for `MEMSCOPE_FULL_RING_WAIT_MS` (it is stuck or gone) makes the producer drop events,
 //! which the trace then counts (see `handoff`; docs/architecture.md, invariant 3).
+//!
+//! The two ends live on cache lines of their own, and the producer keeps the consumer's
+//! index as it last read it: it reads the writer's `tail` again only when that old value
+//! says the ring is full. Otherwise every push would miss in its cache (the writer, on
+//! another core, moves `tail` as it drains), and so would every drain.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_utils::CachePadded;
 
 use memscope_platform::memory::map_zeroed;
 
 pub struct Ring {
     buf: *mut u64,
     mask: u64,
+    producer: CachePadded<ProducerEnd>,
+    /// The consumer's index: written by the consumer only.
+    tail: CachePadded<AtomicU64>,
+}
+
+/// The producer's end: written by the producer only.
+struct ProducerEnd {
     head: AtomicU64,
-    tail: AtomicU64,
+    /// `tail` as the producer last read it (never ahead of `tail`: it only grows).
+    seen_tail: AtomicU64,
 }
 
 // SAFETY: the buffer is only written by the single producer in [tail+cap.., head) order and
@@ -35,8 +50,11 @@ impl Ring {
         Some(Ring {
             buf: p.as_ptr().cast(),
             mask: words as u64 - 1,
-            head: AtomicU64::new(0),
-            tail: AtomicU64::new(0),
+            producer: CachePadded::new(ProducerEnd {
+                head: AtomicU64::new(0),
+                seen_tail: AtomicU64::new(0),
+            }),
+            tail: CachePadded::new(AtomicU64::new(0)),
         })
     }
 
@@ -47,17 +65,21 @@ impl Ring {
     /// Producer: appends `words` if there is room; false if the ring is too full.
     #[inline]
     pub fn try_push(&self, words: &[u64]) -> bool {
-        let head = self.head.load(Ordering::Relaxed);
-        let tail = self.tail.load(Ordering::Acquire);
-        if self.capacity() - (head - tail) < words.len() as u64 {
-            return false;
+        let p = &*self.producer;
+        let head = p.head.load(Ordering::Relaxed);
+        let needed = words.len() as u64;
+        if self.capacity() - (head - p.seen_tail.load(Ordering::Relaxed)) < needed {
+            let tail = self.tail.load(Ordering::Acquire);
+            p.seen_tail.store(tail, Ordering::Relaxed);
+            if self.capacity() - (head - tail) < needed {
+                return false;
+            }
         }
         for (i, &w) in words.iter().enumerate() {
             // SAFETY: the index is reduced into the mapping; these words are free (checked above).
             unsafe { *self.buf.add(((head + i as u64) & self.mask) as usize) = w };
         }
-        self.head
-            .store(head + words.len() as u64, Ordering::Release);
+        p.head.store(head + needed, Ordering::Release);
         true
     }
 
@@ -66,7 +88,7 @@ impl Ring {
     pub fn readable(&self) -> (u64, u64) {
         (
             self.tail.load(Ordering::Relaxed),
-            self.head.load(Ordering::Acquire),
+            self.producer.head.load(Ordering::Acquire),
         )
     }
 
@@ -86,8 +108,10 @@ impl Ring {
     /// Empties the ring (the forked child's copy of its parent's unwritten events
     /// belongs to the parent's trace).
     pub fn clear(&self) {
-        self.tail
-            .store(self.head.load(Ordering::Relaxed), Ordering::Release);
+        self.tail.store(
+            self.producer.head.load(Ordering::Relaxed),
+            Ordering::Release,
+        );
     }
 
     /// Fraction of the ring in use, 0..=100.

@@ -10,6 +10,8 @@
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
+use crossbeam_utils::CachePadded;
+
 use memscope_platform::thread::{current_tid, AtomicThreadId};
 #[cfg(stack_capture)]
 use memscope_platform::unwind::MEMO_WALKS;
@@ -29,22 +31,28 @@ pub struct ThreadSlot {
     pub state: AtomicU8,
     pub tid: AtomicThreadId,
     next: AtomicPtr<ThreadSlot>,
-    /// Owner-only: the state of the thread using the slot.
-    owner: UnsafeCell<Owner>,
-    /// Writer-only: the stream the slot's events currently go to.
-    pub writer_stream: UnsafeCell<u32>,
-    /// Writer-only: the stack id of each memoized walk of the thread, as last sent
-    /// (see `entry`).
+    /// Owner-only: the state of the thread using the slot. On cache lines of its own, as
+    /// is the writer's part: each side writes its part on every event, on its own core.
+    owner: CachePadded<UnsafeCell<Owner>>,
+    pub writer: CachePadded<WriterOnly>,
+}
+
+/// The part of a slot only the writer thread touches.
+pub struct WriterOnly {
+    /// The stream the slot's events currently go to.
+    pub stream: UnsafeCell<u32>,
+    /// The stack id of each memoized walk of the thread, as last sent (see `entry`).
     #[cfg(stack_capture)]
-    pub writer_walks: UnsafeCell<[u64; MEMO_WALKS]>,
+    pub walks: UnsafeCell<[u64; MEMO_WALKS]>,
 }
 
 pub struct Owner {
     /// Unwind caches, stack bounds and the walks the writer has (see `capture`).
     #[cfg(stack_capture)]
     pub capture: ThreadCapture,
-    /// Where an entry is assembled before it is pushed (header, then frames).
-    pub scratch: Box<[u64; HEADER_WORDS + MAX_FRAMES]>,
+    /// Where an entry is assembled before it is pushed (header, then frames); padded so
+    /// that no block of the writer shares its cache lines.
+    pub scratch: Box<CachePadded<[u64; HEADER_WORDS + MAX_FRAMES]>>,
     /// Frames per stack and whether frees carry one: the trace's settings, copied here so
     /// that an event reads them from the thread's own slot.
     pub stack_depth: usize,
@@ -81,8 +89,8 @@ impl Owner {
     }
 }
 
-// SAFETY: `owner` is only touched by the thread that owns the slot, `writer_stream` only by
-// the writer thread; everything else is atomic or the Sync ring.
+// SAFETY: `owner` is only touched by the thread that owns the slot, `writer` only by the
+// writer thread; everything else is atomic or the Sync ring.
 unsafe impl Sync for ThreadSlot {}
 
 static HEAD: AtomicPtr<ThreadSlot> = AtomicPtr::new(std::ptr::null_mut());
@@ -178,16 +186,18 @@ pub fn acquire(config: &Config) -> Option<(&'static ThreadSlot, u32)> {
                 state: AtomicU8::new(ACTIVE),
                 tid: AtomicThreadId::new(tid),
                 next: AtomicPtr::new(std::ptr::null_mut()),
-                owner: UnsafeCell::new(Owner {
+                owner: CachePadded::new(UnsafeCell::new(Owner {
                     #[cfg(stack_capture)]
                     capture: ThreadCapture::new(config),
-                    scratch: Box::new([0; HEADER_WORDS + MAX_FRAMES]),
+                    scratch: Box::new(CachePadded::new([0; HEADER_WORDS + MAX_FRAMES])),
                     stack_depth: config.stack_depth as usize,
                     free_stacks: config.free_stacks,
+                })),
+                writer: CachePadded::new(WriterOnly {
+                    stream: UnsafeCell::new(0),
+                    #[cfg(stack_capture)]
+                    walks: UnsafeCell::new([0; MEMO_WALKS]),
                 }),
-                writer_stream: UnsafeCell::new(0),
-                #[cfg(stack_capture)]
-                writer_walks: UnsafeCell::new([0; MEMO_WALKS]),
             }));
             publish(s);
             s
@@ -229,7 +239,7 @@ pub fn reset_after_fork(current: Option<&'static ThreadSlot>, config: &Config) -
             owner.configure(config);
             #[cfg(stack_capture)]
             {
-                *s.writer_walks.get() = [0; MEMO_WALKS];
+                *s.writer.walks.get() = [0; MEMO_WALKS];
             }
         }
         s.state.store(ACTIVE, Ordering::Relaxed);

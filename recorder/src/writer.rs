@@ -257,8 +257,8 @@ impl Writer {
     /// Encodes the entries of `s` up to `head` and gives the space back.
     fn drain(&mut self, s: &'static ThreadSlot, head: u64) {
         let (mut i, _) = s.ring.readable();
-        // SAFETY: writer_stream is only touched by the writer thread.
-        let stream = unsafe { &mut *s.writer_stream.get() };
+        // SAFETY: the slot's writer part is only touched by the writer thread.
+        let stream = unsafe { &mut *s.writer.stream.get() };
         if self.thread.stream() != *stream {
             self.thread.switch_stream(*stream, &mut self.out_threads);
         }
@@ -298,8 +298,8 @@ impl Writer {
     fn stack_of(&mut self, s: &ThreadSlot, entry: &Entry) -> StackId {
         #[cfg(stack_capture)]
         if let Some(w) = entry.walk {
-            // SAFETY: writer_walks is only touched by the writer thread.
-            let walks = unsafe { &mut *s.writer_walks.get() };
+            // SAFETY: the slot's writer part is only touched by the writer thread.
+            let walks = unsafe { &mut *s.writer.walks.get() };
             if entry.frames == 0 {
                 return StackId(walks[w]);
             }

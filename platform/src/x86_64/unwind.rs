@@ -73,7 +73,11 @@ fn set_frame(regs: &mut UnwindRegsX86_64, ip: u64, sp: u64, bp: u64) {
 /// How many framehop rule caches a thread spreads its frames over.
 pub const CACHE_WAYS: usize = 8;
 
-/// A thread's unwind-rule caches and its memo of recent walks.
+/// A thread's unwind-rule caches and its memo of recent walks. Aligned to whole cache
+/// line pairs (the adjacent-line prefetch of x86-64 cores pairs them), so that no block
+/// another thread writes (the tracer's writer allocates from the same heap) shares its
+/// lines: every stack capture reads and writes it.
+#[repr(align(128))]
 pub struct UnwindCache {
     rules: Rules,
     memo: WalkMemo,
