@@ -222,7 +222,7 @@ pub fn run(live: &mut LiveMap, catch_up: impl FnOnce(&mut LiveMap)) -> Option<Ou
         blocks.get(i).is_some_and(|b| b.ptr < end)
     };
     let exclude = Exclusions {
-        own_module_addr: frame_of as *const () as u64,
+        own_module_addr: frame_below as *const () as u64,
         writer_sp: stack_pointer(),
         libc_addr: libc::mallopt as *const () as u64,
     };
@@ -271,10 +271,7 @@ pub fn run(live: &mut LiveMap, catch_up: impl FnOnce(&mut LiveMap)) -> Option<Ou
     }
     marker.propagate();
     marker.cliques();
-    for r in roots.iter_mut().filter(|r| r.kind == RootKind::Stack) {
-        let t = threads.iter().find(|t| t.tid == r.tid);
-        r.pc = frame_of(r.addr, t.map_or(0, |t| t.sp), &map).unwrap_or(t.map_or(0, |t| t.pc));
-    }
+    name_stack_root_frames(&mut roots, &threads, &map);
     drop(world);
 
     let scanned_bytes = scanned + marker.scanned;
@@ -290,21 +287,79 @@ pub fn run(live: &mut LiveMap, catch_up: impl FnOnce(&mut LiveMap)) -> Option<Ou
     })
 }
 
+/// Sets the `pc` of every stack root: the function whose frame holds it (see
+/// [`frame_below`]), or the thread's pc when no return address is found.
+///
+/// Roots are taken in address order per thread, and a search stops at the previous
+/// root: below it the answer is that root's. A large array of pointers on a stack (a
+/// forked child inherits its parent's) then costs one pass over the stack instead of a
+/// search per element through all the elements below it.
+fn name_stack_root_frames(roots: &mut [Root], threads: &[ThreadRoots], map: &MemoryMap) {
+    let Some(mut order) = MmapVec::<u32>::with_capacity(roots.len().max(1)) else {
+        return;
+    };
+    for (i, r) in roots.iter().enumerate() {
+        if r.kind == RootKind::Stack {
+            order.push(i as u32);
+        }
+    }
+    order.sort_unstable_by_key(|&i| (roots[i as usize].tid, roots[i as usize].addr));
+    // The previous root of the same thread: its address and what was found below it.
+    let mut previous: Option<(u32, u64, Option<FrameHit>)> = None;
+    for &i in order.iter() {
+        let r = &roots[i as usize];
+        let t = threads.iter().find(|t| t.tid == r.tid);
+        let (sp, thread_pc) = t.map_or((0, 0), |t| (t.sp, t.pc));
+        let floor = sp.max(r.addr.saturating_sub(64 << 10));
+        let below = match previous {
+            Some((tid, addr, hit)) if tid == r.tid && addr + 8 > floor => {
+                match frame_below(r.addr, addr + 8, map) {
+                    Search::Found(h) => Some(h),
+                    Search::Unreadable => None,
+                    Search::NotFound => hit.filter(|h| h.at >= floor),
+                }
+            }
+            _ => match frame_below(r.addr, floor, map) {
+                Search::Found(h) => Some(h),
+                Search::Unreadable | Search::NotFound => None,
+            },
+        };
+        previous = Some((r.tid, r.addr, below));
+        roots[i as usize].pc = below.map_or(thread_pc, |h| h.pc);
+    }
+}
+
+/// A return address found on a stack: where, and its value.
+#[derive(Clone, Copy)]
+struct FrameHit {
+    at: u64,
+    pc: u64,
+}
+
+enum Search {
+    Found(FrameHit),
+    /// An unreadable word came first.
+    Unreadable,
+    /// Nothing down to the floor.
+    NotFound,
+}
+
 /// The function whose frame holds stack word `addr`: the nearest return address below
-/// it (pushed by that function's last call), looking down to the stack pointer `sp`.
-fn frame_of(addr: u64, sp: u64, map: &MemoryMap) -> Option<u64> {
-    let floor = sp.max(addr.saturating_sub(64 << 10));
-    let mut at = addr.checked_sub(8)?;
+/// it (pushed by that function's last call), looking down to `floor` (inclusive).
+fn frame_below(addr: u64, floor: u64, map: &MemoryMap) -> Search {
+    let Some(mut at) = addr.checked_sub(8) else {
+        return Search::NotFound;
+    };
     while at >= floor && at != 0 {
         if !map.readable(at, at + 8) {
-            return None;
+            return Search::Unreadable;
         }
         // SAFETY: a readable word of a stopped (or waiting) thread's stack.
         let w = unsafe { (at as *const u64).read_volatile() };
         if map.find(w).is_some_and(|r| r.code) {
-            return Some(w);
+            return Search::Found(FrameHit { at, pc: w });
         }
         at -= 8;
     }
-    None
+    Search::NotFound
 }
