@@ -312,8 +312,8 @@ fn name_stack_root_frames(roots: &mut [Root], threads: &[ThreadRoots], map: &Mem
         let (sp, thread_pc) = t.map_or((0, 0), |t| (t.sp, t.pc));
         let floor = sp.max(r.addr.saturating_sub(64 << 10));
         let below = match previous {
-            Some((tid, addr, hit)) if tid == r.tid && addr + 8 > floor => {
-                match frame_below(r.addr, addr + 8, map) {
+            Some((tid, addr, hit)) if tid == r.tid && addr >= floor => {
+                match frame_below(r.addr, addr, map) {
                     Search::Found(h) => Some(h),
                     Search::Unreadable => None,
                     Search::NotFound => hit.filter(|h| h.at >= floor),
@@ -362,4 +362,61 @@ fn frame_below(addr: u64, floor: u64, map: &MemoryMap) -> Search {
         at -= 8;
     }
     Search::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-pass naming gives every root the frame a search from that root alone gives:
+    /// a "stack" of data words with return addresses (code addresses) here and there,
+    /// roots in runs (an array of pointers) and alone, one run longer than the 64 KiB
+    /// search window.
+    #[test]
+    fn one_pass_names_the_frames_a_search_per_root_names() {
+        let code = frame_below as *const () as u64;
+        let mut stack = vec![0x1234_5678u64; 24 << 10];
+        for (i, w) in stack.iter_mut().enumerate() {
+            if i % 997 == 5 || (i > 12_000 && i < 12_010) {
+                *w = code + i as u64 % 64;
+            }
+        }
+        let base = stack.as_ptr() as u64;
+        let map = MemoryMap::read().expect("memory map");
+        let thread = ThreadRoots {
+            tid: 7,
+            sp: base + 16,
+            pc: 0xdead,
+            thread_pointer: 0,
+            regs: [0; memscope_platform::stop_world::GP_REGS],
+            n_regs: 0,
+        };
+        let picks = (0..24 << 10).filter(|i| i % 13 == 0 || (300..10_000).contains(i));
+        let mut roots: Vec<Root> = picks
+            .map(|i| Root {
+                kind: RootKind::Stack,
+                addr: base + 8 * i as u64,
+                tid: 7,
+                pc: 0,
+            })
+            .collect();
+        roots.reverse(); // any order in, per-thread address order inside
+        name_stack_root_frames(&mut roots, &[thread], &map);
+        for r in &roots {
+            let floor = thread.sp.max(r.addr.saturating_sub(64 << 10));
+            let expected = match frame_below(r.addr, floor, &map) {
+                Search::Found(h) => h.pc,
+                Search::Unreadable | Search::NotFound => thread.pc,
+            };
+            assert_eq!(r.pc, expected, "root at word {}", (r.addr - base) / 8);
+        }
+        assert!(
+            roots.iter().any(|r| r.pc == thread.pc),
+            "some roots have none"
+        );
+        assert!(
+            roots.iter().any(|r| r.pc != thread.pc),
+            "some roots have one"
+        );
+    }
 }
