@@ -9,7 +9,7 @@ set -euo pipefail
 if [ "$#" -gt 0 ]; then
     wanted=("$@")
 else
-    wanted=(gcc g++ libc6-dev make binutils valgrind heaptrack python3 perl coreutils git sqlite3 tar gzip util-linux chromium libjemalloc2 libtcmalloc-minimal4)
+    wanted=(gcc g++ libc6-dev make binutils valgrind heaptrack python3 perl coreutils git sqlite3 tar gzip util-linux chromium libjemalloc2 libtcmalloc-minimal4 clang lld llvm)
 fi
 
 missing=()

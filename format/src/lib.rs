@@ -33,6 +33,10 @@ mod decode;
 mod encode;
 mod model;
 pub mod varint;
+#[cfg(not(target_vendor = "apple"))]
+mod zstd_c;
+#[cfg(any(target_vendor = "apple", test))]
+mod zstd_rust;
 
 pub mod chunk;
 pub mod entry_points;

@@ -23,9 +23,10 @@
 //! a clock read, x86-64 CFI stepping with its walk memo and step shapes) is under
 //! `x86_64/` and `aarch64/`.
 //!
-//! Built for Linux on x86-64 (everything), macOS (`clock`, `thread`, `file`, `memory`)
-//! and Windows (the same four). The module list and stack capture of macOS and Windows
-//! come with their front ends (issues 17 and 18) and are left out there, not faked.
+//! Built for Linux on x86-64 (everything), macOS (`clock`, `thread`, `file`, `memory`,
+//! and `modules` from dyld with `unwind` by frame pointers, not yet wired into the
+//! recorder) and Windows (the first four). The module list and stack capture of Windows
+//! come with its front end (issue 17) and are left out there, not faked.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -35,6 +36,9 @@ mod tick_map;
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
+// The frame-pointer walk of macOS's `unwind`; built (and tested) on every host.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+mod frame_walk;
 // The stack pointer and TSC reads serve Linux only so far (stack bounds and clocks come
 // from the OS elsewhere).
 #[cfg(target_arch = "x86_64")]
@@ -69,3 +73,5 @@ pub use os::{clock, file, memory, thread};
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub use linux::{memory_map, modules, stop_world, unwind};
+#[cfg(target_os = "macos")]
+pub use macos::{modules, unwind};

@@ -2,6 +2,7 @@
 //! report output the commands share, [`run`] runs a program under the tracer (its traces found exactly through [`run_dir`], signals passed on by [`forward`]), [`check`]
 //! builds the report a gate decides on, [`dump`] lists a trace's records and [`diff`]
 //! compares two traces; [`outputs`] checks output files before the work that fills them.
+//! [`launch_macos`] tells, on macOS, whether a program can be traced at all.
 //! The only folder that sees the whole pipeline.
 
 pub mod check;
@@ -11,6 +12,7 @@ pub mod diff;
 pub mod dump;
 #[cfg(unix)]
 pub mod forward;
+pub mod launch_macos;
 pub mod outputs;
 #[cfg(unix)]
 pub mod run;

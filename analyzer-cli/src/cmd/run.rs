@@ -48,11 +48,23 @@ use crate::report::Format;
 use crate::trace::family::Family;
 
 /// File name of the tracer library.
+#[cfg(not(target_os = "macos"))]
 pub const PRELOAD_NAME: &str = "libmemscope.so";
+#[cfg(target_os = "macos")]
+pub const PRELOAD_NAME: &str = super::launch_macos::TRACER_NAME;
 
 /// Where an installed tracer library sits relative to the folder of `memscope`
 /// (`PREFIX/bin/memscope`, `PREFIX/lib/memscope/libmemscope.so`).
+#[cfg(not(target_os = "macos"))]
 pub const INSTALLED_PRELOAD: &str = "../lib/memscope/libmemscope.so";
+#[cfg(target_os = "macos")]
+pub const INSTALLED_PRELOAD: &str = super::launch_macos::INSTALLED_TRACER;
+
+/// The variable the loader reads the tracer library from.
+#[cfg(not(target_os = "macos"))]
+const INSERT_VARIABLE: &str = "LD_PRELOAD";
+#[cfg(target_os = "macos")]
+const INSERT_VARIABLE: &str = super::launch_macos::INSERT_VARIABLE;
 
 /// The variable naming the tracer library when it is in neither place.
 pub const PRELOAD_VARIABLE: &str = "MEMSCOPE_PRELOAD";
@@ -87,7 +99,9 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
         check_outputs(&settings)?;
     }
     let template = cwd.join(&args.output);
-    let ld_preload = prepend_preload(&lib, std::env::var_os("LD_PRELOAD").as_deref());
+    #[cfg(target_os = "macos")]
+    super::launch_macos::check_traceable(Path::new(program)).map_err(CliError::Usage)?;
+    let ld_preload = prepend_preload(&lib, std::env::var_os(INSERT_VARIABLE).as_deref());
 
     // The tracer writes into a directory of this run's own; its files are the run's
     // traces, moved to the names `template` gives once the program has ended.
@@ -95,7 +109,7 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     let forwarder = Forwarder::install();
     let spawned = Command::new(program)
         .args(program_args)
-        .env("LD_PRELOAD", &ld_preload)
+        .env(INSERT_VARIABLE, &ld_preload)
         .env("MEMSCOPE_OUTPUT", run_dir.tracer_template())
         .spawn();
     let mut child = match spawned {

@@ -61,6 +61,8 @@ pub struct FrameInfo {
 pub enum DebugInfo {
     Inflated(Box<Inflated>),
     Mapped(Box<Loader>),
+    /// A Mach-O file (or dSYM): its symbol names carry the C prefix `_` (`macho`).
+    MachO(Box<Loader>),
 }
 
 impl std::fmt::Debug for DebugInfo {
@@ -68,6 +70,7 @@ impl std::fmt::Debug for DebugInfo {
         f.write_str(match self {
             DebugInfo::Inflated(_) => "DebugInfo::Inflated",
             DebugInfo::Mapped(_) => "DebugInfo::Mapped",
+            DebugInfo::MachO(_) => "DebugInfo::MachO",
         })
     }
 }
@@ -78,6 +81,9 @@ impl DebugInfo {
     pub fn open(path: &Path) -> Option<DebugInfo> {
         match Inflated::open(path) {
             Ok(Some(d)) => Some(DebugInfo::Inflated(Box::new(d))),
+            Ok(None) if super::macho::is_macho(path) => Loader::new(path)
+                .ok()
+                .map(|l| DebugInfo::MachO(Box::new(l))),
             Ok(None) => Loader::new(path)
                 .ok()
                 .map(|l| DebugInfo::Mapped(Box::new(l))),
@@ -91,7 +97,9 @@ impl DebugInfo {
     pub fn frames(&self, probe: u64) -> Vec<FrameInfo> {
         match self {
             DebugInfo::Inflated(d) => collect_frames(d.find_frames(probe)),
-            DebugInfo::Mapped(l) => collect_frames(l.find_frames(probe).map_err(drop)),
+            DebugInfo::Mapped(l) | DebugInfo::MachO(l) => {
+                collect_frames(l.find_frames(probe).map_err(drop))
+            }
         }
     }
 
@@ -100,6 +108,7 @@ impl DebugInfo {
         match self {
             DebugInfo::Inflated(d) => d.symbol(probe),
             DebugInfo::Mapped(l) => l.find_symbol(probe),
+            DebugInfo::MachO(l) => l.find_symbol(probe).map(super::macho::c_name),
         }
     }
 }

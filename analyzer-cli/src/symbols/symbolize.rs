@@ -279,7 +279,8 @@ fn load_module(path: &Path, recorded_build_id: &[u8], debug_roots: &[PathBuf]) -
 /// a debug root by build-id (`ROOT/.build-id/xx/yyyy.debug`), then by the module's name
 /// (`ROOT/NAME.debug`, what `objcopy --only-keep-debug NAME NAME.debug` writes; taken
 /// only when its build-id is the module's, or both have none), then by the module's
-/// `.gnu_debuglink`.
+/// `.gnu_debuglink`. A Mach-O module's dSYM is looked up after the build-id path
+/// (`macho`).
 pub(crate) fn detached_debug_file(
     path: &Path,
     build_id: Option<&[u8]>,
@@ -294,6 +295,7 @@ pub(crate) fn detached_debug_file(
         })
         .find(|p| p.is_file());
     by_build_id
+        .or_else(|| super::macho::dsym_file(path, build_id, debug_roots))
         .or_else(|| debug_file_by_name(path, build_id, debug_roots))
         .or_else(|| debuglink_file(path, debug_roots))
 }
@@ -313,13 +315,15 @@ fn debug_file_by_name(
         .find(|c| read_build_id(c).is_some_and(|id| id.as_deref() == build_id))
 }
 
-/// The GNU build-id of an object file: `None` if the file cannot be read or parsed,
-/// `Some(None)` if it has no build-id note. Reads only the parts it needs.
+/// The GNU build-id of an object file (of a Mach-O file, its `LC_UUID`): `None` if the
+/// file cannot be read or parsed, `Some(None)` if it has no build-id note. Reads only
+/// the parts it needs.
 pub fn read_build_id(path: &Path) -> Option<Option<Vec<u8>>> {
     let file = File::open(path).ok()?;
     let cache = ReadCache::new(file);
     let obj = object::File::parse(&cache).ok()?;
-    Some(obj.build_id().ok().flatten().map(<[u8]>::to_vec))
+    let gnu = obj.build_id().ok().flatten().map(<[u8]>::to_vec);
+    Some(gnu.or_else(|| super::macho::uuid(&obj)))
 }
 
 /// The detached debug file named by the module's `.gnu_debuglink` section whose CRC
