@@ -138,7 +138,7 @@ fn parent_heap(
     }
     drop(merger);
     let counters = *replay.counters();
-    let mut blocks: Vec<(u64, LiveBlock)> = replay.live().iter().map(|(p, b)| (p, *b)).collect();
+    let mut blocks: Vec<(u64, LiveBlock)> = replay.live().iter().collect();
     blocks.sort_by_key(|&(p, _)| p);
     Ok(Some((
         parent,

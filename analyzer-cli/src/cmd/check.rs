@@ -33,10 +33,7 @@ pub fn check(args: &CheckArgs) -> Result<i32, CliError> {
     } else {
         family.members.iter().map(|m| m.path.as_path()).collect()
     };
-    let docs = ordered
-        .iter()
-        .map(|p| report_of(p, &family))
-        .collect::<Result<Vec<_>, _>>()?;
+    let docs = reports_of(&ordered, &family)?;
     let processes: Vec<Process<'_>> = docs
         .iter()
         .map(|doc| Process { doc, status: None })
@@ -65,10 +62,7 @@ pub fn check_run(
             .map(|m| m.path.as_path())
             .filter(|p| *p != root),
     );
-    let docs = paths
-        .iter()
-        .map(|p| report_of(p, family))
-        .collect::<Result<Vec<_>, _>>()?;
+    let docs = reports_of(&paths, family)?;
     let processes: Vec<Process<'_>> = docs
         .iter()
         .enumerate()
@@ -101,10 +95,37 @@ pub fn check_outputs(settings: &Settings) -> Result<(), CliError> {
 /// The report (all leak groups) of a trace; a fork child's parent is looked for in
 /// `family`.
 pub fn report_of(trace: &Path, family: &Family) -> Result<ReportDoc, CliError> {
+    let (notes, doc) = noted_report_of(trace, family)?;
+    for note in notes {
+        eprintln!("{note}");
+    }
+    Ok(doc)
+}
+
+/// The reports of `traces`, analyzed side by side ([`crate::cmd::parallel`]); their
+/// notes printed in the traces' order, up to the first that fails.
+fn reports_of(traces: &[&Path], family: &Family) -> Result<Vec<ReportDoc>, CliError> {
+    let results = crate::cmd::parallel::in_order(traces, |p| noted_report_of(p, family));
+    let mut docs = Vec::with_capacity(results.len());
+    for result in results {
+        let (notes, doc) = result?;
+        for note in notes {
+            eprintln!("{note}");
+        }
+        docs.push(doc);
+    }
+    Ok(docs)
+}
+
+/// A trace's report and the notes on what its trace misses, not printed yet.
+fn noted_report_of(trace: &Path, family: &Family) -> Result<(Vec<String>, ReportDoc), CliError> {
     let analysis = crate::analysis::analyze_in_family(trace, family)?;
-    crate::cmd::commands::incompleteness_notes(&analysis);
+    let notes = crate::cmd::commands::incompleteness(&analysis);
     let mut symbolizer = crate::symbols::symbolize::Symbolizer::new();
-    Ok(crate::report::build(&analysis, &mut symbolizer, None))
+    Ok((
+        notes,
+        crate::report::build(&analysis, &mut symbolizer, None),
+    ))
 }
 
 #[cfg(test)]

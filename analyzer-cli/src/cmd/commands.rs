@@ -141,17 +141,26 @@ pub fn render_view(
 
 /// The stderr notes for a trace that misses events: truncated, or events dropped.
 pub fn incompleteness_notes(analysis: &Analysis) {
+    for note in incompleteness(analysis) {
+        eprintln!("{note}");
+    }
+}
+
+/// The lines [`incompleteness_notes`] prints (for jobs that print in order later).
+pub fn incompleteness(analysis: &Analysis) -> Vec<String> {
     let path = analysis.index.path.display();
+    let mut out = Vec::new();
     if let Some(t) = analysis.index.truncation {
-        eprintln!(
+        out.push(format!(
             "memscope: {path}: trace is truncated at byte offset {}; analyzed what was complete",
             t.offset
-        );
+        ));
     }
     if analysis.index.lost_events > 0 {
-        eprintln!(
+        out.push(format!(
             "memscope: {path}: the tracer dropped {} events (a thread's buffer stayed full too long); counts and findings miss them",
             analysis.index.lost_events
-        );
+        ));
     }
+    out
 }

@@ -1,7 +1,8 @@
 //! The command line: [`cli`] declares it, [`commands`] carries out `analyze` and the
 //! report output the commands share, [`run`] runs a program under the tracer (its traces found exactly through [`run_dir`], signals passed on by [`forward`]), [`check`]
 //! builds the report a gate decides on, [`dump`] lists a trace's records and [`diff`]
-//! compares two traces; [`outputs`] checks output files before the work that fills them.
+//! compares two traces; [`outputs`] checks output files before the work that fills them;
+//! [`parallel`] analyzes the traces of a process tree side by side.
 //! [`launch_macos`] tells, on macOS, whether a program can be traced at all.
 //! The only folder that sees the whole pipeline.
 
@@ -14,6 +15,7 @@ pub mod dump;
 pub mod forward;
 pub mod launch_macos;
 pub mod outputs;
+pub mod parallel;
 #[cfg(unix)]
 pub mod run;
 #[cfg(unix)]

@@ -239,7 +239,8 @@ fn format_name(format: Format) -> &'static str {
 }
 
 /// `--all`: the root process's report, then every other trace's, to `--report` or
-/// stderr (text reports one after another, JSON as one array).
+/// stderr (text reports one after another, JSON as one array); the traces are analyzed
+/// side by side where there are CPUs for it.
 fn report_all(
     root: &Path,
     all: &[PathBuf],
@@ -248,21 +249,18 @@ fn report_all(
 ) -> Result<(), CliError> {
     let mut order = vec![root.to_path_buf()];
     order.extend(all.iter().filter(|p| p.as_path() != root).cloned());
-    let mut reports = Vec::new();
-    for trace in &order {
+    // Analyzed side by side, reported in this order (crate::cmd::parallel).
+    let color = args.report.is_none() && want_color(std::io::stderr().is_terminal());
+    let reports = crate::cmd::parallel::in_order(&order, |trace| {
         let analysis = analyze_in_family(trace, family)?;
-        let text = render_view(
-            &analysis,
-            args.format,
-            args.report.is_none() && want_color(std::io::stderr().is_terminal()),
-            Weight::Bytes,
-            &args.view,
-        );
-        reports.push(match args.format {
+        let text = render_view(&analysis, args.format, color, Weight::Bytes, &args.view);
+        Ok(match args.format {
             Format::Json => text.trim_end().to_string(),
             _ => format!("== {} ==\n{text}", trace.display()),
-        });
-    }
+        })
+    })
+    .into_iter()
+    .collect::<Result<Vec<String>, CliError>>()?;
     let out = match args.format {
         Format::Json => format!("[\n{}\n]\n", reports.join(",\n")),
         _ => reports.join("\n"),

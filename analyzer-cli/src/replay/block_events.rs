@@ -20,9 +20,6 @@ pub struct LiveBlock {
     pub stack: StackId,
     pub stream: StreamId,
     pub time: u64,
-    /// The allocating stream's allocation count when this block was made (the block is
-    /// "temporary" if it is freed while that count has not moved).
-    pub thread_seq: u64,
     /// Reallocs that led to this block: 0 for a fresh allocation, n + 1 for a block
     /// produced by a realloc of a block with chain n.
     pub chain: u32,

@@ -12,7 +12,9 @@
 //! | `realloc(q, n)` → NULL (failed) | | |
 //! | `AllocFailed` | | | (counted in `failed_allocations`)
 //!
-//! The live map ([`LiveMap`]) is a hash map: every event looks one address up. A release
+//! The live map ([`LiveMap`], [`crate::replay::live_map`]) holds packed blocks by
+//! address (32 bytes a block and 9 to 18 of index) and a queue of the recent frees:
+//! every event looks one address up, whatever the number of live blocks. A release
 //! that misses every block start must still be told to fall inside a block (an interior
 //! pointer), which needs the blocks in address order; that question comes only with bugs
 //! or blocks allocated out of the tracer's sight, so the ordered index is built only when
@@ -40,8 +42,6 @@
 //! are taken for blocks inherited out of sight (no parent trace, or a block the parent's
 //! trace did not show live) and counted in `inherited_frees`, never as inconsistencies.
 
-use std::collections::{BTreeSet, VecDeque};
-
 use rustc_hash::FxHashMap;
 
 use memscope_format::{AllocKind, Origin};
@@ -49,12 +49,14 @@ use memscope_format::{AllocKind, Origin};
 use crate::ids::{StackId, StreamId};
 use crate::replay::block_events::{Ctx, FreedBlock, Lifecycle, Miss, Release};
 use crate::replay::live_groups::{group_by_stack, LeakGroup};
+pub use crate::replay::live_map::LiveMap;
 use crate::trace::event::{Event, EventKind};
 
 pub use crate::replay::block_events::LiveBlock;
 
 /// How many of the most recent frees the replay remembers to recognise a double free
-/// (about 50 MB at most; an address allocated again is forgotten at once).
+/// (32 bytes each and their index: about 50 MB at most; an address allocated again is
+/// forgotten at once).
 pub const RECENTLY_FREED: usize = 1 << 20;
 
 /// Totals of one replay.
@@ -79,196 +81,6 @@ pub struct Counters {
     pub last_time: Option<u64>,
     /// Events replayed.
     pub events: u64,
-}
-
-/// Address-order scans of the live blocks that misses may cost, per event replayed so
-/// far (plus [`SCAN_ALLOWANCE`]), before the map keeps an ordered index instead.
-const SCAN_PER_EVENT: u64 = 4;
-/// Scan work always allowed before the ordered index is built.
-const SCAN_ALLOWANCE: u64 = 1 << 22;
-
-/// What the replay knows about one address.
-#[derive(Debug, Clone, Copy)]
-enum Slot {
-    Live(LiveBlock),
-    /// Freed, and among the most recent frees: `generation` numbers the frees.
-    Freed {
-        generation: u64,
-        block: FreedBlock,
-    },
-}
-
-/// The blocks live now by start address, and the most recent frees.
-///
-/// One hash map holds both, so that an event costs one lookup: an allocation replaces
-/// whatever the address held, a free turns a live entry into a freed one in place. At
-/// most `capacity` freed entries are kept, the oldest forgotten first (`order`); an
-/// address allocated again forgets its free at once. Frees are numbered (`generation`),
-/// so the log of their order is only kept once it is needed: the first time the freed
-/// entries outnumber `capacity`, it is built from the map, oldest first; until then
-/// (most traces: freed addresses are soon allocated again) a free costs no log entry.
-///
-/// The rare question "which live block does this address fall inside" needs address
-/// order. It is answered by a scan while scans stay cheap overall, and from an ordered
-/// index of live block starts once they would not (a program with many bad frees): the
-/// index is then kept up to date on every change. Either way the answer is the same.
-#[derive(Debug, Default)]
-pub struct LiveMap {
-    slots: FxHashMap<u64, Slot>,
-    live: usize,
-    freed: usize,
-    /// Frees in order: (address, generation); entries whose address was allocated or
-    /// freed again since are stale and skipped. `None` until first needed.
-    order: Option<VecDeque<(u64, u64)>>,
-    generation: u64,
-    capacity: usize,
-    ordered: Option<BTreeSet<u64>>,
-    /// Entries visited by scans so far.
-    scanned: u64,
-}
-
-impl LiveMap {
-    /// An empty map that remembers the `capacity` most recent frees.
-    fn new(capacity: usize) -> Self {
-        Self {
-            capacity,
-            ..Self::default()
-        }
-    }
-
-    /// Live blocks.
-    pub fn len(&self) -> usize {
-        self.live
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.live == 0
-    }
-
-    pub fn get(&self, ptr: u64) -> Option<&LiveBlock> {
-        match self.slots.get(&ptr) {
-            Some(Slot::Live(b)) => Some(b),
-            _ => None,
-        }
-    }
-
-    /// The live blocks, in no particular order.
-    pub fn values(&self) -> impl Iterator<Item = &LiveBlock> {
-        self.iter().map(|(_, b)| b)
-    }
-
-    /// (start, block) pairs of the live blocks, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, &LiveBlock)> {
-        self.slots.iter().filter_map(|(&p, s)| match s {
-            Slot::Live(b) => Some((p, b)),
-            Slot::Freed { .. } => None,
-        })
-    }
-
-    /// Makes `block` live at `ptr`; returns the live block it replaces, if any.
-    // Inlined into the replay, so that the block goes from registers into the map's
-    // slot (through a stack copy, the slot's wide loads stalled on the narrow stores).
-    #[inline(always)]
-    fn insert(&mut self, ptr: u64, block: LiveBlock) -> Option<LiveBlock> {
-        let old = self.slots.insert(ptr, Slot::Live(block));
-        match old {
-            Some(Slot::Live(old)) => return Some(old),
-            Some(Slot::Freed { .. }) => self.freed -= 1,
-            None => {}
-        }
-        self.live += 1;
-        if let Some(o) = &mut self.ordered {
-            o.insert(ptr);
-        }
-        None
-    }
-
-    /// Releases the live block at `ptr`, remembering it as freed (`free` says how), or
-    /// tells what the address held instead: `Err(Some(_))` for a recent free, `Err(None)`
-    /// for nothing known.
-    #[inline(always)]
-    fn release(
-        &mut self,
-        ptr: u64,
-        free: impl FnOnce(&LiveBlock) -> FreedBlock,
-    ) -> Result<LiveBlock, Option<FreedBlock>> {
-        let slot = match self.slots.get_mut(&ptr) {
-            None => return Err(None),
-            Some(Slot::Freed { block, .. }) => return Err(Some(*block)),
-            Some(slot) => slot,
-        };
-        let Slot::Live(block) = *slot else {
-            unreachable!("matched above")
-        };
-        self.generation += 1;
-        *slot = Slot::Freed {
-            generation: self.generation,
-            block: free(&block),
-        };
-        self.live -= 1;
-        self.freed += 1;
-        if let Some(o) = &mut self.ordered {
-            o.remove(&ptr);
-        }
-        if let Some(order) = &mut self.order {
-            order.push_back((ptr, self.generation));
-        }
-        if self.freed > self.capacity || self.order.is_some() {
-            self.forget_oldest();
-        }
-        Ok(block)
-    }
-
-    /// Keeps at most `capacity` freed entries.
-    #[inline(never)]
-    fn forget_oldest(&mut self) {
-        let current = |slots: &FxHashMap<u64, Slot>, p: u64, g: u64| matches!(slots.get(&p), Some(Slot::Freed { generation, .. }) if *generation == g);
-        let slots = &self.slots;
-        let order = self.order.get_or_insert_with(|| {
-            // The log as it would be: every remembered free, in the order they happened.
-            let mut frees: Vec<(u64, u64)> = slots
-                .iter()
-                .filter_map(|(&p, s)| match s {
-                    Slot::Freed { generation, .. } => Some((p, *generation)),
-                    Slot::Live(_) => None,
-                })
-                .collect();
-            frees.sort_unstable_by_key(|&(_, g)| g);
-            frees.into()
-        });
-        while self.freed > self.capacity {
-            let Some((p, g)) = order.pop_front() else {
-                break;
-            };
-            if current(&self.slots, p, g) {
-                self.slots.remove(&p);
-                self.freed -= 1;
-            }
-        }
-        // Entries of addresses allocated again are stale; drop them now and then.
-        if order.len() > 2 * self.capacity.max(1024) {
-            let slots = &self.slots;
-            order.retain(|&(p, g)| current(slots, p, g));
-        }
-    }
-
-    /// The live block with the highest start below `ptr`, if `ptr` falls inside it (an
-    /// interior pointer). `events` (replayed so far) sizes the scan allowance.
-    fn containing(&mut self, ptr: u64, events: u64) -> Option<(u64, LiveBlock)> {
-        if self.ordered.is_none() {
-            let allowed = SCAN_ALLOWANCE.saturating_add(events.saturating_mul(SCAN_PER_EVENT));
-            self.scanned = self.scanned.saturating_add(self.slots.len() as u64);
-            if self.scanned > allowed {
-                self.ordered = Some(self.iter().map(|(p, _)| p).collect());
-            }
-        }
-        let base = match &self.ordered {
-            Some(o) => o.range(..ptr).next_back().copied(),
-            None => self.iter().map(|(p, _)| p).filter(|&b| b < ptr).max(),
-        }?;
-        let block = *self.get(base)?;
-        (ptr < base.saturating_add(block.size)).then_some((base, block))
-    }
 }
 
 /// Streams below this id are counted in a vector (the tracer numbers them 1, 2, …).
@@ -323,8 +135,9 @@ pub struct Replay {
     counters: Counters,
     /// Blocks live at the latest peak and released since: (stack, size).
     released_since_peak: Vec<(StackId, u64)>,
-    /// Allocations so far, per stream.
-    thread_allocs: StreamCounts,
+    /// Per stream, 1 + the merged position of its latest allocation (0: none yet): a
+    /// block freed while it is its stream's latest allocation is "temporary".
+    last_alloc: StreamCounts,
     /// The last block a realloc gave up, per stream: (address, its chain).
     realloc_from: FxHashMap<StreamId, (u64, u32)>,
 }
@@ -348,7 +161,7 @@ impl Replay {
             live: LiveMap::new(recently_freed),
             counters: Counters::default(),
             released_since_peak: Vec::new(),
-            thread_allocs: StreamCounts::default(),
+            last_alloc: StreamCounts::default(),
             realloc_from: FxHashMap::default(),
         }
     }
@@ -371,8 +184,7 @@ impl Replay {
         for &(ptr, block) in blocks {
             let block = LiveBlock {
                 stream: StreamId::INHERITED,
-                // Never "temporary": no stream's count reaches it.
-                thread_seq: u64::MAX,
+                // Never "temporary": no allocation is made on the inherited stream.
                 time,
                 chain: 0,
                 seq: 0,
@@ -499,8 +311,7 @@ impl Replay {
         let c = &mut self.counters;
         c.allocations += 1;
         c.bytes_allocated = c.bytes_allocated.saturating_add(size);
-        let seq = self.thread_allocs.entry(ctx.stream);
-        *seq += 1;
+        *self.last_alloc.entry(ctx.stream) = ctx.seq + 1;
         let chain = match from {
             None => 0,
             Some(old) => match self.realloc_from.remove(&ctx.stream) {
@@ -514,7 +325,6 @@ impl Replay {
             stack,
             stream: ctx.stream,
             time: ctx.time,
-            thread_seq: *seq,
             chain,
             seq: ctx.seq,
         };
@@ -562,8 +372,8 @@ impl Replay {
                 if let Release::Realloc(_) = how {
                     self.realloc_from.insert(ctx.stream, (ptr, block.chain));
                 }
-                // (Counts start at 1: a stream without one never matches.)
-                let temporary = self.thread_allocs.get(block.stream) == block.thread_seq;
+                // (Positions are stored plus 1: a stream without one never matches.)
+                let temporary = self.last_alloc.get(block.stream) == block.seq + 1;
                 return Lifecycle::Free {
                     ptr,
                     block,
@@ -686,50 +496,6 @@ mod tests {
     }
 
     #[test]
-    fn interior_lookups_agree_with_and_without_the_ordered_index() {
-        let mut scanning = LiveMap::new(16);
-        let mut ordered = LiveMap::new(16);
-        ordered.scanned = u64::MAX;
-        let mut rng = Rng(7);
-        for _ in 0..3000 {
-            let ptr = 0x1000 + 0x10 * rng.below(400);
-            if rng.below(3) == 0 {
-                let a = scanning.release(ptr, |_| unreachable_freed());
-                let b = ordered.release(ptr, |_| unreachable_freed());
-                assert_eq!(a.is_ok(), b.is_ok());
-            } else {
-                let block = LiveBlock {
-                    size: 1 + rng.below(0x30),
-                    kind: AllocKind::Malloc,
-                    stack: StackId(1),
-                    stream: StreamId(1),
-                    time: 0,
-                    thread_seq: 0,
-                    chain: 0,
-                    seq: 0,
-                };
-                assert_eq!(scanning.insert(ptr, block), ordered.insert(ptr, block));
-            }
-            let probe = 0x1000 + rng.below(0x10 * 400);
-            assert_eq!(scanning.containing(probe, 0), ordered.containing(probe, 0));
-            assert!(ordered.ordered.is_some());
-            assert_eq!(scanning.len(), ordered.len());
-        }
-        assert!(scanning.ordered.is_none());
-    }
-
-    fn unreachable_freed() -> FreedBlock {
-        FreedBlock {
-            size: 0,
-            kind: AllocKind::Malloc,
-            alloc_stack: StackId::NONE,
-            free_stack: StackId::NONE,
-            free_time: 0,
-            free_how: Release::Free(FreeKind::Free),
-        }
-    }
-
-    #[test]
     fn recent_frees_are_bounded_and_reallocation_forgets_them() {
         let mut replay = Replay::with_memory(Origin::Start, 2);
         let mut t = 0;
@@ -761,6 +527,6 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(replay.live().len(), 0);
-        assert_eq!(replay.live.freed, 2);
+        assert_eq!(replay.live.remembered_frees(), 2);
     }
 }

@@ -103,6 +103,31 @@ fn interior_pointer_free() {
 }
 
 #[test]
+fn interior_pointer_free_among_many_live_blocks_names_its_block() {
+    // Issue 16: the replay's live blocks are a packed table by address; a release
+    // inside a block among 300,000 live ones must still name that block. (The steady
+    // rise of those blocks is also a growth finding, which is not this test's.)
+    let mut r = report(bug_free(), "interior-free-among-many");
+    if let Some(findings) = r["findings"].as_array_mut() {
+        findings.retain(|f| f["detector"] != "growth");
+    }
+    assert_one(
+        &r,
+        "interior free among many",
+        "invalid-free",
+        &[("allocation", "make_block"), ("offending", "free_inside")],
+    );
+    let msg = r["findings"][0]["message"].as_str().unwrap_or("");
+    assert!(
+        msg.contains("16 bytes inside a live 2000-byte block"),
+        "{msg}"
+    );
+    assert_eq!(r["trace"]["inconsistencies"], 0);
+    let allocations = r["summary"]["allocations"].as_u64().unwrap_or(0);
+    assert!(allocations >= 300_001, "{:#}", r["summary"]);
+}
+
+#[test]
 fn small_interior_free_aborts_as_natively_every_time() {
     // free(p + 8) of a 16-byte block: glibc's "free(): invalid pointer" abort, natively
     // and traced, run after run (the tracer's own blocks once sat next to the program's
