@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks that the crates the next front ends build on compile for Windows and
-# macOS (docs/architecture.md, "Dependencies"): `cargo clippy -D warnings`
+# macOS (docs/architecture.md, "Dependencies"), and that the Windows front end
+# and the CLI with its Windows launcher lint clean for Windows: `cargo clippy -D warnings`
 # (a `cargo check` that also lints the code only those targets compile) of
 # each crate below, for each target below. Installs the rustup targets and the
 # Debian packages it needs if they are missing.
@@ -57,17 +58,21 @@ for crate in "${crates[@]}"; do
     packages+=(-p "$crate")
 done
 
+# Built for Windows only: the Windows front end (memscope_windows.dll) and the CLI
+# with its launcher (cmd/launch_windows.rs).
+windows_packages=(-p memscope-preload-windows -p memscope)
+
 for target in "${targets[@]}"; do
     echo "== ${crates[*]} for $target" >&2
     case "$target" in
+        *-windows-*)
+            cargo clippy --target "$target" "${packages[@]}" "${windows_packages[@]}" -- -D warnings
+            ;;
         *-apple-darwin)
             env ZSTD_SYS_USE_PKG_CONFIG=1 \
                 "PKG_CONFIG_ALLOW_CROSS_${target//-/_}=1" \
                 "PKG_CONFIG_LIBDIR_${target//-/_}=$stand_in" \
                 cargo clippy --target "$target" "${packages[@]}" -- -D warnings
-            ;;
-        *)
-            cargo clippy --target "$target" "${packages[@]}" -- -D warnings
             ;;
     esac
 done

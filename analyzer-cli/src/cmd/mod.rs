@@ -11,6 +11,9 @@ pub mod diff;
 pub mod dump;
 #[cfg(unix)]
 pub mod forward;
+#[cfg(windows)]
+#[allow(unsafe_code)]
+pub mod launch_windows;
 pub mod outputs;
 #[cfg(unix)]
 pub mod run;

@@ -3,12 +3,13 @@
 //! module debug info loaded ahead on a background thread by [`warmup`], and names made
 //! readable by [`demangle`]. Only the stacks a report shows are symbolized. [`globals`]
 //! names global variables (the leak check's root words) by data symbol and
-//! declaration.
+//! declaration. [`pe`] adds what Windows traces need (PE identities, Windows paths).
 //!
 //! Uses `trace/` (the trace's modules and stacks) only.
 
 pub mod debuginfo;
 pub mod demangle;
 pub mod globals;
+pub mod pe;
 pub mod symbolize;
 pub mod warmup;
