@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Checks that the crates the front ends build on compile for Windows, and that
-# everything the macOS build contains compiles and lints clean for both Apple
-# targets (docs/architecture.md, "Dependencies"; docs/macos.md): `cargo check`
+# Checks that the crates the front ends build on compile for Windows, that the
+# Windows front end and the CLI with its Windows launcher lint clean there, and
+# that everything the macOS build contains compiles and lints clean for both
+# Apple targets (docs/architecture.md, "Dependencies"; docs/macos.md): `cargo check`
 # and `cargo clippy -D warnings` (a check that also lints the code only those
 # targets compile) of each crate below, for each target below. Installs the
 # rustup targets and the Debian packages it needs if they are missing.
@@ -26,6 +27,9 @@
 set -euo pipefail
 
 crates=(memscope-format memscope-platform)
+# Built for Windows only: the Windows front end (memscope_windows.dll) and the CLI
+# with its launcher (cmd/launch_windows.rs).
+windows_crates=(memscope-preload-windows memscope)
 apple_crates=(memscope-format memscope-platform memscope-recorder memscope-preload-macos memscope)
 targets=(x86_64-pc-windows-gnu aarch64-apple-darwin x86_64-apple-darwin)
 
@@ -73,6 +77,10 @@ packages=()
 for crate in "${crates[@]}"; do
     packages+=(-p "$crate")
 done
+windows_packages=()
+for crate in "${windows_crates[@]}"; do
+    windows_packages+=(-p "$crate")
+done
 apple_packages=()
 for crate in "${apple_crates[@]}"; do
     apple_packages+=(-p "$crate")
@@ -90,10 +98,10 @@ for target in "${targets[@]}"; do
             unset "CC_${target//-/_}" MEMSCOPE_STAND_IN_TRIPLE
             ;;
         *)
-            echo "== ${crates[*]} for $target" >&2
-            cargo clippy --target "$target" "${packages[@]}" -- -D warnings
+            echo "== ${crates[*]} ${windows_crates[*]} for $target" >&2
+            cargo clippy --target "$target" "${packages[@]}" "${windows_packages[@]}" -- -D warnings
             ;;
     esac
 done
-echo "cross check passed: ${crates[*]} on x86_64-pc-windows-gnu;" \
+echo "cross check passed: ${crates[*]} ${windows_crates[*]} on x86_64-pc-windows-gnu;" \
     "${apple_crates[*]} on aarch64-apple-darwin and x86_64-apple-darwin" >&2

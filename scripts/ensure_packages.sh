@@ -9,7 +9,11 @@ set -euo pipefail
 if [ "$#" -gt 0 ]; then
     wanted=("$@")
 else
-    wanted=(gcc g++ libc6-dev make binutils valgrind heaptrack python3 perl coreutils git sqlite3 tar gzip util-linux chromium libjemalloc2 libtcmalloc-minimal4 clang lld llvm)
+    wanted=(gcc g++ libc6-dev make binutils valgrind heaptrack python3 perl coreutils git sqlite3 tar gzip util-linux chromium libjemalloc2 libtcmalloc-minimal4
+        # Mach-O test programs and the macOS cross check (docs/macos.md).
+        clang lld llvm
+        # The Windows front end's tests: mingw-w64 builds, Wine 8 runs (docs/windows.md).
+        gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64-win32 wine64)
 fi
 
 missing=()

@@ -11,28 +11,34 @@
 //!   only, not inherited by children) and writing to it without stdio.
 //! - [`memory`]: zeroed anonymous mappings, from the kernel rather than the program's
 //!   allocator.
-//! - `modules` (Linux): the loaded modules with build-ids and unwind sections.
-//! - `unwind` (Linux): capturing the current thread's stack from DWARF CFI.
+//! - `modules` (Linux, Windows): the loaded modules with build-ids and unwind sections
+//!   (Windows: PE images with their link time stamp, size and CodeView identity).
+//! - `unwind` (Linux, Windows): capturing the current thread's stack (Linux: from DWARF
+//!   CFI; Windows: the system's unwinder over the images' `.pdata`).
 //! - `memory_map`, `stop_world` (Linux): the process's memory map, and stopping the
 //!   other threads to read their registers, for the leak check at exit.
 //!
-//! Layout: OS-neutral code at the top of `src/` (`tick_map`); `linux/`, `macos/` and
+//! Layout: OS-neutral code at the top of `src/` (`tick_map`, `pe_header`); `linux/`, `macos/` and
 //! `windows/` hold what each OS provides under the same file names (`unix/` holds what Linux
 //! and macOS do alike, re-exported by their own files); what depends only on
 //! the processor (reading the stack pointer and the time-stamp counter, the fence before
 //! a clock read, x86-64 CFI stepping with its walk memo and step shapes) is under
 //! `x86_64/` and `aarch64/`.
 //!
-//! Built for Linux on x86-64 (everything), macOS (`clock`, `thread`, `file`, `memory`,
-//! and `modules` from dyld with `unwind` by frame pointers, not yet wired into the
-//! recorder) and Windows (the first four). The module list and stack capture of Windows
-//! come with its front end (issue 17) and are left out there, not faked.
+//! Built for Linux on x86-64 (everything), Windows on x86-64 (`clock`, `thread`, `file`,
+//! `memory`, `modules`, `unwind`) and macOS (`clock`, `thread`, `file`, `memory`, and
+//! `modules` from dyld with `unwind` by frame pointers, not yet wired into the recorder).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 // Used by Linux's TSC clock only so far; built everywhere so that every target checks it.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 mod tick_map;
+
+// PE headers: read by Windows' module list; built everywhere so that its tests run on
+// every host.
+#[cfg_attr(not(target_os = "windows"), allow(dead_code))]
+pub mod pe_header;
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
@@ -75,3 +81,5 @@ pub use os::{clock, file, memory, thread};
 pub use linux::{memory_map, modules, stop_world, unwind};
 #[cfg(target_os = "macos")]
 pub use macos::{modules, unwind};
+#[cfg(all(target_os = "windows", target_arch = "x86_64"))]
+pub use windows::{modules, unwind};

@@ -243,7 +243,7 @@ impl Handoff {
     }
 
     /// The writer starts (true) or ends (false) the leak check.
-    #[cfg_attr(not(stack_capture), allow(dead_code))]
+    #[cfg_attr(not(leak_check), allow(dead_code))]
     pub fn set_checking(&self, on: bool) {
         self.checking.store(on, Ordering::Release);
     }

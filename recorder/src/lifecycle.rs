@@ -117,7 +117,7 @@ fn open_trace(
     let exe = identity.executable;
     let args: Vec<&[u8]> = identity.arguments.iter().map(Vec::as_slice).collect();
     let exe_name = exe
-        .rsplit(|&b| b == b'/')
+        .rsplit(|&b| b == b'/' || (cfg!(windows) && b == b'\\'))
         .next()
         .unwrap_or(b"unknown")
         .to_vec();
@@ -232,7 +232,7 @@ pub fn fork_child<F: FrontEnd>(g: &Guard<F>) {
     let current = already_attached(g).map(|me| me.slot);
     let stream = slot::reset_after_fork(current, &config);
     HANDOFF.reset_after_fork();
-    #[cfg(stack_capture)]
+    #[cfg(leak_check)]
     crate::leak_check::reset_after_fork();
     EXIT_RECORDED.store(false, Ordering::Relaxed);
     STATE.store(STARTING, Ordering::Release);
@@ -257,7 +257,7 @@ pub fn flush_before_death<F: FrontEnd>(g: &Guard<F>, how: ExitHow, code: i32, fi
     }
     // The image ends here (not replaced by exec): find what is still reachable, from
     // this thread's stack as the program left it.
-    #[cfg(stack_capture)]
+    #[cfg(leak_check)]
     if how != ExitHow::Exec {
         let sp = memscope_platform::thread::stack_pointer();
         // Not from a signal handler: it may run on a small alternate stack.

@@ -223,7 +223,7 @@ impl LiveMap {
     }
 
     /// Live blocks.
-    #[cfg_attr(not(stack_capture), allow(dead_code))]
+    #[cfg_attr(not(leak_check), allow(dead_code))]
     pub fn len(&self) -> usize {
         self.live
     }
@@ -285,7 +285,7 @@ impl LiveMap {
     }
 
     /// Calls `f(ptr, size)` for every live block, in no order.
-    #[cfg_attr(not(stack_capture), allow(dead_code))]
+    #[cfg_attr(not(leak_check), allow(dead_code))]
     pub fn for_each(&self, mut f: impl FnMut(u64, u64)) {
         self.latest.for_each(|ptr, e| {
             if e.size != FREED {

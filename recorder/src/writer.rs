@@ -96,8 +96,8 @@ impl Writer {
             flushed: HANDOFF.flush_requested(),
             lost_written: 0,
             // Only where the check runs (it needs the platform's memory map and thread
-            // stopping: the `stack_capture` configuration).
-            live: (leak_check && cfg!(stack_capture))
+            // stopping: the `leak_check` configuration).
+            live: (leak_check && cfg!(leak_check))
                 .then(|| inherited.unwrap_or_else(|| Box::new(LiveMap::new()))),
         };
         if let Some(live) = w.live.as_mut() {
@@ -130,7 +130,7 @@ impl Writer {
                 // follow every event recorded before it, or a trace cut just before a
                 // later chunk would read as complete.
                 self.round(true);
-                #[cfg(stack_capture)]
+                #[cfg(leak_check)]
                 {
                     self.leak_check();
                     // The check also used the events the stopped threads had pushed
@@ -154,7 +154,7 @@ impl Writer {
 
     /// Runs the leak check if the thread ending the process asked for it, and writes its
     /// records (see `leak_check`).
-    #[cfg(stack_capture)]
+    #[cfg(leak_check)]
     fn leak_check(&mut self) {
         if !crate::leak_check::take_request() {
             return;

@@ -22,7 +22,9 @@
 //! - [`elf`]: whether a library has a TLS segment;
 //! - [`cli`]: running the `memscope` CLI and reading its JSON report;
 //! - [`report`]: the JSON report (`memscope-report/1`), typed;
-//! - [`dump`]: `memscope dump`'s records.
+//! - [`dump`]: `memscope dump`'s records;
+//! - [`wine`]: Windows fixtures built with mingw-w64 and run under Wine, natively or
+//!   through the Windows `memscope.exe run`.
 //!
 //! Everything a test uses is re-exported here.
 
@@ -40,6 +42,7 @@ pub mod report;
 pub mod run;
 pub mod scratch;
 pub mod valgrind;
+pub mod wine;
 
 pub use cli::{
     analyze, assert_no_panic, leak3_alpha_frame, memscope, memscope_ok, report_json, run_tool,

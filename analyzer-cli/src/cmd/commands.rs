@@ -20,8 +20,11 @@ pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Analyze(args) => analyze(&args).map(|()| 0),
         #[cfg(unix)]
         Command::Run(args) => crate::cmd::run::run(&args),
-        // The tracer is Linux's (libmemscope.so); other systems analyze its traces.
-        #[cfg(not(unix))]
+        // Windows: the tracer DLL is injected (cmd/launch_windows.rs).
+        #[cfg(windows)]
+        Command::Run(args) => crate::cmd::launch_windows::run(&args),
+        // Elsewhere traces made on Linux or Windows are analyzed.
+        #[cfg(not(any(unix, windows)))]
         Command::Run(_) => Err(CliError::Usage(
             "memscope run: tracing needs Linux; analyze traces made there with `memscope analyze`"
                 .into(),

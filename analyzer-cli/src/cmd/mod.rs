@@ -14,6 +14,9 @@ pub mod dump;
 #[cfg(unix)]
 pub mod forward;
 pub mod launch_macos;
+#[cfg(windows)]
+#[allow(unsafe_code)]
+pub mod launch_windows;
 pub mod outputs;
 pub mod parallel;
 #[cfg(unix)]

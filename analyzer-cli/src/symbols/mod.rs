@@ -4,6 +4,7 @@
 //! readable by [`demangle`]. Only the stacks a report shows are symbolized. [`globals`]
 //! names global variables (the leak check's root words) by data symbol and
 //! declaration. [`macho`] finds the dSYM of a Mach-O module by its UUID.
+//! declaration. [`pe`] adds what Windows traces need (PE identities, Windows paths).
 //!
 //! Uses `trace/` (the trace's modules and stacks) only.
 
@@ -11,5 +12,6 @@ pub mod debuginfo;
 pub mod demangle;
 pub mod globals;
 pub mod macho;
+pub mod pe;
 pub mod symbolize;
 pub mod warmup;

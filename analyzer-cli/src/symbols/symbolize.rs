@@ -249,6 +249,10 @@ pub(crate) fn load_key(
 
 /// The module file to open: under the sysroot if it is there, else the recorded path.
 pub(crate) fn locate_module_file(recorded: &Path, sysroot: Option<&Path>) -> PathBuf {
+    // A Windows path in a trace made on Windows or under Wine (symbols/pe.rs).
+    if let Some(host) = crate::symbols::pe::host_path(&recorded.to_string_lossy(), sysroot) {
+        return host;
+    }
     sysroot
         .map(|root| root.join(recorded.strip_prefix("/").unwrap_or(recorded)))
         .filter(|p| p.is_file())
@@ -322,6 +326,9 @@ pub fn read_build_id(path: &Path) -> Option<Option<Vec<u8>>> {
     let file = File::open(path).ok()?;
     let cache = ReadCache::new(file);
     let obj = object::File::parse(&cache).ok()?;
+    if let Some(id) = crate::symbols::pe::identity(&obj) {
+        return Some(Some(id));
+    }
     let gnu = obj.build_id().ok().flatten().map(<[u8]>::to_vec);
     Some(gnu.or_else(|| super::macho::uuid(&obj)))
 }

@@ -1,7 +1,9 @@
-//! Windows implementation (clock, threads, trace file, memory). The module list and
-//! stack capture come with the Windows front end (issue 17).
+//! Windows implementation (clock, threads, trace file, memory, the module list of PE
+//! images and stack capture through the system unwinder).
 
 pub mod clock;
 pub mod file;
 pub mod memory;
+pub mod modules;
 pub mod thread;
+pub mod unwind;

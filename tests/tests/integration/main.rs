@@ -59,3 +59,4 @@ mod survive_threads;
 mod symbol_search;
 mod trace_naming;
 mod valgrind_oracle;
+mod windows_wine;
