@@ -27,7 +27,7 @@
 //!
 //! Built for Linux on x86-64 (everything), Windows on x86-64 (`clock`, `thread`, `file`,
 //! `memory`, `modules`, `unwind`) and macOS (`clock`, `thread`, `file`, `memory`, and
-//! `modules` from dyld with `unwind` by frame pointers, not yet wired into the recorder).
+//! `modules` from dyld with `unwind` by frame pointers).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

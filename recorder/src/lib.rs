@@ -19,7 +19,7 @@
 //! Built for every target the platform crate supports. Stack capture into the slot, the
 //! walk memo and the module records (`capture`, `module_list`) need the platform's
 //! unwinder and module list, so they are built only where it has them (the
-//! `stack_capture` configuration of build.rs: Linux and Windows on x86-64 so far);
+//! `stack_capture` configuration of build.rs: Linux and Windows on x86-64, macOS);
 //! elsewhere events carry no stacks. The leak check at exit (`leak_check`) also needs
 //! the platform's memory map and thread stopping: Linux only (the `leak_check`
 //! configuration).

@@ -1,8 +1,8 @@
 //! The loaded images on macOS, from dyld: path, slide (the load bias), the runtime span
 //! of their segments and of `__TEXT`, and `LC_UUID` as the build id (what the analyzer
 //! matches module files and dSYMs by). dyld's add and remove callbacks bump a counter
-//! pair, so that a change of the list is noticed as on Linux. Not yet used by the
-//! recorder (its `stack_capture` configuration is Linux's so far: docs/macos.md).
+//! pair, so that a change of the list is noticed as on Linux. The recorder writes the
+//! module records from this list and builds its `unwind::StackUnwinder` over it.
 
 use std::ffi::{c_char, CStr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -64,8 +64,9 @@ pub fn load_generation() -> (u64, u64) {
 
 /// Lists the loaded images. Allocates: call with tracking suspended. An image unloaded
 /// while the list is read may be missed or be read from its header as it was (dyld
-/// keeps no lock for this interface).
-pub fn loaded_modules() -> Vec<ModuleInfo> {
+/// keeps no lock for this interface). `_wants_unwind` serves the Linux unwinder, which
+/// copies unwind sections; frame-pointer walks need none.
+pub fn loaded_modules(_wants_unwind: &mut dyn FnMut(&[u8], u64) -> bool) -> Vec<ModuleInfo> {
     // SAFETY: _dyld_image_count has no preconditions.
     let count = unsafe { _dyld_image_count() };
     let mut out = Vec::with_capacity(count as usize);
